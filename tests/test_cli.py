@@ -1,0 +1,98 @@
+"""The momix command: help, table reading, and one-line errors with exit status 2."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from momix.cli import main, read_table
+
+
+def _run(args, capsys):
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("args", [["--help"], ["demo", "--help"], ["fit", "--help"]])
+def test_help_exits_zero(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 0
+    assert "usage" in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "momix", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "demo" in out.stdout
+
+
+def _assert_one_line_error(code, err, fragment):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("momix: error:") and fragment in lines[0]
+
+
+def test_missing_file(capsys, tmp_path):
+    code, _, err = _run(["fit", "lowrank", str(tmp_path / "none.csv")], capsys)
+    _assert_one_line_error(code, err, "no such file")
+
+
+def test_unknown_subcommand_and_option(capsys):
+    code, _, err = _run(["bogus"], capsys)
+    _assert_one_line_error(code, err, "invalid choice")
+    code, _, err = _run(["demo", "--no-such-flag"], capsys)
+    _assert_one_line_error(code, err, "unrecognized")
+
+
+def test_unknown_demo_part(capsys, tmp_path):
+    code, _, err = _run(["demo", "--parts", "nope", "--out", str(tmp_path)], capsys)
+    _assert_one_line_error(code, err, "unknown demo part")
+
+
+def test_bad_column(capsys, tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,2\n3,4\n")
+    code, _, err = _run(["fit", "expansion", str(path), "--columns", "c"], capsys)
+    _assert_one_line_error(code, err, "no column 'c'")
+
+
+def test_bad_param_syntax(capsys, tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a\n1\n2\n")
+    code, _, err = _run(["fit", "expansion", str(path), "--param", "oops"], capsys)
+    _assert_one_line_error(code, err, "key=value")
+
+
+def test_unknown_file_type(capsys, tmp_path):
+    path = tmp_path / "d.xlsx"
+    path.write_text("x")
+    code, _, err = _run(["predict", str(path), str(path)], capsys)
+    _assert_one_line_error(code, err, "")
+
+
+def test_read_table_formats(tmp_path):
+    data = np.arange(12.0).reshape(4, 3)
+    np.save(tmp_path / "d.npy", data)
+    np.savetxt(tmp_path / "h.csv", data, delimiter=",", header="a,b,c", comments="")
+    np.savetxt(tmp_path / "n.csv", data, delimiter=",")
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    pq.write_table(pa.table({"a": data[:, 0], "b": data[:, 1], "c": data[:, 2]}), tmp_path / "d.parquet")
+    for name in ["d.npy", "h.csv", "n.csv", "d.parquet"]:
+        got, names = read_table(tmp_path / name)
+        np.testing.assert_array_equal(got, data)
+        assert len(names) == 3
+    got, names = read_table(tmp_path / "h.csv", columns="c,a")
+    np.testing.assert_array_equal(got, data[:, [2, 0]])
+    assert names == ["c", "a"]
+
+
+def test_csv_with_missing_value_reads_as_nan(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("a,b\n1,\n3,4\n")
+    got, _ = read_table(path)
+    assert np.isnan(got[0, 1])
