@@ -1,8 +1,8 @@
-"""Permutation-matched errors between a fitted and a true mixture.
+r"""Permutation-matched errors between a fitted and a true mixture.
 
 Mixture components are identified only up to relabelling, so every error here first finds
-the permutation :math:`\\sigma` that pairs true component :math:`k` with estimated component
-:math:`\\sigma(k)` by the Hungarian algorithm (:func:`scipy.optimize.linear_sum_assignment`),
+the permutation :math:`\sigma` that pairs true component :math:`k` with estimated component
+:math:`\sigma(k)` by the Hungarian algorithm (:func:`scipy.optimize.linear_sum_assignment`),
 then measures errors on the matched pairs.
 
 Which spec uses which metric
@@ -11,13 +11,13 @@ Which spec uses which metric
 DGMM (dgmm.md §6)         match on relative covariance error; mean over components of the
                           relative weight, mean and covariance (Frobenius) errors:
                           ``mixture_errors(..., match="covariances")``
-Polymom (polymom.md §2)   match on :math:`\\|\\mu_k-\\hat\\mu_j\\|_2`; paper metric
-                          :math:`\\max_k \\|\\theta_k-\\hat\\theta_{\\sigma(k)}\\|_2/\\|\\theta_k\\|_2`
+Polymom (polymom.md §2)   match on :math:`\|\mu_k-\hat\mu_j\|_2`; paper metric
+                          :math:`\max_k \|\theta_k-\hat\theta_{\sigma(k)}\|_2/\|\theta_k\|_2`
                           (``parameter_error(...).value``, ``reduce="max"``), table-code
                           metric: max over coordinates (``.coordinate_errors.max()``)
-Softmax (softmax.md §4)   :math:`\\mathrm{Err}_\\theta=\\max_k\\|\\hat\\theta_{\\sigma(k)}-\\theta_k\\|_2`
+Softmax (softmax.md §4)   :math:`\mathrm{Err}_\theta=\max_k\|\hat\theta_{\sigma(k)}-\theta_k\|_2`
                           (``parameter_error(theta, theta_hat, relative=False)``) and
-                          :math:`\\mathrm{Err}_\\alpha` with the same :math:`\\sigma`
+                          :math:`\mathrm{Err}_\alpha` with the same :math:`\sigma`
                           (``parameter_error(alpha[:, None], alpha_hat[:, None],
                           relative=False, permutation=...)``)
 Score matching (A.3)      EM on generated samples, then mean/weight/covariance errors:
@@ -70,7 +70,8 @@ def _check_same_k(true: np.ndarray, est: np.ndarray, what: str) -> None:
         )
     if true.shape[1:] != est.shape[1:]:
         raise ValueError(
-            f"{what}: per-component shapes differ, truth {true.shape[1:]} vs estimate {est.shape[1:]}"
+            f"{what}: per-component shapes differ, truth {true.shape[1:]} "
+            f"vs estimate {est.shape[1:]}"
         )
 
 
@@ -99,7 +100,9 @@ def _cost_matrix(true: np.ndarray, est: np.ndarray, cost: CostSpec) -> np.ndarra
             return dist
         if cost == "relative":
             return dist / _relative_denominator(np.linalg.norm(t, axis=1), "matching")[:, None]
-        raise ValueError(f"cost must be 'euclidean', 'relative', a callable or an array, got {cost!r}")
+        raise ValueError(
+            f"cost must be 'euclidean', 'relative', a callable or an array, got {cost!r}"
+        )
     matrix = cost(true, est) if callable(cost) else cost
     matrix = np.asarray(matrix, dtype=np.float64)
     k = true.shape[0]
@@ -111,13 +114,13 @@ def _cost_matrix(true: np.ndarray, est: np.ndarray, cost: CostSpec) -> np.ndarra
 
 
 def match_components(true_params, est_params, cost: CostSpec = "euclidean") -> np.ndarray:
-    """Permutation pairing estimated with true components at minimum total cost.
+    r"""Permutation pairing estimated with true components at minimum total cost.
 
     Solves the assignment problem
 
     .. math::
 
-        \\sigma = \\arg\\min_{\\sigma \\in S_K} \\sum_{k=1}^K C_{k,\\sigma(k)}
+        \sigma = \arg\min_{\sigma \in S_K} \sum_{k=1}^K C_{k,\sigma(k)}
 
     with the Hungarian algorithm (:func:`scipy.optimize.linear_sum_assignment`).
 
@@ -129,8 +132,8 @@ def match_components(true_params, est_params, cost: CostSpec = "euclidean") -> n
     est_params : array-like of shape (n_components, ...)
         Estimated parameters, same shape.
     cost : {'euclidean', 'relative'}, callable or array of shape (n_components, n_components)
-        ``'euclidean'``: :math:`C_{kj}=\\|t_k-e_j\\|_2` (Frobenius for matrices);
-        ``'relative'``: :math:`C_{kj}=\\|t_k-e_j\\|_2/\\|t_k\\|_2`;
+        ``'euclidean'``: :math:`C_{kj}=\|t_k-e_j\|_2` (Frobenius for matrices);
+        ``'relative'``: :math:`C_{kj}=\|t_k-e_j\|_2/\|t_k\|_2`;
         a callable ``cost(true, est)`` returning the matrix; or the matrix itself.
 
     Returns
@@ -172,18 +175,18 @@ def _check_permutation(permutation, k: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ParameterError:
-    """Matched error between true and estimated parameter matrices of shape (K, P).
+    r"""Matched error between true and estimated parameter matrices of shape (K, P).
 
     Attributes
     ----------
     value : float
         ``reduce`` (max or mean) of ``component_errors``.
     component_errors : ndarray of shape (K,)
-        :math:`\\|\\theta_k-\\hat\\theta_{\\sigma(k)}\\|_2` divided by
-        :math:`\\|\\theta_k\\|_2` when relative.
+        :math:`\|\theta_k-\hat\theta_{\sigma(k)}\|_2` divided by
+        :math:`\|\theta_k\|_2` when relative.
     coordinate_errors : ndarray of shape (P,)
-        Per-coordinate (column) errors :math:`\\|\\Theta_{:,p}-\\hat\\Theta_{\\sigma,p}\\|_2`,
-        divided by :math:`\\|\\Theta_{:,p}\\|_2` when relative (Polymom's table code reports
+        Per-coordinate (column) errors :math:`\|\Theta_{:,p}-\hat\Theta_{\sigma,p}\|_2`,
+        divided by :math:`\|\Theta_{:,p}\|_2` when relative (Polymom's table code reports
         their maximum).
     permutation : ndarray of shape (K,)
         ``permutation[k]`` = estimated component matched to true component ``k``.
@@ -203,14 +206,14 @@ def parameter_error(
     reduce: str = "max",
     permutation=None,
 ) -> ParameterError:
-    """Permutation-matched error of generic per-component parameter vectors.
+    r"""Permutation-matched error of generic per-component parameter vectors.
 
-    With :math:`\\sigma` from :func:`match_components` on Euclidean distance (or given):
+    With :math:`\sigma` from :func:`match_components` on Euclidean distance (or given):
 
     .. math::
 
-        e_k = \\frac{\\|\\theta_k - \\hat\\theta_{\\sigma(k)}\\|_2}{\\|\\theta_k\\|_2},
-        \\qquad \\text{value} = \\max_k e_k \\;(\\text{or } \\tfrac1K\\textstyle\\sum_k e_k).
+        e_k = \frac{\|\theta_k - \hat\theta_{\sigma(k)}\|_2}{\|\theta_k\|_2},
+        \qquad \text{value} = \max_k e_k \;(\text{or } \tfrac1K\textstyle\sum_k e_k).
 
     This is Polymom's metric (paper: max over components of the relative error) and, with
     ``relative=False``, the softmax ``Err_theta``. Polymom parameter vectors follow the
@@ -251,11 +254,16 @@ def parameter_error(
     if e.ndim == 1:
         e = e[:, None]
     if t.ndim != 2 or e.ndim != 2:
-        raise ValueError(f"true and est must be 2-D (n_components, n_params), got {t.shape}, {e.shape}")
+        raise ValueError(
+            f"true and est must be 2-D (n_components, n_params), got {t.shape}, {e.shape}"
+        )
     _check_same_k(t, e, "parameter_error")
     if reduce not in ("max", "mean"):
         raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
-    perm = match_components(t, e) if permutation is None else _check_permutation(permutation, len(t))
+    if permutation is None:
+        perm = match_components(t, e)
+    else:
+        perm = _check_permutation(permutation, len(t))
     diff = t - e[perm]
     comp = np.linalg.norm(diff, axis=1)
     coord = np.linalg.norm(diff, axis=0)
@@ -263,7 +271,9 @@ def parameter_error(
         comp = comp / _relative_denominator(np.linalg.norm(t, axis=1), "component")
         coord = coord / _relative_denominator(np.linalg.norm(t, axis=0), "coordinate")
     value = float(comp.max() if reduce == "max" else comp.mean())
-    return ParameterError(value=value, component_errors=comp, coordinate_errors=coord, permutation=perm)
+    return ParameterError(
+        value=value, component_errors=comp, coordinate_errors=coord, permutation=perm
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -273,7 +283,7 @@ def parameter_error(
 
 @dataclass(frozen=True)
 class MixtureErrors:
-    """Relative errors of a fitted Gaussian mixture after matching components.
+    r"""Relative errors of a fitted Gaussian mixture after matching components.
 
     Attributes
     ----------
@@ -281,11 +291,11 @@ class MixtureErrors:
         Means over components of the per-component errors below (the aggregation of the
         DGMM reference code; take ``.max()`` of the arrays for a worst-case version).
     weight_errors : ndarray of shape (K,)
-        :math:`|\\hat\\pi_{\\sigma(k)}-\\pi_k|/\\pi_k`.
+        :math:`|\hat\pi_{\sigma(k)}-\pi_k|/\pi_k`.
     mean_errors : ndarray of shape (K,)
-        :math:`\\|\\hat\\mu_{\\sigma(k)}-\\mu_k\\|_2/\\|\\mu_k\\|_2`.
+        :math:`\|\hat\mu_{\sigma(k)}-\mu_k\|_2/\|\mu_k\|_2`.
     covariance_errors : ndarray of shape (K,)
-        :math:`\\|\\hat\\Sigma_{\\sigma(k)}-\\Sigma_k\\|_F/\\|\\Sigma_k\\|_F`.
+        :math:`\|\hat\Sigma_{\sigma(k)}-\Sigma_k\|_F/\|\Sigma_k\|_F`.
     permutation : ndarray of shape (K,)
         ``permutation[k]`` = estimated component matched to true component ``k``.
     match : str
@@ -308,7 +318,7 @@ def _full_covariances(cov, n_components: int, n_features: int, name: str) -> np.
     k, d = n_components, n_features
     if c.shape == (k,):
         return c[:, None, None] * np.eye(d)
-    if c.shape == (k, d) and not (d == d and c.ndim == 3):
+    if c.shape == (k, d):
         return c[:, :, None] * np.eye(d)
     if c.shape == (k, d, d):
         return c
@@ -350,31 +360,32 @@ def mixture_errors(
     *,
     match: str = "joint",
 ) -> MixtureErrors:
-    """Relative weight, mean and covariance errors of a Gaussian mixture fit.
+    r"""Relative weight, mean and covariance errors of a Gaussian mixture fit.
 
     Components are paired by :func:`match_components` on one of three costs:
 
-    - ``'means'``: :math:`C_{kj}=\\|\\mu_k-\\hat\\mu_j\\|_2` (Polymom's table code);
-    - ``'covariances'``: :math:`C_{kj}=\\|\\Sigma_k-\\hat\\Sigma_j\\|_F/\\|\\Sigma_k\\|_F`
+    - ``'means'``: :math:`C_{kj}=\|\mu_k-\hat\mu_j\|_2` (Polymom's table code);
+    - ``'covariances'``: :math:`C_{kj}=\|\Sigma_k-\hat\Sigma_j\|_F/\|\Sigma_k\|_F`
       (the DGMM reference code, dgmm.md §6; best when means are weakly separated);
     - ``'joint'`` (default): the sum of the relative mean and relative covariance
-      errors, :math:`C_{kj}=\\|\\mu_k-\\hat\\mu_j\\|/\\|\\mu_k\\| +
-      \\|\\Sigma_k-\\hat\\Sigma_j\\|_F/\\|\\Sigma_k\\|_F`, which uses both parameters
+      errors, :math:`C_{kj}=\|\mu_k-\hat\mu_j\|/\|\mu_k\| +
+      \|\Sigma_k-\hat\Sigma_j\|_F/\|\Sigma_k\|_F`, which uses both parameters
       and is scale-free.
 
     Then, for the matched pairs (dgmm.md §6),
 
     .. math::
 
-        e_\\pi = \\frac1K\\sum_k\\frac{|\\hat\\pi_{\\sigma(k)}-\\pi_k|}{\\pi_k},\\quad
-        e_\\mu = \\frac1K\\sum_k\\frac{\\|\\hat\\mu_{\\sigma(k)}-\\mu_k\\|_2}{\\|\\mu_k\\|_2},\\quad
-        e_\\Sigma = \\frac1K\\sum_k\\frac{\\|\\hat\\Sigma_{\\sigma(k)}-\\Sigma_k\\|_F}{\\|\\Sigma_k\\|_F}.
+        e_\pi = \frac1K\sum_k\frac{|\hat\pi_{\sigma(k)}-\pi_k|}{\pi_k},\quad
+        e_\mu = \frac1K\sum_k\frac{\|\hat\mu_{\sigma(k)}-\mu_k\|_2}{\|\mu_k\|_2},\quad
+        e_\Sigma = \frac1K\sum_k\frac{\|\hat\Sigma_{\sigma(k)}-\Sigma_k\|_F}{\|\Sigma_k\|_F}.
 
     Parameters
     ----------
     weights_true : array-like of shape (n_components,)
     means_true : array-like of shape (n_components, n_features)
-    covariances_true : array-like of shape (n_components,), (n_components, n_features) or (n_components, n_features, n_features)
+    covariances_true : array-like of shape (n_components,), (n_components, n_features) \
+            or (n_components, n_features, n_features)
         Spherical variances, diagonal variances or full covariance matrices; they are
         expanded to full matrices, so true and estimate may use different forms.
     weights_est, means_est, covariances_est : array-like
