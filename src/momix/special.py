@@ -126,7 +126,7 @@ def _check_sequence(x, name: str):
 
 
 def gaussian_raw_moments(mean, var, max_order: int):
-    r"""Raw moments :math:`E[X^k]`, :math:`k = 0..` ``max_order``, of :math:`X \sim N(\mu, \sigma^2)`.
+    r"""Raw moments :math:`E[X^k]`, k = 0..``max_order``, of :math:`X \sim N(\mu, \sigma^2)`.
 
     Parameters
     ----------

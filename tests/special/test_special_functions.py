@@ -41,11 +41,15 @@ def _sympy_complete_bell(values):
 # ---------------------------------------------------------------- Gaussian moments
 
 
-@pytest.mark.parametrize("mean,var", [(0.0, 1.0), (1.3, 0.4), (-2.0, 3.0), (5.0, 0.0)])
+@pytest.mark.parametrize("mean,var", [(0.0, 1.0), (1.3, 0.4), (-2.0, 3.0), (5.0, 1e-4)])
 def test_gaussian_raw_moments_match_scipy(mean, var):
     got = gaussian_raw_moments(mean, var, 10)
     want = [1.0] + [st.norm.moment(k, loc=mean, scale=np.sqrt(var)) for k in range(1, 11)]
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_gaussian_raw_moments_degenerate_variance_is_a_point_mass():
+    np.testing.assert_allclose(gaussian_raw_moments(-1.5, 0.0, 9), (-1.5) ** np.arange(10), rtol=0)
 
 
 def test_gaussian_raw_moments_closed_forms_from_polymom_spec():
@@ -198,7 +202,7 @@ def test_cumulant_maps_match_scipy_distributions():
     np.testing.assert_allclose(moments_to_cumulants(pois), np.full(n, lam), rtol=1e-9)
     rate = 1.7  # exponential: kappa_k = (k-1)! / rate^k
     kappa = np.array([factorial(k - 1) / rate**k for k in range(1, n + 1)])
-    expo = [st.expon.moment(k, scale=1 / rate) for k in range(1, n + 1)]
+    expo = [factorial(k) / rate**k for k in range(1, n + 1)]  # scipy's expon.moment loses 1e-9
     np.testing.assert_allclose(cumulants_to_moments(kappa), expo, rtol=1e-12)
     np.testing.assert_allclose(moments_to_cumulants(expo), kappa, rtol=1e-10)
 
@@ -209,7 +213,7 @@ def test_cumulant_moment_round_trip(kappa):
     m = cumulants_to_moments(kappa)
     assert m.shape == kappa.shape
     back = moments_to_cumulants(m)
-    scale = 1 + np.abs(m).max(axis=-1, keepdims=True)
+    scale = 1 + np.abs(m).max()
     np.testing.assert_allclose(back, kappa, rtol=1e-9, atol=1e-12 * scale)
     np.testing.assert_allclose(cumulants_to_moments(back), m, rtol=1e-9, atol=1e-12 * scale)
 
@@ -260,4 +264,6 @@ def test_torch_tensors_pass_through_with_gradients():
     np.testing.assert_allclose(
         moments_to_cumulants(cumulants_to_moments(x)).detach().numpy(), x.detach().numpy()
     )
-    np.testing.assert_allclose(hermite_e_all(4, x).detach().numpy(), hermite_e_all(4, [0.4, -0.3, 1.2, 0.8]))
+    np.testing.assert_allclose(
+        hermite_e_all(4, x).detach().numpy(), hermite_e_all(4, [0.4, -0.3, 1.2, 0.8])
+    )
