@@ -44,8 +44,12 @@ class SolverError(RuntimeError):
         super().__init__(f"{text}: {message}" if message else text)
 
 
-class NumericalError(ArithmeticError):
-    """A computation produced non-finite values or hit a singular matrix."""
+class NumericalError(ValueError, ArithmeticError):
+    """A computation produced non-finite values or hit a singular matrix.
+
+    Also a ``ValueError``: it almost always traces back to the data (a degenerate column, too
+    few samples for the requested model), and callers catching bad input catch it too.
+    """
 
 
 class DataError(ValueError):
