@@ -180,7 +180,7 @@ def check_chunk(X, w, n_features: int | None, index: int) -> tuple[np.ndarray, n
     if X.ndim != 2:
         raise DataError(f"chunk {index} must be 2-D (n_rows, n_features), got shape {X.shape}")
     if n_features is not None and X.shape[1] != n_features:
-        raise DataError(f"chunk {index} has {X.shape[1]} features; earlier data had {n_features}")
+        raise DataError(f"chunk {index} has {X.shape[1]} features, expected {n_features}")
     if not np.all(np.isfinite(X)):
         bad = int(np.sum(~np.isfinite(X)))
         raise DataError(f"chunk {index} contains {bad} NaN or infinite value(s)")
@@ -238,8 +238,6 @@ class MomentAccumulator:
         self._plan: Plan | None = None
         self._state: State | None = None
         self._n_chunks = 0
-        if directions is not None and n_features is None:
-            n_features = np.shape(np.atleast_2d(np.asarray(directions)))[1]
         if n_features is not None:
             self._start(int(n_features))
 

@@ -48,10 +48,14 @@ def dask_state(
     out_chunks = ((1,) * n_blocks, (size,))
     if w is None:
         block = partial(_block_summary, w=None, plan=plan)
-        states = da.map_blocks(block, X, chunks=out_chunks, dtype=np.float64)
+        states = da.map_blocks(
+            block, X, chunks=out_chunks, dtype=np.float64, token="momix-block-summary"
+        )
     else:
         block = partial(_block_summary, plan=plan)
-        states = da.map_blocks(block, X, w[:, None], chunks=out_chunks, dtype=np.float64)
+        states = da.map_blocks(
+            block, X, w[:, None], chunks=out_chunks, dtype=np.float64, token="momix-block-summary"
+        )
     merge = partial(_merge_packed, plan=plan)
     total = da.reduction(
         states,
@@ -64,5 +68,6 @@ def dask_state(
         split_every=split_every,
         dtype=np.float64,
         meta=np.empty((0, 0), dtype=np.float64),
+        name="momix-merge",
     )
     return unpack_state(np.asarray(total.compute())[0], plan)
