@@ -1,0 +1,164 @@
+"""The fixed tensor grid of a GMM expansion and its per-axis Gaussian kernel matrices.
+
+A GMM expansion in :math:`d` dimensions places one Gaussian on every node of a tensor grid
+:math:`\\mu_{i_1 \\dots i_d} = (g^{(1)}_{i_1}, \\dots, g^{(d)}_{i_d})` with evenly spaced
+nodes :math:`g^{(j)}` on each axis, and gives every component the same diagonal covariance
+:math:`\\operatorname{diag}(\\sigma_1^2, \\dots, \\sigma_d^2)`. The component density then
+factorises over axes,
+
+.. math::
+
+    \\phi_{i_1 \\dots i_d}(x) = \\prod_{j=1}^d \\varphi_{\\sigma_j}(x_j - g^{(j)}_{i_j}),
+
+so every quantity the estimator needs is a contraction of the weight tensor with the
+per-axis kernel matrices :math:`\\Phi^{(j)}_{n i} = \\varphi_{\\sigma_j}(x_{nj} - g^{(j)}_i)`
+(see :mod:`momix.expansion._kernels`). The full :math:`n \\times N^d` design matrix is
+never formed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..exceptions import DataError
+
+__all__ = [
+    "GRID_PADDING",
+    "NODES_PER_BANDWIDTH",
+    "robust_scale",
+    "grid_size",
+    "make_grid",
+    "grid_means",
+    "axis_kernels",
+    "axis_log_kernels",
+]
+
+#: the grid extends this many bandwidths beyond the data range on every side
+GRID_PADDING = 3.0
+#: with ``n_grid="auto"`` the node spacing is ``bandwidth / NODES_PER_BANDWIDTH``
+NODES_PER_BANDWIDTH = 2.0
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def robust_scale(X: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Per-feature spread :math:`\\min(\\mathrm{sd}, \\mathrm{IQR}/1.349)` (Silverman's choice).
+
+    Both statistics use the sample weights (quantiles by the inverted empirical CDF), so
+    integer weights are equivalent to repeated rows. A feature whose robust spread is zero
+    falls back to its standard deviation, and a constant feature to 1, so the bandwidth is
+    always positive.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,), optional
+
+    Returns
+    -------
+    scale : ndarray of shape (n_features,)
+    """
+    w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    w = w / w.sum()
+    mean = w @ X
+    sd = np.sqrt(np.maximum(w @ (X - mean) ** 2, 0.0))
+    iqr = (_weighted_quantile(X, w, 0.75) - _weighted_quantile(X, w, 0.25)) / 1.349
+    scale = np.where(iqr > 0, np.minimum(sd, iqr), sd)
+    return np.where(scale > 0, scale, 1.0)
+
+
+def _weighted_quantile(X: np.ndarray, w: np.ndarray, q: float) -> np.ndarray:
+    """Per-column quantile by the inverted weighted CDF (numpy's ``inverted_cdf`` method)."""
+    order = np.argsort(X, axis=0, kind="stable")
+    cw = np.cumsum(w[order], axis=0)
+    idx = np.argmax(cw >= q * cw[-1] * (1 - 1e-12), axis=0)
+    cols = np.arange(X.shape[1])
+    return X[order[idx, cols], cols]
+
+
+def grid_size(X: np.ndarray, n_grid, sigmas: np.ndarray) -> tuple[int, ...]:
+    """Number of nodes per axis: ``n_grid`` itself, or the ``"auto"`` rule.
+
+    With ``"auto"`` the padded range :math:`[\\min_j - 3\\sigma_j, \\max_j + 3\\sigma_j]` is
+    covered with spacing :math:`\\Delta_j \\le \\sigma_j / 2`, so every point lies within a
+    quarter bandwidth of a node and the soft assignment resolves the kernel.
+    """
+    if n_grid != "auto":
+        return (int(n_grid),) * X.shape[1]
+    span = X.max(axis=0) - X.min(axis=0) + 2 * GRID_PADDING * sigmas
+    return tuple(
+        int(math.ceil(s / (sig / NODES_PER_BANDWIDTH))) + 1
+        for s, sig in zip(span, sigmas, strict=True)
+    )
+
+
+def make_grid(X: np.ndarray, n_grid, sigmas: np.ndarray, max_grid_size: int) -> list[np.ndarray]:
+    """Evenly spaced nodes per axis over the data range padded by three bandwidths.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_grid : int or "auto"
+        Nodes per axis (the same on every axis) or the spacing rule of :func:`grid_size`.
+    sigmas : ndarray of shape (n_features,)
+        Per-axis component standard deviations.
+    max_grid_size : int
+        Largest number of components :math:`\\prod_j N_j` accepted.
+
+    Returns
+    -------
+    grid : list of ndarray
+        ``grid[j]`` holds the ``N_j`` nodes of axis ``j``.
+
+    Raises
+    ------
+    DataError
+        If the tensor grid would hold more than ``max_grid_size`` components: the
+        expansion needs :math:`N^d` components, which is only practical in low dimension.
+    """
+    sizes = grid_size(X, n_grid, sigmas)
+    total = math.prod(sizes)
+    if total > max_grid_size:
+        raise DataError(
+            f"the expansion grid would have {' x '.join(map(str, sizes))} = {total} components "
+            f"for {X.shape[1]} feature(s), above max_grid_size={max_grid_size}; a tensor grid "
+            "grows like n_grid**n_features, so use fewer features (1-D or 2-D), a smaller "
+            "n_grid, a larger bandwidth, or raise max_grid_size"
+        )
+    lo = X.min(axis=0) - GRID_PADDING * sigmas
+    hi = X.max(axis=0) + GRID_PADDING * sigmas
+    return [
+        np.linspace(a, b, m) if m > 1 else np.array([(a + b) / 2])
+        for a, b, m in zip(lo, hi, sizes, strict=True)
+    ]
+
+
+def grid_means(grid: list[np.ndarray]) -> np.ndarray:
+    """All grid nodes as rows, shape (prod N_j, n_features), in C (row-major) order."""
+    mesh = np.meshgrid(*grid, indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=1)
+
+
+def axis_kernels(X: np.ndarray, grid: list[np.ndarray], sigmas: np.ndarray) -> list[np.ndarray]:
+    """Per-axis kernel matrices :math:`\\Phi^{(j)}_{ni} = \\varphi_{\\sigma_j}(x_{nj} - g^{(j)}_i)`.
+
+    Returns
+    -------
+    kernels : list of ndarray
+        ``kernels[j]`` has shape (n_samples, N_j).
+    """
+    out = []
+    for j, nodes in enumerate(grid):
+        u = (X[:, j, None] - nodes[None, :]) / sigmas[j]
+        out.append(np.exp(-0.5 * u * u - _LOG_SQRT_2PI - math.log(sigmas[j])))
+    return out
+
+
+def axis_log_kernels(X: np.ndarray, grid: list[np.ndarray], sigmas: np.ndarray) -> list[np.ndarray]:
+    """Logarithms of :func:`axis_kernels`, without underflow for far-away points."""
+    out = []
+    for j, nodes in enumerate(grid):
+        u = (X[:, j, None] - nodes[None, :]) / sigmas[j]
+        out.append(-0.5 * u * u - _LOG_SQRT_2PI - math.log(sigmas[j]))
+    return out
