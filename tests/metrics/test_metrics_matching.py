@@ -66,6 +66,17 @@ def test_parameter_error_hand_computed():
     np.testing.assert_allclose(absolute.component_errors, [0.3, 0.5])
 
 
+def test_parameter_error_component_and_coordinate_versions_differ():
+    true = np.array([[1.0, 1.0], [2.0, 0.0]])
+    est = np.array([[2.0, 0.2], [1.1, 1.0]])
+    res = parameter_error(true, est)
+    np.testing.assert_array_equal(res.permutation, [1, 0])
+    np.testing.assert_allclose(res.component_errors, [0.1 / np.sqrt(2), 0.2 / 2.0])
+    np.testing.assert_allclose(res.coordinate_errors, [0.1 / np.sqrt(5), 0.2 / 1.0])
+    assert res.value == pytest.approx(0.1)  # paper: max over components
+    assert res.coordinate_errors.max() == pytest.approx(0.2)  # table code: max over columns
+
+
 def test_parameter_error_with_given_permutation_scores_weights():
     alpha, alpha_hat = np.array([0.4, 0.6]), np.array([0.55, 0.45])
     res = parameter_error(alpha[:, None], alpha_hat[:, None], relative=False, permutation=[1, 0])

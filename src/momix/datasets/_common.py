@@ -6,8 +6,6 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from .._validation import check_rng
-
 __all__ = [
     "check_count",
     "check_range",
@@ -16,7 +14,6 @@ __all__ = [
     "draw_uniform",
     "random_orthogonal",
     "random_unit_vectors",
-    "check_rng",
 ]
 
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import check_rng
 from ._common import (
     check_count,
     check_range,
-    check_rng,
     check_simplex,
     draw_labels,
     draw_uniform,

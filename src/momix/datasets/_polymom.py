@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import check_count, check_range, check_rng, check_simplex, draw_labels
+from .._validation import check_rng
+from ._common import check_count, check_range, check_simplex, draw_labels
 
 __all__ = [
     "LinearRegressionMixtureData",

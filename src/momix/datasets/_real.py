@@ -16,8 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pandas comes with the data extra; it is not a core dependency
+    import pandas as pd
 
 __all__ = [
     "RealDataset",
@@ -58,7 +62,7 @@ class RealDataset:
         ``"<R package>::<data set>"``.
     """
 
-    frame: object
+    frame: pd.DataFrame
     feature_columns: tuple[str, ...]
     label_column: str | None
     description: str
@@ -190,7 +194,7 @@ class ChoiceDataset:
     source : str
     """
 
-    frame: object
+    frame: pd.DataFrame
     alternatives: tuple[str, ...]
     attributes: tuple[str, ...]
     choice_column: str
