@@ -246,6 +246,12 @@ def parameter_error(
     ----------
     S. I. Wang, A. T. Chaganty, P. Liang, "Estimating mixture models via mixtures of
     polynomials", NIPS 2015, §5.
+
+    Examples
+    --------
+    >>> res = parameter_error([[1.0, 0.0], [0.0, 2.0]], [[0.0, 2.5], [1.3, 0.0]])
+    >>> res.permutation.tolist(), round(res.value, 6)
+    ([1, 0], 0.3)
     """
     t = _as_components(true, "true")
     e = _as_components(est, "est")
@@ -408,6 +414,14 @@ def mixture_errors(
     ----------
     L. Zhang, O. Mickelin, S. Xu, A. Singer, "Diagonally-weighted generalized method of
     moments estimation for Gaussian mixture modeling", arXiv:2507.20459 (2025).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w, mu, cov = [0.5, 0.5], [[1.0, 0.0], [0.0, 1.0]], [1.0, 2.0]  # spherical
+    >>> err = mixture_errors(w, mu, cov, [0.6, 0.4], [[0.0, 1.1], [1.0, 0.0]], [2.0, 1.0])
+    >>> err.permutation.tolist(), round(err.weights, 6), round(err.means, 6)
+    ([1, 0], 0.2, 0.05)
     """
     mu = _as_components(means_true, "means_true")
     mu_hat = _as_components(means_est, "means_est")

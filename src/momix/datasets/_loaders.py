@@ -37,6 +37,11 @@ def load_old_faithful() -> RealDataset:
     ----------
     A. Azzalini, A. W. Bowman, "A look at some data on the Old Faithful geyser",
     Applied Statistics 39 (1990) 357-365.
+
+    Examples
+    --------
+    >>> load_old_faithful().X.shape  # doctest: +SKIP
+    (272, 2)
     """
     frame = _rdata("datasets", "faithful")
     return RealDataset(
@@ -146,6 +151,12 @@ def load_yogurt() -> ChoiceDataset:
     ----------
     D. C. Jain, N. J. Vilcassim, P. K. Chintagunta, "A random-coefficients logit
     brand-choice model applied to panel data", JBES 12 (1994) 317-328.
+
+    Examples
+    --------
+    >>> arrays = load_yogurt().to_arrays(add_intercepts=True)  # doctest: +SKIP
+    >>> arrays.features.shape, arrays.feature_names  # doctest: +SKIP
+    ((2412, 4, 5), ('feat', 'price', 'asc.dannon', 'asc.hiland', 'asc.weight'))
     """
     return _brand_panel(
         "Yogurt",

@@ -117,6 +117,12 @@ def make_linear_regression_mixture(
     -------
     LinearRegressionMixtureData
 
+    Examples
+    --------
+    >>> data = make_linear_regression_mixture(1000, 2, 2, noise_variance=0.1, random_state=0)
+    >>> data.X.shape, data.y.shape, data.coefs.shape
+    ((1000, 2), (1000,), (2, 2))
+
     References
     ----------
     S. I. Wang, A. T. Chaganty, P. Liang, "Estimating mixture models via mixtures of
@@ -231,6 +237,12 @@ def make_multiview_mixture(
     Returns
     -------
     MultiviewMixtureData
+
+    Examples
+    --------
+    >>> data = make_multiview_mixture(500, 3, 3, random_state=0)
+    >>> data.views.shape, float(data.views.sum(axis=2).max())
+    ((3, 500, 3), 1.0)
     """
     n = check_count(n_samples, "n_samples")
     d = check_count(n_features, "n_features")
@@ -326,6 +338,12 @@ def make_poisson_mixture(
     Returns
     -------
     PoissonMixtureData
+
+    Examples
+    --------
+    >>> data = make_poisson_mixture(100, 2, rates=[2.0, 9.0], random_state=0)
+    >>> data.X.shape, data.rates.ravel().tolist()
+    ((100, 1), [2.0, 9.0])
     """
     n = check_count(n_samples, "n_samples")
     k = check_count(n_components, "n_components")

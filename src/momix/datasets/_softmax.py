@@ -136,6 +136,12 @@ def make_softmax_mixture(
     -------
     SoftmaxMixtureData
 
+    Examples
+    --------
+    >>> data = make_softmax_mixture(5000, 1000, 2, 2, random_state=0)
+    >>> data.features.shape, int(data.counts.sum()), data.coefs.shape
+    ((1000, 2), 5000, (2, 2))
+
     References
     ----------
     X. Bing, F. Bunea, J. Niles-Weed, M. Wegkamp, "Learning large softmax mixtures with
@@ -242,6 +248,12 @@ def make_choice_set_mixture(
     Returns
     -------
     ChoiceSetMixtureData
+
+    Examples
+    --------
+    >>> data = make_choice_set_mixture(100, 5, 4, 3, 2, random_state=0)
+    >>> data.features.shape, data.chosen.shape, int(data.groups.max()) + 1
+    ((500, 4, 3), (500,), 100)
     """
     g = check_count(n_groups, "n_groups")
     t = check_count(n_occasions, "n_occasions")
