@@ -292,3 +292,20 @@ def test_bad_data():
         one_pass([np.array([["a", "b"]])])
     with pytest.raises(DataError, match="cannot read"):
         one_pass(3.0)
+
+
+def test_bad_dask_input():
+    import dask
+    import dask.array as da
+
+    X = np.ones((10, 2))
+    X[7, 1] = np.inf
+    with dask.config.set(scheduler="synchronous"):
+        with pytest.raises(DataError, match="NaN or infinite"):
+            one_pass(da.from_array(X, chunks=(5, 2)))
+        with pytest.raises(DataError, match="sample_weight has shape"):
+            one_pass(da.from_array(np.ones((10, 2)), chunks=5), sample_weight=np.ones(9))
+        with pytest.raises(DataError, match="2-D"):
+            one_pass(da.ones(5, chunks=2))
+        with pytest.raises(DataError, match="non-negative"):
+            one_pass(da.ones((4, 2), chunks=2), sample_weight=-np.ones(4))

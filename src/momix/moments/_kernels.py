@@ -121,7 +121,7 @@ def _central_sums(Y: np.ndarray, w: np.ndarray, order: int) -> list[np.ndarray]:
         y, wy = Y[start : start + step], (w[start : start + step, None] * Y[start : start + step])
         z = y
         for k in range(2, order + 1):
-            sums[k - 2] += (wy.T @ z).reshape(-1)
+            sums[k - 2] += (z.T @ wy).reshape(-1)  # (d^(k-1), d): the fast BLAS layout
             if k < order:
                 z = (z[:, :, None] * y[:, None, :]).reshape(len(y), -1)
     return [s.reshape((d,) * k) for k, s in zip(range(2, order + 1), sums, strict=True)]
@@ -148,8 +148,9 @@ def chunk_state(X: np.ndarray, w: np.ndarray, plan: Plan) -> State:
     if weight <= 0.0:
         return empty_state(plan, X.shape[0])
     mean = (w @ X) / weight
-    mean = mean + (w @ (X - mean)) / weight
     Y = X - mean
+    residual = (w @ Y) / weight
+    mean, Y = mean + residual, Y - residual
     central = tuple(_central_sums(Y, w, plan.tensor_order))
     proj = _projected_sums(Y, w, plan.directions, plan.max_order)
     return State(weight, X.shape[0], mean, central, proj)
