@@ -394,6 +394,8 @@ def mixture_errors(
             or (n_components, n_features, n_features)
         Spherical variances, diagonal variances or full covariance matrices; they are
         expanded to full matrices, so true and estimate may use different forms.
+        A tied covariance (one ``(n_features, n_features)`` matrix) must be broadcast
+        to ``(n_components, n_features, n_features)`` first.
     weights_est, means_est, covariances_est : array-like
         The estimate, same conventions (e.g. an estimator's ``weights_``, ``means_``,
         ``covariances_``).
