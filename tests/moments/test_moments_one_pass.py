@@ -58,6 +58,8 @@ def test_one_pass_matches_einsum_with_weights(data):
     np.testing.assert_allclose(s.mean, w @ X / W, rtol=1e-13)
     np.testing.assert_allclose(s.covariance, np.cov(X.T, aweights=w, bias=True), rtol=1e-12)
     np.testing.assert_allclose(s.second, (w[:, None] * X).T @ X / W, rtol=1e-12)
+    np.testing.assert_array_equal(s.covariance, s.covariance.T)
+    np.testing.assert_array_equal(s.second, s.second.T)
     for k in range(1, 5):
         ref = _raw_tensor(X, w, k)
         np.testing.assert_allclose(s.tensors[k], ref, rtol=1e-11, atol=1e-12 * np.abs(ref).max())

@@ -145,6 +145,7 @@ def summarize_state(
             f"center must be a finite vector of length {d}, got shape {np.shape(center)}"
         )
     cov = state.central[0] / W
+    cov = 0.5 * (cov + cov.T)  # exactly symmetric (the BLAS product is only to rounding)
     second = cov + np.outer(state.mean, state.mean)
     e = state.mean - c
     tensors, central = {}, {}
