@@ -41,14 +41,16 @@ def test_gradient_and_hessian_match_finite_differences(layout, item_problem, pan
         np.testing.assert_allclose(-neg_h[k], hess, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("accelerate", [False, True])
 @pytest.mark.parametrize("step_size", ["auto", 1.0, 5.0])
 @pytest.mark.parametrize("layout", ["items", "panel"])
-def test_log_likelihood_never_decreases(layout, step_size, item_problem, panel_problem):
+def test_log_likelihood_never_decreases(layout, step_size, accelerate, item_problem,
+                                        panel_problem):
     data = item_problem[-1] if layout == "items" else panel_problem[-1]
     L = data.situations.shape[-1]
     rng = np.random.default_rng(3)
     res = fit_em(data, np.array([0.9, 0.1]), 2 * rng.standard_normal((2, L)),
-                 max_iter=60, tol=0.0, step_size=step_size)
+                 max_iter=60, tol=0.0, step_size=step_size, accelerate=accelerate)
     steps = np.diff(res.path)
     assert np.all(steps >= -1e-10 * np.abs(res.path[1:])), steps.min()
     assert 5 < res.n_iter <= 60
@@ -89,3 +91,13 @@ def test_em_stops_by_tol_and_reports_convergence(item_problem):
                  max_iter=500, tol=1e-6)
     assert res.converged and res.n_iter < 500
     assert (res.path[-1] - res.path[-2]) / data.n_units < 1e-6
+
+
+def test_acceleration_reaches_the_same_maximum_in_fewer_steps(item_problem):
+    data = item_problem[-1]
+    start = (np.array([0.7, 0.3]), np.array([[0.2, 0.1], [-0.3, 0.4]]))
+    plain = fit_em(data, *start, max_iter=3000, tol=1e-11)
+    fast = fit_em(data, *start, max_iter=3000, tol=1e-11, accelerate=True)
+    assert plain.converged and fast.converged
+    np.testing.assert_allclose(fast.log_likelihood, plain.log_likelihood, rtol=1e-8)
+    assert fast.n_iter < plain.n_iter

@@ -8,6 +8,7 @@ from momix.metrics import parameter_error
 from momix.softmax._model import ItemSetData, log_choice_probabilities
 from momix.softmax._moments import (
     Quadrature,
+    TensorDecomposition,
     denoise_moments,
     design_hermite_deviation,
     gauss_quadrature,
@@ -15,8 +16,10 @@ from momix.softmax._moments import (
     in_moment_space,
     lift_atoms,
     moment_subspace,
+    tensor_atoms,
     vector_hermite_moments,
     whiten_items,
+    whitened_hermite_tensor,
 )
 from momix.softmax._start import moment_start_issue, moment_starts
 
@@ -156,3 +159,31 @@ def test_moment_start_issue_flags_unsuitable_designs(panel_problem):
     assert "fixed item set" in moment_start_issue(panel_problem[-1], 2)
     gauss = rng.standard_normal((5000, 3))
     assert design_hermite_deviation(gauss, np.eye(3), 5) < 0.1
+
+
+def test_whitened_hermite_tensor_matches_explicit_sum():
+    rng = np.random.default_rng(6)
+    Z, f = rng.standard_normal((40, 3)), rng.dirichlet(np.ones(40))
+    dec = whitened_hermite_tensor(Z + 0.5, f, 2)
+    W = dec.basis / np.sqrt(dec.scales)
+    eye = np.eye(3)
+    full = sum(fj * (np.einsum("a,b,c->abc", z, z, z) - np.einsum("a,bc->abc", z, eye)
+                     - np.einsum("b,ac->abc", z, eye) - np.einsum("c,ab->abc", z, eye))
+               for fj, z in zip(f, Z + 0.5, strict=True))
+    np.testing.assert_allclose(dec.tensor, np.einsum("abc,ai,bj,ck->ijk", full, W, W, W),
+                               atol=1e-10)
+
+
+@pytest.mark.parametrize("K", [2, 3, 4])
+def test_tensor_atoms_exact_on_population_tensor(K):
+    rng = np.random.default_rng(K)
+    eta, w = rng.standard_normal((K, 5)), rng.dirichlet(4 * np.ones(K))
+    vals, vecs = np.linalg.eigh((eta.T * w) @ eta)
+    basis, scales = vecs[:, ::-1][:, :K], vals[::-1][:K]
+    Wt = (basis / np.sqrt(scales)).T
+    y = eta @ Wt.T
+    tensor = np.einsum("k,ka,kb,kc->abc", w, y, y, y)
+    out = tensor_atoms(TensorDecomposition(basis, scales, tensor), rng.standard_normal(K))
+    perm = [int(np.argmin(np.linalg.norm(out[0] - e, axis=1))) for e in eta]
+    np.testing.assert_allclose(out[0][perm], eta, atol=1e-8)
+    np.testing.assert_allclose(out[1][perm], w, atol=1e-8)

@@ -73,7 +73,7 @@ class SoftmaxMixture(MixtureEstimator):
     n_init : int, default=1
         Number of EM runs; the highest log-likelihood wins.
     max_iter : int, default=500
-        EM iterations per run.
+        EM steps per run.
     tol : float, default=1e-8
         Stop when the log-likelihood gain per unit (observation, or group with ``groups``)
         falls below ``tol``.
@@ -82,6 +82,10 @@ class SoftmaxMixture(MixtureEstimator):
         class's weighted-logit objective, a float :math:`\\eta` the paper's gradient step
         :math:`\\eta \\nabla Q_k / (N\\alpha_k)`; both backtrack until the objective rises, so
         the log-likelihood never decreases (:mod:`momix.softmax._em`).
+    accelerate : bool, default=True
+        Monotone SQUAREM acceleration (Varadhan & Roland 2008): each iteration is a cycle of
+        three EM steps with an extrapolation that is kept only if it does not lower the
+        log-likelihood; ``n_iter_`` counts EM steps, ``log_likelihood_path_`` cycles.
     random_state : None, int, RandomState or Generator, default=None
     verbose : int, default=0
         Progress bar over EM iterations when positive.
@@ -129,6 +133,7 @@ class SoftmaxMixture(MixtureEstimator):
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "step_size": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "accelerate": ["boolean"],
         "random_state": ["random_state", np.random.Generator],
         "verbose": ["verbose"],
     }
@@ -142,13 +147,14 @@ class SoftmaxMixture(MixtureEstimator):
     }
 
     def __init__(self, n_components=1, *, init="moments", n_init=1, max_iter=500, tol=1e-8,
-                 step_size="auto", random_state=None, verbose=0):
+                 step_size="auto", accelerate=True, random_state=None, verbose=0):
         self.n_components = n_components
         self.init = init
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
         self.step_size = step_size
+        self.accelerate = accelerate
         self.random_state = random_state
         self.verbose = verbose
 
@@ -188,7 +194,8 @@ class SoftmaxMixture(MixtureEstimator):
         with tqdm(total=self.n_init * self.max_iter, disable=not self.verbose,
                   desc="SoftmaxMixture EM") as bar:
             runs = [fit_em(data, w, t, max_iter=self.max_iter, tol=self.tol,
-                           step_size=self.step_size, progress=bar.update)
+                           step_size=self.step_size, accelerate=self.accelerate,
+                           progress=bar.update)
                     for w, t in zip(weights0, theta0, strict=True)]
         best = max(runs, key=lambda r: np.nan_to_num(r.log_likelihood, nan=-np.inf))
         self._store(best, data)

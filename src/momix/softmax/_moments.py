@@ -50,6 +50,7 @@ via denoised method of moments", Ann. Statist. 48 (2020).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.linalg import eigh
@@ -69,6 +70,9 @@ __all__ = [
     "moment_subspace",
     "lift_atoms",
     "design_hermite_deviation",
+    "TensorDecomposition",
+    "whitened_hermite_tensor",
+    "tensor_atoms",
 ]
 
 
@@ -140,6 +144,20 @@ def in_moment_space(m: np.ndarray, radius: float, *, atol: float = 0.0) -> bool:
                     np.linalg.eigvalsh(radius * h0 - h1)[0]) >= -atol)
 
 
+@lru_cache(maxsize=16)
+def _denoise_problem(K: int):
+    """The denoising SDP for K atoms, built once with the moments and radius as parameters."""
+    import cvxpy as cp
+
+    x, target = cp.Variable(2 * K), cp.Parameter(2 * K)
+    rad = cp.Parameter(nonneg=True)
+    idx = np.add.outer(np.arange(K), np.arange(K))
+    h0 = cp.bmat([[x[idx[a, b]] for b in range(K)] for a in range(K)])
+    h1 = cp.bmat([[x[idx[a, b] + 1] for b in range(K)] for a in range(K)])
+    cons = [x[0] == 1, rad * h0 + h1 >> 0, rad * h0 - h1 >> 0]
+    return cp.Problem(cp.Minimize(cp.sum_squares(x - target)), cons), x, target, rad
+
+
 def denoise_moments(m: np.ndarray, radius: float) -> np.ndarray:
     """Euclidean projection of :math:`(1, m_1..m_{2K-1})` onto the moment space of :math:`[-R, R]`.
 
@@ -168,13 +186,8 @@ def denoise_moments(m: np.ndarray, radius: float) -> np.ndarray:
         return m.copy()
     import cvxpy as cp
 
-    K = len(m) // 2
-    x = cp.Variable(len(m))
-    idx = np.add.outer(np.arange(K), np.arange(K))
-    h0 = cp.bmat([[x[idx[a, b]] for b in range(K)] for a in range(K)])
-    h1 = cp.bmat([[x[idx[a, b] + 1] for b in range(K)] for a in range(K)])
-    cons = [x[0] == 1, radius * h0 + h1 >> 0, radius * h0 - h1 >> 0]
-    prob = cp.Problem(cp.Minimize(cp.sum_squares(x - m)), cons)
+    prob, x, target, rad = _denoise_problem(len(m) // 2)
+    target.value, rad.value = np.asarray(m, dtype=float), float(radius)
     try:
         prob.solve(solver=cp.CLARABEL)
     except cp.error.SolverError as exc:
@@ -255,3 +268,91 @@ def design_hermite_deviation(scores: np.ndarray, directions: np.ndarray, max_ord
     he = hermite_e_all(max_order, u).mean(axis=0)  # (D, max_order + 1)
     fact = np.sqrt(np.cumprod(np.r_[1.0, np.arange(1, max_order + 1)]))
     return float(np.max(np.abs(he[:, 1:]) / fact[1:]))
+
+
+@dataclass(frozen=True)
+class TensorDecomposition:
+    """Whitened third-order Hermite moment of the chosen items.
+
+    Attributes
+    ----------
+    basis : ndarray of shape (L, K)
+        Top-K eigenvectors ``U`` of :math:`\\hat M_2`.
+    scales : ndarray of shape (K,)
+        Their eigenvalues ``D`` (all positive).
+    tensor : ndarray of shape (K, K, K)
+        :math:`\\hat T(W, W, W)` with :math:`W = U D^{-1/2}`.
+    """
+
+    basis: np.ndarray
+    scales: np.ndarray
+    tensor: np.ndarray
+
+
+def whitened_hermite_tensor(scores: np.ndarray, freq: np.ndarray, n_components: int):
+    """Third-order Hermite tensor of the chosen items, whitened by :math:`\\hat M_2`.
+
+    The Hermite tensor :math:`H_3(z)_{abc} = z_az_bz_c - z_a\\delta_{bc} - z_b\\delta_{ac} -
+    z_c\\delta_{ab}` has mean :math:`\\eta^{\\otimes 3}` under :math:`N(\\eta, I)`, so by the tilt
+    argument of :func:`hermite_moments` [derived]
+
+    .. math::
+
+        \\hat T = \\sum_j f_j H_3(Z_j) \\approx \\sum_k \\alpha_k \\eta_k^{\\otimes 3},\\qquad
+        \\hat T(W, W, W) \\approx \\sum_k \\alpha_k^{-1/2} \\mu_k^{\\otimes 3},\\quad
+        \\mu_k = \\sqrt{\\alpha_k} W^\\top \\eta_k ,
+
+    with orthonormal :math:`\\mu_k` because :math:`W^\\top \\hat M_2 W = I`. Only orders <= 3
+    enter, whatever K (the 1-D route needs order 2K-1). Needs K <= L. Returns None when
+    :math:`\\hat M_2` has fewer than K positive eigenvalues.
+    """
+    m2 = scores.T @ (freq[:, None] * scores) - np.eye(scores.shape[1])
+    vals, vecs = np.linalg.eigh(m2)
+    vals, vecs = vals[::-1][:n_components], vecs[:, ::-1][:, :n_components]
+    if vals[-1] <= 1e-8 * max(vals[0], 1e-300):
+        return None
+    white = vecs / np.sqrt(vals)
+    y = scores @ white  # (p, K)
+    third = np.einsum("j,ja,jb,jc->abc", freq, y, y, y, optimize=True)
+    mean, gram = freq @ y, white.T @ white
+    corr = (np.einsum("a,bc->abc", mean, gram) + np.einsum("b,ac->abc", mean, gram)
+            + np.einsum("c,ab->abc", mean, gram))
+    return TensorDecomposition(vecs, vals, third - corr)
+
+
+def tensor_atoms(dec: TensorDecomposition, w: np.ndarray, *, power_iterations: int = 20):
+    """Atoms and weights from one random contraction of the whitened tensor.
+
+    :math:`\\hat T(I, I, w) = \\sum_k \\alpha_k^{-1/2}(\\mu_k^\\top w)\\mu_k\\mu_k^\\top`: its
+    eigenvectors are the :math:`\\mu_k` and its eigenvalues
+    :math:`\\lambda_k = s_k \\mu_k^\\top w`, :math:`s_k = \\alpha_k^{-1/2}` (Anandkumar et al.
+    2014, the simultaneous-diagonalisation form). Each eigenvector is then refined by
+    ``power_iterations`` steps of the tensor power method
+    :math:`\\mu \\leftarrow \\hat T(I, \\mu, \\mu) / \\|\\hat T(I, \\mu, \\mu)\\|` (robust to noise
+    that mixes the eigenvectors of a single contraction), with
+    :math:`s_k = \\hat T(\\mu_k, \\mu_k, \\mu_k)` and deflation
+    :math:`\\hat T \\leftarrow \\hat T - s_k \\mu_k^{\\otimes 3}` before the next vector. Then
+    :math:`\\eta_k = U D^{1/2}\\mu_k s_k` and :math:`\\alpha_k \\propto s_k^{-2}`; flipping the
+    sign of :math:`\\mu_k` flips :math:`s_k`, so :math:`\\eta_k` does not depend on it. Returns
+    ``(eta (K, L), weights (K,))``, or None when two refined vectors coincide.
+
+    References
+    ----------
+    A. Anandkumar, R. Ge, D. Hsu, S. Kakade, M. Telgarsky, "Tensor decompositions for
+    learning latent variable models", JMLR 15 (2014).
+    """
+    _, starts = np.linalg.eigh(np.einsum("abc,c->ab", dec.tensor, w))
+    K = starts.shape[1]
+    tensor, mu, s = dec.tensor.copy(), np.empty((K, K)), np.empty(K)
+    for k in range(K):  # tensor power method with deflation, from the eigenvectors
+        m = starts[:, k]
+        for _ in range(power_iterations):
+            m = np.einsum("abc,b,c->a", tensor, m, m)
+            m /= np.linalg.norm(m)
+        mu[:, k], s[k] = m, np.einsum("abc,a,b,c->", tensor, m, m, m)
+        tensor -= s[k] * np.einsum("a,b,c->abc", m, m, m)
+    if np.max(np.abs(np.triu(mu.T @ mu, 1))) > 0.5 or np.any(np.abs(s) < 1e-12):
+        return None  # two vectors reached the same component
+    eta = ((dec.basis * np.sqrt(dec.scales)) @ (mu * s)).T
+    weights = s**-2.0
+    return eta, weights / weights.sum()

@@ -23,8 +23,10 @@ from ._moments import (
     hermite_moments,
     lift_atoms,
     moment_subspace,
+    tensor_atoms,
     vector_hermite_moments,
     whiten_items,
+    whitened_hermite_tensor,
 )
 
 __all__ = ["MomentStarts", "moment_start_issue", "moment_starts", "random_starts",
@@ -47,16 +49,16 @@ class MomentStarts:
     weights : ndarray of shape (n_candidates, K)
     theta : ndarray of shape (n_candidates, K, L)
     log_likelihood : ndarray of shape (n_candidates,)
-    directions : ndarray of shape (n_candidates, L)
-        Whitened projection direction of each candidate.
+    sources : tuple of str
+        ``'hermite-1d'`` or ``'tensor'`` per candidate (see :func:`moment_starts`).
     n_failed : int
-        Directions that gave no usable candidate (fewer than K distinct atoms).
+        Draws that gave no usable candidate.
     """
 
     weights: np.ndarray
     theta: np.ndarray
     log_likelihood: np.ndarray
-    directions: np.ndarray
+    sources: tuple
     n_failed: int
 
 
@@ -89,39 +91,53 @@ def moment_start_issue(data: ItemSetData | ChoiceSetData, n_components: int) -> 
     return None
 
 
-def _one_direction(data, wh, freq, direction, K, radius, min_weight, basis):
+def _candidate(data, wh, eta, weights, radius, min_weight):
+    """Clip weights, map back to theta, score; None if an atom is beyond the radius."""
+    if not np.all(np.isfinite(eta)) or np.max(np.linalg.norm(eta, axis=1)) > radius:
+        return None
+    weights = np.maximum(weights, min_weight / len(weights))
+    weights = weights / weights.sum()
+    theta = eta @ wh.transform
+    return weights, theta, e_step(data, weights, theta).log_likelihood
+
+
+def _hermite_1d(wh, freq, direction, K, radius, basis):
     u = wh.scores @ direction
     raw = hermite_moments(u, freq, 2 * K - 1)
     quad = gauss_quadrature(denoise_moments(raw, radius))
     if quad is None or quad.weights.min() <= 0 or np.min(np.diff(quad.atoms)) < 1e-6:
         return None
     g = vector_hermite_moments(wh.scores, u, freq, direction, raw, K)
-    eta = lift_atoms(g, quad) @ basis @ basis.T  # the atoms lie in the estimated span
-    if np.max(np.linalg.norm(eta, axis=1)) > radius:
-        return None
-    weights = np.maximum(quad.weights, min_weight / K)
-    weights /= weights.sum()
-    theta = eta @ wh.transform
-    if not np.all(np.isfinite(theta)):
-        return None
-    return weights, theta, e_step(data, weights, theta).log_likelihood
+    return lift_atoms(g, quad) @ basis @ basis.T, quad.weights  # atoms lie in the span
+
+
+def _unit(rng, dim):
+    v = rng.standard_normal(dim)
+    return v / np.linalg.norm(v)
 
 
 def moment_starts(data: ItemSetData, n_components: int, n_directions: int,
                   rng: np.random.Generator, *, min_weight: float = 0.05) -> MomentStarts:
-    """Hermite method-of-moments candidates along ``n_directions`` random directions.
+    """Hermite method-of-moments candidates, ranked by log-likelihood.
 
-    Directions are uniform on the unit sphere of the estimated top-K subspace
-    (:func:`~momix.softmax._moments.moment_subspace`) when K <= L, of :math:`\\mathbb R^L`
-    otherwise. The atom radius of the denoising step is :math:`R = \\max(\\sqrt{2\\log p}, 1)`,
-    the typical largest :math:`|u_j|` of p Gaussian items (a tilt beyond it is not
-    identifiable from the design). Weights are clipped at ``min_weight / K`` and
-    renormalised (spec §3).
+    Two routes, ``n_directions`` random draws each:
+
+    * ``'hermite-1d'`` (the paper's): a direction uniform on the unit sphere of the
+      estimated top-K subspace (:func:`~momix.softmax._moments.moment_subspace`) when
+      K <= L, of :math:`\\mathbb R^L` otherwise; latent moments up to order 2K-1, denoising
+      with atom radius :math:`R = \\max(\\sqrt{2\\log p}, 1)` (the typical largest
+      :math:`|u_j|` of p Gaussian items), Gauss quadrature, lifting projected on the subspace.
+    * ``'tensor'`` (ours, K <= L, K >= 2): one random contraction of the whitened
+      third-order Hermite tensor (:func:`~momix.softmax._moments.tensor_atoms`). It uses
+      moments of order <= 3 only, whose design noise grows far less with K.
+
+    Candidates with an atom of norm above R (in whitened units) are dropped; weights are
+    clipped at ``min_weight / K`` and renormalised (spec §3).
 
     Raises
     ------
     ValueError
-        If no direction yields K distinct atoms with positive weights.
+        If no draw yields a usable candidate.
     """
     K = n_components
     wh = whiten_items(data.features)
@@ -129,28 +145,34 @@ def moment_starts(data: ItemSetData, n_components: int, n_directions: int,
     p, L = data.features.shape
     radius = max(np.sqrt(2 * np.log(p)), 1.0)
     basis = moment_subspace(wh.scores, freq, K) if K <= L else np.eye(L)
-    found, dirs, failed = [], [], 0
+    found, failed = [], 0
     for _ in range(n_directions):
-        v = basis @ rng.standard_normal(basis.shape[1])
-        v /= np.linalg.norm(v)
+        v = basis @ _unit(rng, basis.shape[1])
         try:
-            cand = _one_direction(data, wh, freq, v, K, radius, min_weight, basis)
+            atoms = _hermite_1d(wh, freq, v, K, radius, basis)
         except (SolverError, np.linalg.LinAlgError) as exc:
             logger.debug("moment direction failed: %s", exc)
-            cand = None
-        if cand is None:
-            failed += 1
-            continue
-        found.append(cand)
-        dirs.append(v)
+            atoms = None
+        cand = None if atoms is None else _candidate(data, wh, *atoms, radius, min_weight)
+        failed += cand is None
+        if cand is not None:
+            found.append((*cand, "hermite-1d"))
+    dec = whitened_hermite_tensor(wh.scores, freq, K) if 2 <= K <= L else None
+    for _ in range(n_directions if dec is not None else 0):
+        atoms = tensor_atoms(dec, _unit(rng, K))
+        cand = None if atoms is None else _candidate(data, wh, *atoms, radius, min_weight)
+        failed += cand is None
+        if cand is not None:
+            found.append((*cand, "tensor"))
     if not found:
-        raise ValueError(f"none of {n_directions} projection directions gave {K} distinct atoms")
-    order = np.argsort([-c[2] for c in found])
+        raise ValueError(f"none of the {failed} moment candidates had {K} distinct atoms "
+                         "of plausible size")
+    found.sort(key=lambda c: -c[2])
     return MomentStarts(
-        weights=np.array([found[i][0] for i in order]),
-        theta=np.array([found[i][1] for i in order]),
-        log_likelihood=np.array([found[i][2] for i in order]),
-        directions=np.array([dirs[i] for i in order]),
+        weights=np.array([c[0] for c in found]),
+        theta=np.array([c[1] for c in found]),
+        log_likelihood=np.array([c[2] for c in found]),
+        sources=tuple(c[3] for c in found),
         n_failed=failed,
     )
 
