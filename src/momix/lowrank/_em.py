@@ -1,0 +1,153 @@
+"""EM for the mixture of probabilistic PCA (low-rank plus isotropic noise), warm-started.
+
+Model: :math:`y \\sim \\sum_j \\pi_j N(\\mu_j, V_jV_j^\\top + \\sigma^2 I)` with one shared
+:math:`\\sigma^2`. Densities use the Woodbury identities with :math:`M_j = V_j^\\top V_j +
+\\sigma^2 I_R`,
+
+.. math:: \\Sigma_j^{-1} = \\sigma^{-2}(I - V_j M_j^{-1} V_j^\\top), \\qquad
+          \\log\\det\\Sigma_j = (d - R)\\log\\sigma^2 + \\log\\det M_j,
+
+so nothing of size :math:`d \\times d` is formed.
+
+When the data are given as coordinates :math:`B^\\top y` in an orthonormal basis of a
+subspace holding the parameters, the density factorises exactly into the subspace part and
+:math:`N(0, \\sigma^2 I)` on the complement, which enters through the residual norms
+:math:`\\|y\\|^2 - \\|B^\\top y\\|^2` only (arguments ``resid``, ``extra_dims``).
+
+Each iteration is an AECM step with two cycles, each preceded by its own E-step, so the
+log-likelihood never decreases:
+
+1. labels missing: :math:`\\pi_j`, :math:`\\mu_j` (responsibility-weighted mean);
+2. labels and latent :math:`t \\sim N(0, I_R)` missing: with :math:`S_j` the weighted
+   scatter around the new :math:`\\mu_j` (used only through :math:`S_jV_j`),
+   :math:`V_j \\leftarrow S_jV_j(\\sigma^2 I + M_j^{-1}V_j^\\top S_jV_j)^{-1}` and, unless
+   :math:`\\sigma^2` is known, :math:`\\sigma^2 \\leftarrow \\sum_j N_j
+   \\operatorname{tr}(S_j - S_jV_jM_j^{-1}V_j^{\\mathrm{new}\\top}) / (d\\sum_j N_j)`.
+
+References
+----------
+.. [1] M. E. Tipping, C. M. Bishop, "Mixtures of probabilistic principal component
+   analyzers", Neural Computation 11(2), 1999.
+.. [2] X.-L. Meng, D. van Dyk, "The EM algorithm -- an old folk-song sung to a fast new
+   tune", JRSS-B 59(3), 1997.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp
+
+from ._engine import MixtureParams
+
+__all__ = ["ppca_log_prob", "mixture_log_likelihood", "EMResult", "em_step", "fit_em"]
+
+logger = logging.getLogger("momix.lowrank")
+_LOG_2PI = float(np.log(2 * np.pi))
+
+
+def ppca_log_prob(X: np.ndarray, params: MixtureParams, noise_floor: float = 0.0) -> np.ndarray:
+    """Log-density of each row under each component, shape (n_samples, K).
+
+    The isotropic variance used is :math:`\\max(\\sigma^2, \\text{noise\\_floor})`; a noiseless
+    (singular) model needs a positive floor.
+    """
+    N, d = X.shape
+    s = max(params.noise_variance, noise_floor)
+    out = np.empty((N, params.n_components))
+    for j, (mu, V) in enumerate(zip(params.means, params.factors, strict=True)):
+        Xc = X - mu
+        P = Xc @ V
+        M = V.T @ V + s * np.eye(V.shape[1])
+        C = np.linalg.cholesky(M)
+        Z = np.linalg.solve(C, P.T)
+        quad = (np.einsum("nd,nd->n", Xc, Xc) - np.einsum("rn,rn->n", Z, Z)) / s
+        logdet = (d - V.shape[1]) * np.log(s) + 2 * np.sum(np.log(np.diag(C)))
+        out[:, j] = -0.5 * (d * _LOG_2PI + logdet + quad)
+    return out
+
+
+def _log_resp(X, omega, params, resid=None, extra_dims=0):
+    with np.errstate(divide="ignore"):
+        weighted = ppca_log_prob(X, params) + np.log(params.weights)
+    norm = logsumexp(weighted, axis=1)
+    loglik = float(omega @ norm)
+    if extra_dims:
+        s = params.noise_variance
+        loglik -= 0.5 * (extra_dims * np.log(2 * np.pi * s) + float(omega @ resid) / s)
+    return loglik, np.exp(weighted - norm[:, None])
+
+
+def mixture_log_likelihood(X: np.ndarray, omega: np.ndarray, params: MixtureParams,
+                           resid: np.ndarray | None = None, extra_dims: int = 0) -> float:
+    """Weighted mean log-likelihood :math:`\\sum_n \\omega_n \\log p(y_n)` (``omega`` sums to one)."""
+    return _log_resp(X, omega, params, resid, extra_dims)[0]
+
+
+def em_step(X: np.ndarray, omega: np.ndarray, params: MixtureParams, estimate_noise: bool,
+            resid: np.ndarray | None = None, extra_dims: int = 0) -> tuple[MixtureParams, float]:
+    """One AECM iteration (two cycles, module docstring).
+
+    Returns the new parameters and the mean log-likelihood of the *input* parameters
+    (a by-product of the first E-step).
+    """
+    N, d = X.shape
+    loglik, resp = _log_resp(X, omega, params, resid, extra_dims)
+    wr = resp * omega[:, None]
+    nk = wr.sum(axis=0) + 1e-300
+    weights = nk / nk.sum()
+    means = (wr.T @ X) / nk[:, None]
+    mid = MixtureParams(weights, means, params.factors, params.noise_variance)
+    _, resp = _log_resp(X, omega, mid)
+    wr = resp * omega[:, None]
+    nk = wr.sum(axis=0) + 1e-300
+    s = params.noise_variance
+    factors = np.empty_like(params.factors)
+    total = 0.0
+    for j, (mu, V) in enumerate(zip(means, params.factors, strict=True)):
+        Xc = X - mu
+        SV = Xc.T @ (wr[:, j, None] * (Xc @ V)) / nk[j]
+        Minv = np.linalg.inv(V.T @ V + s * np.eye(V.shape[1]))
+        new = SV @ np.linalg.inv(s * np.eye(V.shape[1]) + Minv @ V.T @ SV)
+        factors[j] = new
+        trace_S = float(wr[:, j] @ np.einsum("nd,nd->n", Xc, Xc)) / nk[j]
+        total += nk[j] * (trace_S - np.trace(SV @ Minv @ new.T))
+    if extra_dims:
+        total += float(omega @ resid)
+    noise = max(total / ((d + extra_dims) * nk.sum()), 1e-12) if estimate_noise else s
+    return MixtureParams(weights, means, factors, noise), loglik
+
+
+@dataclass(frozen=True)
+class EMResult:
+    """Result of :func:`fit_em`: parameters, mean log-likelihood trace, iterations, convergence."""
+
+    params: MixtureParams
+    log_likelihood: np.ndarray
+    n_iter: int
+    converged: bool
+
+
+def fit_em(X: np.ndarray, omega: np.ndarray, init: MixtureParams, *, estimate_noise: bool,
+           max_iter: int, tol: float, callback: Callable | None = None,
+           resid: np.ndarray | None = None, extra_dims: int = 0) -> EMResult:
+    """Run EM from ``init`` until the mean log-likelihood gains less than ``tol``.
+
+    ``callback(iteration, log_likelihood)`` is called after every iteration.
+    """
+    params, trace, converged = init, [], False
+    for it in range(1, max_iter + 1):
+        new, loglik = em_step(X, omega, params, estimate_noise, resid, extra_dims)
+        trace.append(loglik)
+        if callback is not None:
+            callback(it, loglik)
+        logger.debug("EM iteration %d: mean log-likelihood before the step %.8g", it, loglik)
+        params = new
+        if len(trace) > 1 and abs(trace[-1] - trace[-2]) < tol:
+            converged = True
+            break
+    trace.append(mixture_log_likelihood(X, omega, params, resid, extra_dims))
+    return EMResult(params, np.array(trace), len(trace) - 1, converged)

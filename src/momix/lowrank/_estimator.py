@@ -1,0 +1,410 @@
+"""The estimator: validation, restarts, optional EM refinement, fitted attributes."""
+
+from __future__ import annotations
+
+import logging
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from .._base import GaussianMixin, MixtureEstimator, best_of_restarts, warn_not_converged
+from .._validation import check_n_components, check_rng, check_sample_weight
+from ._em import fit_em, ppca_log_prob
+from ._engine import MixtureParams
+from ._explicit import MAX_MONOMIALS, full_weighting, monomial_count
+from ._init import estimate_noise_variance, initial_params, user_params, weighted_covariance
+from ._solver import (
+    MomentData,
+    diagonal_objective,
+    fit_moments,
+    make_weight_fn,
+    pack,
+    reduce_to_subspace,
+    signal_basis,
+)
+from ._weights import exact_kernel_sums, nystrom_kernel_sums, nystrom_landmark_count
+
+__all__ = ["LowRankGaussianMixture"]
+
+logger = logging.getLogger("momix.lowrank")
+
+#: ``nystrom='auto'`` uses the exact kernel sums up to this many samples
+EXACT_SUMS_MAX_SAMPLES = 3000
+
+
+class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
+    r"""Low-rank Gaussian mixture by the (diagonally weighted) generalized method of moments.
+
+    Fits :math:`y \sim \sum_{j=1}^K \pi_j\, N(\mu_j, V_jV_j^\top + \sigma^2 I)` with
+    :math:`V_j \in \mathbb R^{d\times R}` by minimising
+
+    .. math:: Q_w(\theta) = \sum_{k=1}^{L} w_k \,\big\|M^{(k)}(\theta) - \hat M^{(k)}\big\|_F^2,
+
+    the distance between model and sample moment tensors of orders 1..L, computed without
+    forming any tensor: :math:`\|M^{(k)}\|^2` from cumulants of :math:`x_i^\top x_j` and
+    complete Bell polynomials, :math:`\langle M^{(k)}, y^{\otimes k}\rangle` from scalar
+    Gaussian moments of projections [1]_.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        K.
+    rank : int, default=1
+        R, columns of every factor :math:`V_j` (a lower true rank shows as redundant columns).
+    weighting : {'diagonal', 'identity', 'full'}, default='diagonal'
+        ``'identity'``: method of moments (:math:`w \equiv 1`). ``'diagonal'``: DGMM, one
+        weight per order, :math:`w_k = \operatorname{tr}S_{kk}/\sum_{k'}\|S_{kk'}\|_F^2`,
+        re-estimated between L-BFGS-B solves. ``'full'``: two-step GMM with the
+        pseudo-inverse of the centered covariance of the explicit monomial moments (only
+        for small :math:`d^L`; raises ``ValueError`` otherwise).
+    max_order : int, default=4
+        L, the highest moment order used.
+    noise_variance : None, float or 'estimate', default=None
+        :math:`\sigma^2`. None: noiseless Model 1.1 (:math:`\sigma^2 = 0`). A number: known
+        isotropic noise. ``'estimate'``: the mean of the trailing
+        :math:`d - K(R+1) + 1` eigenvalues of the data covariance (the signal part has rank
+        at most :math:`K(R+1)-1`).
+    nystrom : 'auto', 'exact', 'model' or int, default='auto'
+        How the DGMM weights estimate S. ``'exact'``: exact sample kernel sums
+        :math:`\sum_{n'}\langle y_n, y_{n'}\rangle^k`, :math:`O(N^2 d)`. An int: Nystrom
+        approximation of those sums with that many landmarks, :math:`O(Ndm)`. ``'model'``:
+        the kernel sums replaced by their values under the current fit (no :math:`N^2`
+        term and no :math:`n = n'` bias). ``'auto'``: exact up to 3000 samples; above, the
+        Nystrom method (default landmark count) for noiseless data and ``'model'`` for
+        noisy data, where the kernel matrices are full rank and Nystrom is inaccurate.
+    init : {'kmeans++', 'random'} or dict, default='kmeans++'
+        ``'kmeans++'``: k-means (k-means++ seeding) on at most 10 000 rows; cluster fractions,
+        centroids and top-R principal axes of each cluster (scaled by
+        :math:`\sqrt{\lambda-\sigma^2}`). ``'random'``: uniform weights, means and orthogonal
+        factors of the data scale around the mean. A dict ``{'means': (K, d), 'factors':
+        (K, d, R)[, 'weights': (K,)]}`` gives the initial values.
+    subspace : 'auto', None or int, default='auto'
+        Fit in the span of the top eigenvectors of the sample second moment
+        :math:`\sum_n\omega_n y_ny_n^\top`: every :math:`\mu_j` and column of :math:`V_j`
+        lies in the top-:math:`K(R+1)` eigenspace of its population version, and for
+        parameters in a subspace the objective, its gradient and the likelihood are computed
+        *exactly* from the projected data (and the ambient norms), at a cost proportional to
+        the subspace dimension instead of d. ``'auto'``: dimension :math:`K(R+1)` when
+        :math:`d > 2K(R+1)` and ``weighting != 'full'``, else no reduction. An int: that
+        dimension. None: never. The only approximation is the sampling error of the
+        estimated subspace.
+    refine : None or 'em', default=None
+        ``'em'``: EM for the mixture of probabilistic PCA started at the moment estimate
+        (the noise variance is re-estimated unless given as a number).
+    n_init : int, default=1
+        Restarts; the one with the lowest moment objective is kept (compared with the
+        order weights of the first restart, so the values are comparable).
+    max_iter : int, default=200
+        L-BFGS-B iterations per solve, and EM iterations.
+    tol : float, default=1e-4
+        Outer DGMM loop: stop when :math:`\|\Delta\theta\| \le \mathrm{tol}(1+\|\theta\|)`;
+        EM: stop when the mean log-likelihood gains less than ``tol``.
+    n_steps : int, default=3
+        Maximum number of weighted solves of the DGMM outer loop.
+    reg_covar : float, default=1e-6
+        Floor on :math:`\sigma^2` when evaluating densities of a noiseless fit (its
+        covariances are singular).
+    random_state : None, int, Generator or RandomState, default=None
+    verbose : int, default=0
+        > 0: progress bars over restarts and EM iterations, INFO logs of every solve.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    factors_ : ndarray of shape (n_components, n_features, rank)
+    covariances_ : ndarray of shape (n_components, n_features, n_features)
+        :math:`V_jV_j^\top + \sigma^2 I`.
+    noise_variance_ : float
+    moment_weights_ : ndarray of shape (max_order,)
+        Final order weights :math:`w_k` (ones for ``'identity'`` and ``'full'``).
+    objective_ : float
+        Final moment objective (without the data-only constant
+        :math:`\sum_k w_k\|\hat M^{(k)}\|^2`, except for ``'full'``).
+    n_iter_ : int
+        L-BFGS-B iterations of the kept restart.
+    em_n_iter_ : int
+        EM iterations (0 without refinement).
+    em_log_likelihood_ : ndarray
+        Mean log-likelihood before each EM iteration and after the last (empty without EM).
+    converged_ : bool
+    n_features_in_ : int
+
+    References
+    ----------
+    .. [1] L. Zhang, O. Mickelin, S. Xu, A. Singer, "Diagonally-weighted generalized method
+       of moments estimation for Gaussian mixture modeling", arXiv:2507.20459 (2025).
+    .. [2] M. E. Tipping, C. M. Bishop, "Mixtures of probabilistic principal component
+       analyzers", Neural Computation 11(2), 1999.
+
+    Examples
+    --------
+    >>> from momix.datasets import make_lowrank_gaussian_mixture
+    >>> data = make_lowrank_gaussian_mixture(5000, 5, 2, rank=1, random_state=0)
+    >>> model = LowRankGaussianMixture(2, rank=1, random_state=0).fit(data.X)
+    >>> model.factors_.shape
+    (2, 5, 1)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "rank": [Interval(Integral, 1, None, closed="left")],
+        "weighting": [StrOptions({"identity", "diagonal", "full"})],
+        "max_order": [Interval(Integral, 2, 8, closed="both")],
+        "noise_variance": [None, Interval(Real, 0, None, closed="left"), StrOptions({"estimate"})],
+        "nystrom": [StrOptions({"auto", "exact", "model"}), Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions({"kmeans++", "random"}), dict],
+        "subspace": [None, StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "refine": [None, StrOptions({"em"})],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "reg_covar": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    #: fast settings for the scikit-learn estimator checks
+    _check_params: dict = {"n_components": 1, "rank": 1, "max_iter": 20, "n_steps": 1}
+
+    def __init__(self, n_components=1, rank=1, *, weighting="diagonal", max_order=4,
+                 noise_variance=None, nystrom="auto", init="kmeans++", subspace="auto", refine=None,
+                 n_init=1,
+                 max_iter=200, tol=1e-4, n_steps=3, reg_covar=1e-6, random_state=None, verbose=0):
+        self.n_components = n_components
+        self.rank = rank
+        self.weighting = weighting
+        self.max_order = max_order
+        self.noise_variance = noise_variance
+        self.nystrom = nystrom
+        self.init = init
+        self.subspace = subspace
+        self.refine = refine
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_steps = n_steps
+        self.reg_covar = reg_covar
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------------------- fit
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the mixture from data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; every moment becomes a weighted average.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X = self._check_X(X, reset=True, min_samples=2)
+        n, d = X.shape
+        check_n_components(self.n_components, n)
+        if self.rank > d:
+            raise ValueError(f"rank={self.rank} exceeds n_features={d}")
+        data = MomentData.build(X, check_sample_weight(sample_weight, n))
+        rng = check_rng(self.random_state)
+        noise = self._noise(data)
+        basis = self._basis(data)
+        fit_data = data if basis is None else reduce_to_subspace(data, basis)
+        weight_fn, full = self._weighting_setup(data, fit_data, noise, rng)
+        best = self._restarts(fit_data, basis, noise, weight_fn, full, rng)
+        params, em_trace, em_iter, converged = best.params, np.empty(0), 0, best.converged
+        if not best.converged:
+            warn_not_converged("the moment fit", "increase max_iter or n_steps, or loosen tol")
+        if self.refine == "em":
+            params, em_trace, em_iter, em_ok = self._refine(fit_data, params)
+            converged = converged and em_ok
+        if basis is not None:
+            params = MixtureParams(params.weights, params.means @ basis.T,
+                                   np.einsum("de,ker->kdr", basis, params.factors), params.noise_variance)
+        self._store(params, best, em_trace, em_iter, converged)
+        return self
+
+    def _basis(self, data: MomentData):
+        d = data.X.shape[1]
+        r = self.n_components * (self.rank + 1)
+        if self.subspace is None or self.weighting == "full":
+            return None
+        dim = r if self.subspace == "auto" else int(self.subspace)
+        if self.subspace == "auto" and d <= 2 * r:
+            return None
+        if dim >= d:
+            return None
+        if dim < self.rank:
+            raise ValueError(f"subspace={dim} is smaller than rank={self.rank}")
+        return signal_basis(data, dim)
+
+    def _noise(self, data: MomentData) -> float:
+        if self.noise_variance is None:
+            return 0.0
+        if self.noise_variance == "estimate":
+            return estimate_noise_variance(data.X, data.omega, self.n_components, self.rank)
+        return float(self.noise_variance)
+
+    def _weighting_setup(self, data: MomentData, fit_data: MomentData, noise: float, rng):
+        """Full-GMM weighting or DGMM weight function; kernel sums use the full data."""
+        n, d = data.X.shape
+        L = self.max_order
+        if self.weighting == "full":
+            q = monomial_count(d, L)
+            if q > MAX_MONOMIALS:
+                raise ValueError(
+                    f"weighting='full' needs the {q} x {q} covariance of all {q} distinct moments "
+                    f"of orders 1..{L} in d={d} (limit {MAX_MONOMIALS}); this is the cost the "
+                    "diagonal weighting avoids -- use weighting='diagonal' (DGMM) or lower max_order"
+                )
+            return None, full_weighting(data.X, data.omega, L)
+        if self.weighting == "identity":
+            return None, None
+        mode = self.nystrom
+        if mode == "auto":
+            landmarks = nystrom_landmark_count(n, self.n_components, self.rank, L)
+            mode = "exact" if n <= EXACT_SUMS_MAX_SAMPLES else ("model" if noise > 0 else landmarks)
+        self.nystrom_mode_ = mode
+        if mode == "model":
+            return make_weight_fn(fit_data, L, None), None
+        if mode == "exact":
+            return make_weight_fn(fit_data, L, exact_kernel_sums(data.X, data.omega, L)), None
+        sums = nystrom_kernel_sums(data.X, data.omega, L, int(mode), rng)
+        return make_weight_fn(fit_data, L, sums), None
+
+    def _initial(self, data: MomentData, basis, noise: float, rng) -> MixtureParams:
+        if isinstance(self.init, dict):
+            p = user_params(self.init, self.n_components, self.n_features_in_, self.rank, noise)
+            if basis is None:
+                return p
+            return MixtureParams(p.weights, p.means @ basis, np.einsum("de,kdr->ker", basis, p.factors), noise)
+        return initial_params(data.X, data.omega, self.n_components, self.rank, noise, self.init, rng)
+
+    def _restarts(self, data, basis, noise, weight_fn, full, rng):
+        bar = tqdm(total=self.n_init, desc="LowRankGaussianMixture", disable=self.verbose <= 0)
+        reference = {}
+
+        def fit_once(r):
+            result = fit_moments(data, self._initial(data, basis, noise, r), weighting=self.weighting,
+                                 max_order=self.max_order, weight_fn=weight_fn, full=full,
+                                 max_iter=self.max_iter, tol=self.tol, n_steps=self.n_steps)
+            bar.update(1)
+            return result
+
+        def objective(result):
+            if self.weighting != "diagonal" or self.n_init == 1:
+                return result.objective
+            w = reference.setdefault("w", result.order_weights)
+            theta = pack(result.params)
+            return diagonal_objective(theta, data, w, result.params.factors.shape, noise)[0]
+
+        try:
+            return best_of_restarts(fit_once, self.n_init, rng, objective=objective)
+        finally:
+            bar.close()
+
+    def _refine(self, data: MomentData, params: MixtureParams):
+        if isinstance(self.noise_variance, Real) and self.noise_variance == 0:
+            raise ValueError("refine='em' needs a positive noise variance: the likelihood of a "
+                             "noiseless low-rank mixture is degenerate; use noise_variance=None "
+                             "(estimated by EM) or a positive value")
+        estimate = not isinstance(self.noise_variance, Real)
+        start = params.noise_variance
+        if start <= 0:
+            start = self._em_start_noise(data)
+        params = MixtureParams(params.weights, params.means, params.factors, start)
+        bar = tqdm(total=self.max_iter, desc="EM refinement", disable=self.verbose <= 0)
+        extra = data.ambient_dim - data.X.shape[1]
+        resid = data.sqnorm - np.einsum("nd,nd->n", data.X, data.X) if extra else None
+        try:
+            res = fit_em(data.X, data.omega, params, estimate_noise=estimate, max_iter=self.max_iter,
+                         tol=self.tol, callback=lambda it, ll: bar.update(1), resid=resid,
+                         extra_dims=extra)
+        finally:
+            bar.close()
+        if not res.converged:
+            warn_not_converged("EM refinement", "increase max_iter or loosen tol")
+        return res.params, res.log_likelihood, res.n_iter, res.converged
+
+    def _em_start_noise(self, data: MomentData) -> float:
+        """Starting :math:`\\sigma^2` of EM after a noiseless moment fit.
+
+        The mean energy per dimension outside the fitted subspace when one is used, else
+        the trailing-spectrum estimate; at least 1e-3 of the mean variance.
+        """
+        _, cov = weighted_covariance(data.X, data.omega)
+        floor = 1e-3 * np.trace(cov) / cov.shape[0] + 1e-12
+        extra = data.ambient_dim - data.X.shape[1]
+        if extra:
+            resid = data.sqnorm - np.einsum("nd,nd->n", data.X, data.X)
+            return max(float(data.omega @ resid) / extra, floor)
+        try:
+            est = estimate_noise_variance(data.X, data.omega, self.n_components, self.rank)
+        except ValueError:
+            return floor
+        return max(est, floor)
+
+    def _store(self, params: MixtureParams, best, em_trace, em_iter, converged) -> None:
+        self.weights_ = params.weights
+        self.means_ = params.means
+        self.factors_ = params.factors
+        self.noise_variance_ = float(params.noise_variance)
+        self.covariances_ = params.covariances()
+        self.moment_weights_ = best.order_weights
+        self.objective_ = float(best.objective)
+        self.n_iter_ = int(best.n_iter)
+        self.em_n_iter_ = int(em_iter)
+        self.em_log_likelihood_ = em_trace
+        self.converged_ = bool(converged)
+
+    # ------------------------------------------------------------------ prediction
+
+    def _params(self) -> MixtureParams:
+        check_is_fitted(self, ["weights_", "means_", "factors_"])
+        return MixtureParams(self.weights_, self.means_, self.factors_, self.noise_variance_)
+
+    def _log_resp(self, X):
+        """Low-rank (Woodbury) densities with :math:`\\sigma^2 \\ge` ``reg_covar``."""
+        from scipy.special import logsumexp
+
+        X = self._check_X(X, reset=False)
+        with np.errstate(divide="ignore"):
+            weighted = ppca_log_prob(X, self._params(), self.reg_covar) + np.log(self.weights_)
+        norm = logsumexp(weighted, axis=1)
+        return norm, weighted - norm[:, None]
+
+    def sample(self, n_samples: int = 1, random_state=None):
+        """Draw ``(X, labels)``: :math:`y = \\mu_j + V_j g + \\sigma\\varepsilon`.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        labels : ndarray of shape (n_samples,)
+        """
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+        p = self._params()
+        rng = check_rng(self.random_state if random_state is None else random_state)
+        counts = rng.multinomial(n_samples, p.weights / p.weights.sum())
+        labels = np.repeat(np.arange(p.n_components), counts)
+        g = rng.standard_normal((n_samples, p.factors.shape[2]))
+        X = p.means[labels] + np.einsum("ndr,nr->nd", p.factors[labels], g)
+        X += np.sqrt(p.noise_variance) * rng.standard_normal(X.shape)
+        return X, labels
+
+    def _n_parameters(self) -> int:
+        """Free parameters: weights, means, factors modulo rotations, and the noise if estimated."""
+        K, d, R = self.factors_.shape
+        noise = 0 if isinstance(self.noise_variance, Real) or self.noise_variance is None else 1
+        if self.refine == "em" and not isinstance(self.noise_variance, Real):
+            noise = 1
+        return int((K - 1) + K * d + K * (d * R - R * (R - 1) // 2) + noise)

@@ -1,0 +1,167 @@
+"""Explicit moment tensors and the full (two-step) GMM weighting, for small d only.
+
+The full GMM uses the non-redundant moment conditions -- one per monomial
+:math:`y_{i_1}\\cdots y_{i_k}`, :math:`i_1 \\le \\dots \\le i_k` -- so the weighting matrix is
+:math:`q \\times q` with :math:`q = \\sum_{k \\le L}\\binom{d+k-1}{k}` instead of
+:math:`\\sum_k d^k` (equivalent for an invertible covariance, smaller otherwise).
+
+Where the paper is silent we use the *centered* moment covariance
+:math:`\\hat S = \\operatorname{Cov}_\\omega[\\phi(y)]` of the monomials :math:`\\phi(y)`; it does
+not depend on :math:`\\theta`, so the second GMM step has a fixed weight
+:math:`W = \\hat S^{+}` (pseudo-inverse, relative cut-off 1e-10).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations_with_replacement, permutations
+from math import comb, factorial
+
+import numpy as np
+
+from ._engine import MixtureParams
+
+__all__ = [
+    "gaussian_moment_tensors",
+    "mixture_moment_tensors",
+    "FullWeighting",
+    "full_weighting",
+    "full_objective",
+    "monomial_count",
+    "MAX_MONOMIALS",
+]
+
+#: largest number of moment conditions the full GMM accepts (its weight matrix is q x q)
+MAX_MONOMIALS = 4000
+
+
+def monomial_count(n_features: int, max_order: int) -> int:
+    """Number of distinct monomials of degree 1..L in d variables."""
+    return sum(comb(n_features + k - 1, k) for k in range(1, max_order + 1))
+
+
+def gaussian_moment_tensors(mean: np.ndarray, cov: np.ndarray, max_order: int) -> list[np.ndarray]:
+    """Raw moment tensors :math:`E[x^{\\otimes k}]`, k = 0..L, of :math:`N(\\mu, \\Sigma)`.
+
+    Stein's recursion
+    :math:`E[x_{i_1}\\cdots x_{i_k}] = \\mu_{i_1} E[x_{i_2}\\cdots x_{i_k}]
+    + \\sum_{t \\ge 2} \\Sigma_{i_1 i_t} E[\\prod_{s \\ne 1, t} x_{i_s}]`.
+    """
+    out = [np.array(1.0), mean.copy()]
+    for k in range(2, max_order + 1):
+        T = np.multiply.outer(mean, out[k - 1])
+        pair = np.multiply.outer(cov, out[k - 2])  # axes (i1, it, rest...)
+        for t in range(1, k):
+            T = T + np.moveaxis(pair, 1, t)
+        out.append(T)
+    return out[: max_order + 1]
+
+
+def mixture_moment_tensors(params: MixtureParams, max_order: int) -> list[np.ndarray]:
+    """:math:`M^{(k)}(\\theta) = \\sum_j \\pi_j E_j[x^{\\otimes k}]`, k = 1..L (a list of L tensors)."""
+    covs = params.covariances()
+    total = [0.0] * max_order
+    for pi, mu, cov in zip(params.weights, params.means, covs, strict=True):
+        tensors = gaussian_moment_tensors(mu, cov, max_order)
+        for k in range(1, max_order + 1):
+            total[k - 1] = total[k - 1] + pi * tensors[k]
+    return total
+
+
+def _index_sets(d: int, L: int) -> list[np.ndarray]:
+    return [np.array(list(combinations_with_replacement(range(d), k))) for k in range(1, L + 1)]
+
+
+def _monomials(X: np.ndarray, index_sets) -> np.ndarray:
+    return np.concatenate([np.prod(X[:, idx], axis=2) for idx in index_sets], axis=1)
+
+
+@dataclass(frozen=True)
+class FullWeighting:
+    """Fixed full GMM weighting on the monomial moment conditions.
+
+    Attributes
+    ----------
+    weight : ndarray of shape (q, q)
+        :math:`\\hat S^{+}`.
+    sample_moments : ndarray of shape (q,)
+        :math:`\\sum_n \\omega_n \\phi(y_n)`.
+    index_sets : list of ndarray
+        Monomial index tuples of each order.
+    """
+
+    weight: np.ndarray
+    sample_moments: np.ndarray
+    index_sets: list
+
+
+def full_weighting(X: np.ndarray, omega: np.ndarray, max_order: int, chunk_size: int = 4096) -> FullWeighting:
+    """Monomial sample moments and :math:`\\hat S^{+}`, accumulated in chunks of rows."""
+    sets = _index_sets(X.shape[1], max_order)
+    q = sum(len(s) for s in sets)
+    mean, second = np.zeros(q), np.zeros((q, q))
+    for start in range(0, X.shape[0], chunk_size):
+        phi = _monomials(X[start:start + chunk_size], sets)
+        w = omega[start:start + chunk_size]
+        mean += w @ phi
+        second += (phi * w[:, None]).T @ phi
+    cov = second - np.outer(mean, mean)
+    return FullWeighting(weight=np.linalg.pinv(cov, rcond=1e-10, hermitian=True),
+                         sample_moments=mean, index_sets=sets)
+
+
+def _scatter_symmetric(values: np.ndarray, idx: np.ndarray, d: int) -> np.ndarray:
+    """Symmetric T with :math:`\\langle T, M\\rangle = \\sum_u v_u M_u` for every symmetric M."""
+    k = idx.shape[1]
+    out = np.zeros((d,) * k)
+    scaled = values / _multiplicities(idx)
+    for perm in set(permutations(range(k))):
+        out[tuple(idx[:, perm].T)] = scaled
+    return out
+
+
+def _multiplicities(idx: np.ndarray) -> np.ndarray:
+    """Number of distinct permutations of each index tuple."""
+    k = idx.shape[1]
+    counts = np.full(idx.shape[0], float(factorial(k)))
+    for row, tup in enumerate(idx):
+        _, c = np.unique(tup, return_counts=True)
+        counts[row] /= np.prod([factorial(int(v)) for v in c])
+    return counts
+
+
+def full_objective(params: MixtureParams, weighting: FullWeighting, max_order: int):
+    """:math:`Q(\\theta) = g^\\top \\hat S^{+} g`, :math:`g = \\phi(\\theta) - \\hat\\phi`, and its gradient.
+
+    The gradient uses Stein's identities for a symmetric tensor :math:`T`:
+    :math:`\\nabla_\\mu E[T(x^k)] = k\\,E[T(x^{k-1}, \\cdot)]` and
+    :math:`\\nabla_\\Sigma E[T(x^k)] = \\binom{k}{2} E[T(x^{k-2}, \\cdot, \\cdot)]`.
+
+    Returns
+    -------
+    value : float
+    grads : tuple (grad_weights (K,), grad_means (K, d), grad_factors (K, d, R))
+    """
+    K, d, R = params.factors.shape
+    covs = params.covariances()
+    comp = [gaussian_moment_tensors(mu, c, max_order) for mu, c in zip(params.means, covs, strict=True)]
+    model = np.concatenate([
+        sum(params.weights[j] * comp[j][k][tuple(idx.T)] for j in range(K))
+        for k, idx in zip(range(1, max_order + 1), weighting.index_sets, strict=True)
+    ])
+    g = model - weighting.sample_moments
+    Wg = weighting.weight @ g
+    value = float(g @ Wg)
+    v = 2 * Wg
+    g_pi, g_mu, g_S = np.zeros(K), np.zeros((K, d)), np.zeros((K, d, d))
+    start = 0
+    for k, idx in zip(range(1, max_order + 1), weighting.index_sets, strict=True):
+        T = _scatter_symmetric(v[start:start + len(idx)], idx, d)
+        start += len(idx)
+        for j in range(K):
+            g_pi[j] += np.sum(T * comp[j][k])
+            g_mu[j] += params.weights[j] * k * np.tensordot(comp[j][k - 1], T, axes=k - 1)
+            if k >= 2:
+                g_S[j] += params.weights[j] * comb(k, 2) * np.tensordot(comp[j][k - 2], T, axes=k - 2)
+    g_V = 2 * np.einsum("kde,ker->kdr", g_S, params.factors)
+    return value, (g_pi, g_mu, g_V)
