@@ -87,3 +87,18 @@ def test_e_step_totals_are_responsibilities(item_problem, seed):
     est = e_step(data, w, t + 0.1 * seed)
     np.testing.assert_allclose(est.class_totals.sum(), data.n_units, rtol=1e-12)
     assert np.all(est.class_totals > 0)
+
+
+def test_lean_logsumexp_matches_scipy_including_infinite_entries():
+    from scipy.special import logsumexp as scipy_lse
+
+    from momix.softmax._model import logsumexp
+
+    rng = np.random.default_rng(5)
+    a = 300 * rng.standard_normal((3, 7))
+    a[0, 2] = -np.inf
+    a[1] = -np.inf  # a whole row of zero weights
+    for axis in (0, 1):
+        with np.errstate(divide="ignore"):
+            np.testing.assert_allclose(logsumexp(a, axis=axis), scipy_lse(a, axis=axis))
+    assert logsumexp(a, axis=1, keepdims=True).shape == (3, 1)

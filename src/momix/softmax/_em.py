@@ -40,9 +40,15 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
-from ._model import ChoiceSetData, EStep, ItemSetData, e_step, log_choice_probabilities
+from ._model import (
+    ChoiceSetData,
+    EStep,
+    ItemSetData,
+    e_step,
+    log_choice_probabilities,
+    logsumexp,
+)
 
 __all__ = ["EMResult", "class_objectives", "class_gradients", "m_step_theta", "fit_em"]
 

@@ -7,7 +7,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
@@ -22,6 +21,7 @@ from ._model import (
     e_step,
     group_log_responsibilities,
     log_choice_probabilities,
+    logsumexp,
     sample_items,
     sample_situations,
 )

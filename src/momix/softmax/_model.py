@@ -32,10 +32,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 __all__ = [
     "ItemSetData",
+    "logsumexp",
     "ChoiceSetData",
     "EStep",
     "log_choice_probabilities",
@@ -43,6 +43,20 @@ __all__ = [
     "sample_items",
     "sample_situations",
 ]
+
+
+def logsumexp(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
+    """:math:`\\log\\sum e^{a}` along ``axis``, shifted by the maximum (finite for finite ``a``).
+
+    A lean replacement of :func:`scipy.special.logsumexp` for the hot loops of EM (the
+    scipy version's array-API dispatch costs more than the arithmetic at these sizes);
+    ``-inf`` entries (zero weights) are handled.
+    """
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(a - top), axis=axis, keepdims=True)) + top
+    return out if keepdims else np.squeeze(out, axis=axis)
 
 
 @dataclass(frozen=True)
