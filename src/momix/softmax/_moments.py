@@ -49,6 +49,7 @@ via denoised method of moments", Ann. Statist. 48 (2020).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -189,7 +190,9 @@ def denoise_moments(m: np.ndarray, radius: float) -> np.ndarray:
     prob, x, target, rad = _denoise_problem(len(m) // 2)
     target.value, rad.value = np.asarray(m, dtype=float), float(radius)
     try:
-        prob.solve(solver=cp.CLARABEL)
+        with warnings.catch_warnings():  # "optimal_inaccurate" is accepted and checked below
+            warnings.simplefilter("ignore", UserWarning)
+            prob.solve(solver=cp.CLARABEL)
     except cp.error.SolverError as exc:
         raise SolverError("clarabel", "error", str(exc)) from None
     if prob.status not in ("optimal", "optimal_inaccurate") or x.value is None:
