@@ -1,0 +1,348 @@
+"""The Polymom estimator: a thin scikit-learn wrapper around :func:`._fit.polymom`."""
+
+from __future__ import annotations
+
+import logging
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .._base import MixtureEstimator, sample_gaussian_mixture, warn_not_converged
+from .._validation import check_fit_data, check_rng, check_sample_weight
+from ..exceptions import DataError
+from ._builtin import Gaussian1D, GaussianDiagonal, GaussianSpherical, LinearRegression, Poisson
+from ._em import poisson_em, regression_em
+from ._fit import polymom
+from ._model import ComponentModel, empirical_system, mapping_system
+
+__all__ = ["Polymom", "default_model"]
+
+logger = logging.getLogger("momix.polymom")
+
+
+def default_model(n_features: int, n_components: int) -> ComponentModel:
+    """The model used when ``model=None``: a diagonal Gaussian of the data's dimension.
+
+    One feature: :class:`Gaussian1D` with moments up to ``3K`` (Pearson's 6 for K = 2; 2 for
+    K = 1). Several: :class:`GaussianDiagonal` with moments up to degree 4 (2 for K = 1).
+    """
+    if n_features == 1:
+        return Gaussian1D(order=2 if n_components == 1 else 3 * n_components)
+    return GaussianDiagonal(n_features, order=2 if n_components == 1 else 4)
+
+
+class Polymom(MixtureEstimator):
+    """Mixture of any polynomial-moment component model by SDP moment completion.
+
+    The observed moments :math:`\\hat\\phi_n` are linear in the moments :math:`y` of the
+    mixing measure :math:`\\mu = \\sum_k \\pi_k \\delta_{\\theta_k}` on parameter space,
+
+    .. math::
+
+        \\sum_\\alpha a_{n\\alpha} y_\\alpha = \\hat\\phi_n, \\qquad M_r(y) \\succeq 0,
+
+    an SDP completes :math:`y` with a rank-K moment matrix (convex iteration), and the atoms
+    :math:`\\theta_k` and weights :math:`\\pi_k` are read off it (Henrion-Lasserre).
+
+    Parameters
+    ----------
+    model : ComponentModel, default=None
+        Component model. ``None``: a diagonal Gaussian of the data's dimension (see
+        :func:`default_model`).
+    n_components : int, default=2
+    order : int, default=None
+        Weighted order r of the moment matrix; ``None`` picks the smallest that holds every
+        observed monomial. Too small an explicit order raises ``MonomialError``.
+    relaxation : {"least_squares", "exact"}, default="least_squares"
+        Moment matching in least squares (paper Problem 9, for sample moments) or as equalities
+        (Problem 8, with optional ``slack``; may be infeasible for sample moments).
+    penalty : float, default=0.1
+        Weight :math:`\\lambda` of the trace (and rank) term in the least-squares relaxation.
+        With the default variance weighting the residual is on the chi-square scale, so a fixed
+        :math:`\\lambda` shrinks less and less as the sample grows (the paper used 1e-5 on
+        unweighted residuals, whose bias does not vanish with T). The trace scales with the
+        data, so standardize data of very different scale.
+    slack : float, default=0.0
+        Relative slack of the exact relaxation.
+    moment_weighting : {"auto", "none", "variance"} or array-like, default="auto"
+        Residual weights of the least-squares relaxation: unweighted, inverse standard errors
+        of the sample moments (diagonal GMM weighting, as seed 000), or one weight per
+        observation. ``"auto"`` is ``"variance"`` in ``fit`` and ``"none"`` in
+        ``fit_moments`` (no sampling error is known there).
+    rank_method : {"convex_iteration", "trace"}, default="convex_iteration"
+        How rank K is sought: iterated reweighting (Dattorro) or one trace minimisation.
+    solver : str, default="CLARABEL"
+        cvxpy solver; on failure ``fallback`` is tried, then ``SolverError`` is raised.
+    fallback : str or None, default="SCS"
+    max_iter : int, default=50
+        Most convex-iteration solves.
+    tol : float, default=1e-7
+        Rank-gap tolerance (trailing eigenvalues over the trace).
+    refine : {"em"} or None, default=None
+        Warm-started EM after the moment fit (Gaussian, Poisson and regression models).
+    refine_max_iter : int, default=100
+    reg_covar : float, default=1e-6
+        Added to the variances in ``covariances_`` (Gaussian models).
+    random_state : int, Generator or None, default=None
+        Seeds the random combination of the extraction.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    model_ : ComponentModel
+    params_ : ndarray of shape (n_components, n_params)
+        Columns follow ``model_.param_names`` (Gaussian1D: mean, variance).
+    weights_ : ndarray of shape (n_components,)
+    flat_extension_ : bool
+        Curto-Fialkow certificate: rank M_{r-w} = rank M_r = K.
+    ranks_ : tuple of int
+    singular_values_ : ndarray
+    moment_matrix_ : ndarray of shape (s, s)
+    moment_basis_ : ndarray of shape (s, n_params)
+    order_ : int
+    n_iter_ : int
+        SDP solves (plus EM steps when refined).
+    converged_ : bool
+    means_, covariances_ : ndarray
+        Gaussian models only: (K, d) and (K, d, d).
+
+    References
+    ----------
+    .. [1] S. I. Wang, A. T. Chaganty, P. Liang, "Estimating Mixture Models via Mixtures of
+       Polynomials", NIPS 2015.
+    """
+
+    _parameter_constraints: dict = {
+        "model": [ComponentModel, None],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "order": [Interval(Integral, 1, None, closed="left"), None],
+        "relaxation": [StrOptions({"exact", "least_squares"})],
+        "penalty": [Interval(Real, 0, None, closed="left")],
+        "slack": [Interval(Real, 0, None, closed="left")],
+        "moment_weighting": [StrOptions({"auto", "none", "variance"}), "array-like"],
+        "rank_method": [StrOptions({"convex_iteration", "trace"})],
+        "solver": [str],
+        "fallback": [str, None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "refine": [StrOptions({"em"}), None],
+        "refine_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "reg_covar": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+    _check_params: dict = {"n_components": 1, "max_iter": 5}
+
+    def __init__(self, model=None, n_components=2, *, order=None, relaxation="least_squares",
+                 penalty=0.1, slack=0.0, moment_weighting="auto",
+                 rank_method="convex_iteration", solver="CLARABEL", fallback="SCS",
+                 max_iter=50, tol=1e-7, refine=None, refine_max_iter=100, reg_covar=1e-6,
+                 random_state=None, verbose=0):
+        self.model = model
+        self.n_components = n_components
+        self.order = order
+        self.relaxation = relaxation
+        self.penalty = penalty
+        self.slack = slack
+        self.moment_weighting = moment_weighting
+        self.rank_method = rank_method
+        self.solver = solver
+        self.fallback = fallback
+        self.max_iter = max_iter
+        self.tol = tol
+        self.refine = refine
+        self.refine_max_iter = refine_max_iter
+        self.reg_covar = reg_covar
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def _resolve_model(self, n_features: int) -> ComponentModel:
+        model = self.model or default_model(n_features, self.n_components)
+        if model.n_features != n_features:
+            raise DataError(f"the model expects {model.n_features} feature(s), X has {n_features}")
+        return model
+
+    def _data_matrix(self, X, y, reset: bool):
+        X = check_fit_data(self, X, reset=reset)
+        model = self.model_ if not reset else self._resolve_model(X.shape[1])
+        if not model.uses_target:
+            return X, model
+        if y is None:
+            raise DataError(f"the {model.name} model needs the target y: call fit(X, y)")
+        y = np.asarray(y, dtype=float).reshape(-1)
+        if y.shape[0] != X.shape[0] or not np.all(np.isfinite(y)):
+            raise DataError("y must be finite with one value per row of X")
+        return np.column_stack([X, y]), model
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit from data: empirical moments, SDP, extraction (and EM if ``refine="em"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), optional
+            Target, for conditional models (linear regression); ignored otherwise.
+        sample_weight : array-like of shape (n_samples,), optional
+        """
+        self._validate_params()
+        Z, model = self._data_matrix(X, y, reset=True)
+        sw = check_sample_weight(sample_weight, Z.shape[0])
+        self.model_ = model
+        self._fit_system(empirical_system(model.compiled(), Z, sw), from_data=True)
+        if self.refine == "em":
+            self._refine(Z, sw)
+        return self
+
+    def fit_moments(self, moments):
+        """Fit from moments instead of data.
+
+        Parameters
+        ----------
+        moments : mapping
+            ``{observation function: expected value}`` for every observation of the model
+            (keys are sympy expressions or their strings, see ``model.moment_keys()``), plus
+            the model's auxiliary moments if it has any.
+        """
+        self._validate_params()
+        if self.model is None:
+            raise ValueError("fit_moments needs an explicit model")
+        if self.refine is not None:
+            raise ValueError("refine='em' needs data; use fit(X)")
+        self.model_ = self.model
+        self._fit_system(mapping_system(self.model.compiled(), moments), from_data=False)
+        return self
+
+    def _fit_system(self, system, from_data: bool) -> None:
+        rng = check_rng(self.random_state)
+        weighting = self.moment_weighting
+        if isinstance(weighting, str) and weighting == "auto":
+            weighting = "variance" if from_data else "none"
+        bar = None
+        if self.verbose > 0:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.max_iter, desc="polymom convex iteration", leave=False)
+
+        def progress(gap):
+            logger.info("polymom: rank gap %.3e", gap)
+            if bar is not None:
+                bar.update(1)
+
+        res = polymom(self.model_, system, self.n_components, rng=rng, order=self.order,
+                      moment_weighting=weighting, relaxation=self.relaxation,
+                      rank_method=self.rank_method, penalty=self.penalty, slack=self.slack,
+                      solver=self.solver, fallback=self.fallback, max_iter=self.max_iter,
+                      tol=self.tol, progress=progress)
+        if bar is not None:
+            bar.close()
+        self.params_, self.weights_ = res.params, res.weights
+        self.flat_extension_, self.ranks_ = res.flat_extension, res.ranks
+        self.singular_values_, self.moment_matrix_ = res.singular_values, res.moment_matrix
+        self.moment_basis_, self.order_ = res.basis, res.order
+        self.n_iter_, self.converged_ = res.sdp.n_iter, res.sdp.converged
+        self.solver_ = res.sdp.solver
+        if not res.sdp.converged:
+            warn_not_converged(f"Polymom convex iteration (rank gap {res.sdp.rank_gap:.1e})",
+                               "increase max_iter or tol, or change order/relaxation")
+        self._set_gaussian_view()
+
+    def _set_gaussian_view(self) -> None:
+        if not hasattr(self.model_, "gaussian_parameters"):
+            return
+        means, var = self.model_.gaussian_parameters(self.params_)
+        self.means_ = means
+        self.covariances_ = np.stack([np.diag(v) for v in np.maximum(var, 0) + self.reg_covar])
+
+    def _refine(self, Z, sw) -> None:
+        model = self.model_
+        if isinstance(model, (GaussianDiagonal, GaussianSpherical, Gaussian1D)):
+            self._refine_gaussian(Z, sw)
+        elif isinstance(model, Poisson):
+            rates, w, it, conv = poisson_em(Z, self.params_, self.weights_, sample_weight=sw,
+                                            max_iter=self.refine_max_iter)
+            self.params_, self.weights_ = rates, w
+            self.n_iter_, self.converged_ = self.n_iter_ + it, conv
+        elif isinstance(model, LinearRegression):
+            self._refine_regression(Z, sw)
+        else:
+            raise ValueError(f"refine='em' is not available for the {model.name} model")
+
+    def _refine_gaussian(self, Z, sw) -> None:
+        from sklearn.mixture import GaussianMixture
+
+        if not np.all(sw == sw[0]):
+            raise ValueError("refine='em' uses scikit-learn's GaussianMixture, which takes no "
+                             "sample_weight; fit without sample weights or refine=None")
+        spherical = isinstance(self.model_, GaussianSpherical)
+        var = np.maximum(self.model_.gaussian_parameters(self.params_)[1], 0) + self.reg_covar
+        gm = GaussianMixture(
+            self.n_components, covariance_type="spherical" if spherical else "diag",
+            weights_init=self.weights_ / self.weights_.sum(), means_init=self.means_,
+            precisions_init=1.0 / (var[:, 0] if spherical else var), reg_covar=self.reg_covar,
+            max_iter=self.refine_max_iter, random_state=0).fit(Z)
+        var_new = gm.covariances_[:, None] if spherical else gm.covariances_
+        self.params_ = np.hstack([gm.means_, var_new])
+        self.weights_ = gm.weights_
+        self.n_iter_, self.converged_ = self.n_iter_ + gm.n_iter_, bool(gm.converged_)
+        self._set_gaussian_view()
+
+    def _refine_regression(self, Z, sw) -> None:
+        model = self.model_
+        d = model.n_features
+        X, y = Z[:, :-1], Z[:, -1]
+        icpt = self.params_[:, d] if model.fit_intercept else np.zeros(self.n_components)
+        var = np.full(self.n_components, max(model.noise_variance, 1e-3 * np.var(y)))
+        res = regression_em(X, y, self.params_[:, :d], icpt, var, self.weights_,
+                            sample_weight=sw, fit_intercept=model.fit_intercept,
+                            max_iter=self.refine_max_iter)
+        self.params_ = (np.column_stack([res.coef, res.intercept]) if model.fit_intercept
+                        else res.coef)
+        self.weights_ = res.weights
+        self.n_iter_, self.converged_ = self.n_iter_ + res.n_iter, res.converged
+
+    # -- prediction ------------------------------------------------------------------------
+
+    def _log_resp(self, X, y=None):
+        check_is_fitted(self, ["params_", "weights_"])
+        Z, _ = self._data_matrix(X, y, reset=False)
+        with np.errstate(divide="ignore"):
+            logp = self._component_log_prob(Z) + np.log(self.weights_)[None]
+        norm = logsumexp(logp, axis=1)
+        return norm, logp - norm[:, None]
+
+    def _component_log_prob(self, Z):
+        if hasattr(self, "covariances_"):
+            var = np.stack([np.diag(c) for c in self.covariances_])
+            diff = Z[:, None, :] - self.means_[None]
+            return -0.5 * np.sum(np.log(2 * np.pi * var)[None] + diff**2 / var[None], axis=2)
+        return self.model_.log_prob(Z, self.params_)
+
+    def score_samples(self, X, y=None) -> np.ndarray:
+        """Log-density of each sample under the fitted mixture, shape (n_samples,)."""
+        return self._log_resp(X, y)[0]
+
+    def score(self, X, y=None) -> float:
+        """Mean log-likelihood per sample (higher is better)."""
+        return float(np.mean(self.score_samples(X, y)))
+
+    def predict_proba(self, X, y=None) -> np.ndarray:
+        """Posterior probability of each component, shape (n_samples, n_components)."""
+        return np.exp(self._log_resp(X, y)[1])
+
+    def predict(self, X, y=None) -> np.ndarray:
+        """Most probable component of each sample."""
+        return np.argmax(self._log_resp(X, y)[1], axis=1)
+
+    def sample(self, n_samples: int = 1, random_state=None):
+        """Draw ``(X, labels)`` from a fitted Gaussian mixture."""
+        check_is_fitted(self, ["means_", "covariances_"])
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+        rng = check_rng(self.random_state if random_state is None else random_state)
+        return sample_gaussian_mixture(n_samples, self.weights_, self.means_,
+                                       self.covariances_, rng)

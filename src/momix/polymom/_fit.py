@@ -1,0 +1,135 @@
+"""The Polymom pipeline as one function: moment equations -> SDP -> extraction.
+
+Steps (paper Alg. 1 with convex iteration):
+
+1. write the observed moments as linear equations :math:`A y = b` on the parameter moments
+   :math:`y_\\alpha = \\int \\theta^\\alpha d\\mu`,
+   :math:`\\mu = \\sum_k \\pi_k \\delta_{\\theta_k}`;
+2. complete :math:`y` by the SDP of :mod:`._sdp`, driven to rank K;
+3. certify: flat extension :math:`\\operatorname{rank} M_{r-w}(y) = \\operatorname{rank} M_r(y) = K`
+   (:math:`w` the largest degree weight, 1 for the plain total degree);
+4. extract atoms and weights (:mod:`._extract`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._basis import (
+    equality_rows,
+    linear_rows,
+    localizing_map,
+    minimal_order,
+    moment_structure,
+)
+from ._extract import extract_atoms, numerical_rank
+from ._model import ComponentModel, MomentSystem
+from ._sdp import MomentProblem, SDPResult, solve_moment_sdp
+
+__all__ = ["PolymomResult", "build_problem", "polymom"]
+
+
+@dataclass(frozen=True)
+class PolymomResult:
+    """Outcome of :func:`polymom`.
+
+    Attributes
+    ----------
+    params : ndarray of shape (K, P)
+    weights : ndarray of shape (K,)
+    flat_extension : bool
+        Whether :math:`\\operatorname{rank} M_{r-w} = \\operatorname{rank} M_r = K`.
+    ranks : tuple of int
+        Numerical ranks of :math:`M_{r-w}` and :math:`M_r`.
+    singular_values : ndarray of shape (s,)
+        Of the moment matrix, descending.
+    moment_matrix : ndarray of shape (s, s)
+    basis : ndarray of shape (s, P)
+        Exponents of the rows of the moment matrix.
+    order : int
+    sdp : SDPResult
+    """
+
+    params: np.ndarray
+    weights: np.ndarray
+    flat_extension: bool
+    ranks: tuple[int, int]
+    singular_values: np.ndarray
+    moment_matrix: np.ndarray
+    basis: np.ndarray
+    order: int
+    sdp: SDPResult
+
+
+def _residual_weights(system: MomentSystem, moment_weighting) -> np.ndarray:
+    n = len(system.b)
+    if isinstance(moment_weighting, str):
+        if moment_weighting == "none":
+            return np.ones(n)
+        if system.std is None:
+            raise ValueError("moment_weighting='variance' needs data (fit), not fit_moments; "
+                             "pass an array of weights instead")
+        std = system.std
+        floor = max(float(np.median(std[std > 0])) if np.any(std > 0) else 1.0, 1e-12) * 1e-3
+        return 1.0 / np.maximum(std, floor)
+    w = np.asarray(moment_weighting, dtype=float)
+    if w.shape != (n,) or np.any(w < 0) or not np.all(np.isfinite(w)):
+        raise ValueError(f"moment_weighting must be 'none', 'variance' or {n} non-negative numbers")
+    return w
+
+
+def build_problem(model: ComponentModel, system: MomentSystem, n_components: int,
+                  order: int | None = None, moment_weighting="none") -> MomentProblem:
+    """Numeric SDP data for a model and its moment equations.
+
+    ``order=None`` picks the smallest order that holds every observed monomial (the basis is
+    enlarged, never truncated); an explicit ``order`` that is too small raises
+    :class:`~momix.polymom.MonomialError`.
+    """
+    c = model.compiled()
+    polys = list(system.terms)
+    w = model.degree_weights
+    if order is None:
+        order = minimal_order(polys, model.n_params, n_components, w)
+    st = moment_structure(model.n_params, order, w)
+    A = linear_rows(st, polys)
+    eq = [equality_rows(st, g) for g in c.equalities]
+    E = np.vstack(eq) if eq else np.zeros((0, st.n_vars))
+    locs = tuple(localizing_map(st, g) for g in c.inequalities)
+    return MomentProblem(st, A, system.b, _residual_weights(system, moment_weighting), E, locs)
+
+
+def polymom(model: ComponentModel, system: MomentSystem, n_components: int, *, rng,
+            order=None, moment_weighting="none", rank_rtol=None, **sdp_options) -> PolymomResult:
+    """Fit a K-component mixture of ``model`` to moment equations.
+
+    Parameters
+    ----------
+    model : ComponentModel
+    system : MomentSystem
+        Observed moments (from :func:`empirical_system` or :func:`mapping_system`).
+    n_components : int
+    rng : numpy.random.Generator
+    order : int, optional
+        Weighted order r of the moment matrix (default: smallest that fits).
+    moment_weighting : {"none", "variance"} or array-like
+        Diagonal residual weights of the least-squares relaxation.
+    rank_rtol : float, optional
+        Relative singular-value threshold of the numerical ranks (default 1e-6, or 1e-3 when
+        the SCS solver produced the moments).
+    **sdp_options
+        Passed to :func:`solve_moment_sdp`.
+    """
+    problem = build_problem(model, system, n_components, order, moment_weighting)
+    st = problem.structure
+    sdp = solve_moment_sdp(problem, n_components, **sdp_options)
+    tol = rank_rtol if rank_rtol is not None else (1e-3 if sdp.solver == "SCS" else 1e-6)
+    low = st.rows_below(st.order - int(st.degree_weights.max()))
+    sub = sdp.moment_matrix[np.ix_(low, low)]
+    ranks = (numerical_rank(np.linalg.eigvalsh(sub), tol), numerical_rank(sdp.eigenvalues, tol))
+    ext = extract_atoms(st, sdp.moment_matrix, n_components, rng)
+    flat = ranks[0] == ranks[1] == n_components
+    return PolymomResult(ext.params, ext.weights, flat, ranks, np.abs(sdp.eigenvalues),
+                         sdp.moment_matrix, st.basis, st.order, sdp)

@@ -1,0 +1,401 @@
+"""Component models: parameters, observation functions and their polynomial moments.
+
+A component model declares parameters :math:`\\theta \\in \\mathbb{R}^P` and observation
+functions :math:`\\phi_n(x)` whose conditional means are polynomials in :math:`\\theta`,
+
+.. math::
+
+    f_n(\\theta) = \\mathbb{E}_{x \\sim p(x;\\theta)}[\\phi_n(x)]
+                 = \\sum_\\alpha a_{n,\\alpha}\\, \\theta^\\alpha .
+
+The coefficients :math:`a_{n,\\alpha}` may contain *auxiliary* symbols standing for data
+moments that do not depend on the component (the covariate moments :math:`\\mathbb{E}[x^\\gamma]`
+of a mixture of regressions, paper App. B); they are replaced by empirical means at fit time.
+Everything is derived symbolically with sympy and compiled once into numeric tables.
+
+References
+----------
+.. [1] S. I. Wang, A. T. Chaganty, P. Liang, "Estimating Mixture Models via Mixtures of
+   Polynomials", NIPS 2015.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+__all__ = ["ComponentModel", "CompiledModel", "MomentSystem"]
+
+
+def _symbols(seq, what: str) -> tuple[sp.Symbol, ...]:
+    out = tuple(seq)
+    if not out:
+        raise ValueError(f"a component model needs at least one {what} symbol")
+    for s in out:
+        if not isinstance(s, sp.Symbol):
+            raise ValueError(f"{what} must be sympy Symbols, got {s!r}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{what} symbols must be distinct")
+    return out
+
+
+def _poly_dict(expr, gens) -> dict[tuple[int, ...], sp.Expr]:
+    """Exponent tuple -> coefficient (an expression free of ``gens``); raises if not polynomial."""
+    expr = sp.expand(sp.sympify(expr))
+    if not expr.is_polynomial(*gens):
+        raise ValueError(f"{expr} is not a polynomial in {gens}")
+    if expr == 0:
+        return {}
+    return {tuple(int(e) for e in k): v for k, v in sp.Poly(expr, *gens).as_dict().items()}
+
+
+class ComponentModel:
+    """A component distribution whose observation moments are polynomials in its parameters.
+
+    Parameters
+    ----------
+    params : sequence of sympy.Symbol
+        Component parameters :math:`\\theta` (length P).
+    data_symbols : sequence of sympy.Symbol
+        One symbol per column of the data matrix; for conditional models whose ``fit`` takes a
+        target ``y``, the last symbol stands for ``y``.
+    observations : mapping or sequence of pairs
+        ``{phi(x): E[phi(x) | theta]}``: each observation function as a sympy expression in
+        ``data_symbols`` with its conditional mean, a polynomial in ``params`` (coefficients may
+        contain ``auxiliary`` symbols).
+    auxiliary : mapping, optional
+        ``{symbol: data expression}``: component-independent data moments used as
+        coefficients, replaced by the empirical mean of the data expression.
+    equalities : sequence of sympy.Expr, optional
+        Polynomials :math:`g(\\theta)` with :math:`g = 0` on every component; imposed as the
+        linear constraints :math:`L_y(g\\,\\theta^\\beta) = 0` for every multiplier that fits.
+    inequalities : sequence of sympy.Expr, optional
+        Polynomials :math:`g(\\theta) \\ge 0`, imposed by localizing matrices
+        :math:`M(g\\,y) \\succeq 0`.
+    degree_weights : sequence of int, optional
+        Weight of each parameter in the weighted degree of monomials (default all 1).
+    param_names : sequence of str, optional
+        Column names of the fitted ``params_`` (default: the symbol names).
+    uses_target : bool, default=False
+        Whether the last data symbol is the target ``y`` passed to ``fit(X, y)``.
+    name : str, default="custom"
+        Shown in ``repr``.
+    """
+
+    family = "custom"
+
+    def __init__(self, params, data_symbols, observations, *, auxiliary=None, equalities=(),
+                 inequalities=(), degree_weights=None, param_names=None, uses_target=False,
+                 name="custom"):
+        self.params = _symbols(params, "parameter")
+        self.data_symbols = _symbols(data_symbols, "data")
+        pairs = observations.items() if isinstance(observations, Mapping) else observations
+        self.observations = tuple((sp.sympify(p), sp.expand(sp.sympify(f))) for p, f in pairs)
+        if not self.observations:
+            raise ValueError("a component model needs at least one observation function")
+        self.auxiliary = tuple((s, sp.sympify(e)) for s, e in dict(auxiliary or {}).items())
+        self.equalities = tuple(sp.expand(sp.sympify(g)) for g in equalities)
+        self.inequalities = tuple(sp.expand(sp.sympify(g)) for g in inequalities)
+        weights = (1,) * len(self.params) if degree_weights is None else tuple(degree_weights)
+        if len(weights) != len(self.params) or any(int(w) < 1 for w in weights):
+            raise ValueError("degree_weights needs one positive integer per parameter")
+        self.degree_weights = tuple(int(w) for w in weights)
+        names = [s.name for s in self.params] if param_names is None else list(param_names)
+        if len(names) != len(self.params):
+            raise ValueError("param_names needs one name per parameter")
+        self.param_names = tuple(names)
+        self.uses_target = bool(uses_target)
+        self.name = name
+        self._compiled: CompiledModel | None = None
+        self._check_symbols()
+
+    def _check_symbols(self) -> None:
+        data, aux = set(self.data_symbols), {s for s, _ in self.auxiliary}
+        for phi, f in self.observations:
+            if not phi.free_symbols <= data:
+                raise ValueError(f"observation {phi} uses symbols outside data_symbols")
+            extra = f.free_symbols - set(self.params) - aux
+            if extra:
+                raise ValueError(f"moment of {phi} uses unknown symbols {sorted(map(str, extra))}")
+            _poly_dict(f, self.params)
+        for _, e in self.auxiliary:
+            if not e.free_symbols <= data:
+                raise ValueError(f"auxiliary moment {e} uses symbols outside data_symbols")
+        for g in self.equalities + self.inequalities:
+            if not g.free_symbols <= set(self.params):
+                raise ValueError(f"constraint {g} uses symbols other than the parameters")
+
+    # -- alternative constructors --------------------------------------------------------
+
+    @classmethod
+    def from_distribution(cls, params, variables, phis, **kwargs) -> ComponentModel:
+        """Derive the moments of ``phis`` with :func:`sympy.stats.E` from a sympy distribution.
+
+        Parameters
+        ----------
+        params : sequence of sympy.Symbol
+        variables : sequence of sympy.stats random symbols
+            The observed variables (one per data column), e.g.
+            ``sympy.stats.Uniform("x", a, b)``.
+        phis : sequence of sympy.Expr
+            Observation functions written in the random symbols.
+        **kwargs
+            Passed to :class:`ComponentModel`.
+        """
+        from sympy import stats
+
+        data = [sp.Symbol(str(v)) for v in variables]
+        swap = dict(zip(variables, data, strict=True))
+        obs = []
+        for phi in phis:
+            moment = sp.cancel(sp.simplify(stats.E(phi)))
+            obs.append((sp.sympify(phi).xreplace(swap), sp.expand(moment)))
+        return cls(params, data, obs, **kwargs)
+
+    @classmethod
+    def from_mgf(cls, params, data_symbols, mgf, t_symbols, order: int, **kwargs):
+        """Derive the moments of all monomials :math:`x^\\alpha`, ``1 <= |alpha| <= order``,
+        by differentiating a moment generating function
+        :math:`\\mathbb{E}[x^\\alpha] = \\partial_t^\\alpha M(t)|_{t=0}`.
+        """
+        t = tuple(t_symbols)
+        obs = []
+        for alpha in monomial_exponents(len(t), order):
+            d = mgf
+            for tj, a in zip(t, alpha, strict=True):
+                d = sp.diff(d, tj, a) if a else d
+            moment = sp.expand(d.subs({tj: 0 for tj in t}))
+            obs.append((sp.Mul(*[x**a for x, a in zip(data_symbols, alpha, strict=True)]), moment))
+        return cls(params, data_symbols, obs, **kwargs)
+
+    # -- derived quantities ----------------------------------------------------------------
+
+    @property
+    def n_params(self) -> int:
+        return len(self.params)
+
+    @property
+    def n_features(self) -> int:
+        """Columns of ``X`` (the target, if any, is not counted)."""
+        return len(self.data_symbols) - int(self.uses_target)
+
+    @property
+    def observation_functions(self) -> tuple[sp.Expr, ...]:
+        return tuple(p for p, _ in self.observations)
+
+    def compiled(self) -> CompiledModel:
+        """Numeric tables of the model (built once and cached)."""
+        if self._compiled is None:
+            self._compiled = compile_model(self)
+        return self._compiled
+
+    def moment_keys(self) -> tuple[str, ...]:
+        """Keys expected by ``Polymom.fit_moments``: observation functions then auxiliaries."""
+        c = self.compiled()
+        return c.obs_keys + c.aux_keys
+
+    def population_moments(self, weights, params, auxiliary=None) -> dict[str, float]:
+        """Exact mixture moments :math:`\\sum_k \\pi_k f_n(\\theta_k)` as a ``fit_moments`` mapping.
+
+        ``auxiliary`` gives the values of the auxiliary data moments (keys as in
+        :meth:`moment_keys`), needed only by models that have some.
+        """
+        c = self.compiled()
+        aux = _aux_vector(c, auxiliary or {})
+        params = np.atleast_2d(np.asarray(params, dtype=float))
+        weights = np.asarray(weights, dtype=float)
+        out = {}
+        for key, terms in zip(c.obs_keys, c.obs_terms, strict=True):
+            total = 0.0
+            for alpha, coef in terms.items():
+                mono = np.prod(params ** np.asarray(alpha), axis=1)
+                total += float(np.sum(weights * mono)) * _eval_aux_poly(coef, aux)
+            out[key] = total
+        out.update({k: float(v) for k, v in zip(c.aux_keys, aux, strict=True)})
+        return out
+
+    def log_prob(self, Z: np.ndarray, params: np.ndarray) -> np.ndarray:
+        """Log-density of each row of the data matrix under each component, (n_samples, K)."""
+        raise NotImplementedError(
+            f"the {self.name} model has no likelihood; predict/score need a model with log_prob"
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name}, P={self.n_params}, N={len(self.observations)})"
+
+
+# ---------------------------------------------------------------------------------------
+# compilation to numeric tables
+# ---------------------------------------------------------------------------------------
+
+
+def monomial_exponents(n_vars: int, order: int) -> list[tuple[int, ...]]:
+    """All exponent tuples with ``1 <= |alpha| <= order``, by degree."""
+    from itertools import combinations_with_replacement
+
+    out = []
+    for deg in range(1, order + 1):
+        for combo in combinations_with_replacement(range(n_vars), deg):
+            out.append(tuple(combo.count(j) for j in range(n_vars)))
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledModel:
+    """Numeric tables of a :class:`ComponentModel`.
+
+    Attributes
+    ----------
+    obs_keys, aux_keys : tuple of str
+        String forms of the observation functions and auxiliary data expressions.
+    obs_terms : tuple of dict
+        Per observation, ``{param exponent: {aux exponent: float}}``.
+    data_polys : tuple of (dict or callable)
+        Per observation then auxiliary: ``{data exponent: float}`` for polynomial data
+        functions, else a vectorised callable of the data columns.
+    equalities, inequalities : tuple of dict
+        ``{param exponent: float}`` of each constraint polynomial.
+    """
+
+    obs_keys: tuple[str, ...]
+    aux_keys: tuple[str, ...]
+    obs_terms: tuple[dict, ...]
+    data_polys: tuple
+    equalities: tuple[dict, ...]
+    inequalities: tuple[dict, ...]
+
+
+def _float_dict(d) -> dict:
+    return {k: float(v) for k, v in d.items() if float(v) != 0.0}
+
+
+def _data_function(expr, data_symbols):
+    if expr.is_polynomial(*data_symbols):
+        return _float_dict(_poly_dict(expr, data_symbols))
+    return sp.lambdify(data_symbols, expr, modules="numpy")
+
+
+def compile_model(model: ComponentModel) -> CompiledModel:
+    """Turn a model's sympy expressions into numeric coefficient tables."""
+    aux_syms = tuple(s for s, _ in model.auxiliary)
+    terms = []
+    for _, f in model.observations:
+        entry = {}
+        for alpha, coef in _poly_dict(f, model.params).items():
+            inner = _float_dict(_poly_dict(coef, aux_syms)) if aux_syms else {(): float(coef)}
+            if inner:
+                entry[alpha] = inner
+        terms.append(entry)
+    data_exprs = [p for p, _ in model.observations] + [e for _, e in model.auxiliary]
+    return CompiledModel(
+        obs_keys=tuple(str(p) for p, _ in model.observations),
+        aux_keys=tuple(str(e) for _, e in model.auxiliary),
+        obs_terms=tuple(terms),
+        data_polys=tuple(_data_function(e, model.data_symbols) for e in data_exprs),
+        equalities=tuple(_float_dict(_poly_dict(g, model.params)) for g in model.equalities),
+        inequalities=tuple(_float_dict(_poly_dict(g, model.params)) for g in model.inequalities),
+    )
+
+
+def _eval_aux_poly(coef: dict, aux: np.ndarray) -> float:
+    return float(sum(c * np.prod(aux ** np.asarray(e)) for e, c in coef.items()))
+
+
+def _aux_vector(c: CompiledModel, values: Mapping) -> np.ndarray:
+    missing = [k for k in c.aux_keys if k not in values]
+    if missing:
+        raise ValueError(f"auxiliary moments {missing} are needed to evaluate this model")
+    return np.array([float(values[k]) for k in c.aux_keys])
+
+
+# ---------------------------------------------------------------------------------------
+# empirical moments -> numeric linear system
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MomentSystem:
+    """The linear moment equations :math:`\\sum_\\alpha a_{n\\alpha} y_\\alpha = b_n`.
+
+    Attributes
+    ----------
+    terms : tuple of dict
+        Per equation, ``{param exponent: a_{n,alpha}}`` (auxiliary moments substituted).
+    b : ndarray of shape (n_observations,)
+        Observed moments.
+    std : ndarray of shape (n_observations,) or None
+        Standard error of each observed moment (from data), used by moment weighting.
+    """
+
+    terms: tuple[dict, ...]
+    b: np.ndarray
+    std: np.ndarray | None
+
+
+def _power_table(Z: np.ndarray, polys) -> list[list[np.ndarray]]:
+    """``table[j][a] = Z[:, j] ** a`` by repeated products, up to the largest exponent used."""
+    top = np.zeros(Z.shape[1], int)
+    for poly in polys:
+        if not callable(poly):
+            for e in poly:
+                top = np.maximum(top, e)
+    table = []
+    for j in range(Z.shape[1]):
+        col = [np.ones(Z.shape[0])]
+        for _ in range(int(top[j])):
+            col.append(col[-1] * Z[:, j])
+        table.append(col)
+    return table
+
+
+def _data_values(poly, Z: np.ndarray, table) -> np.ndarray:
+    if callable(poly):
+        return np.broadcast_to(np.asarray(poly(*Z.T), dtype=float), (Z.shape[0],))
+    out = np.zeros(Z.shape[0])
+    for e, c in poly.items():
+        term = np.full(Z.shape[0], c)
+        for j, a in enumerate(e):
+            if a:
+                term *= table[j][a]
+        out += term
+    return out
+
+
+def empirical_system(c: CompiledModel, Z: np.ndarray, sample_weight: np.ndarray) -> MomentSystem:
+    """Weighted empirical moments of a data matrix ``Z`` (columns = data symbols)."""
+    w = sample_weight / sample_weight.sum()
+    n_eff = sample_weight.sum() ** 2 / np.sum(sample_weight**2)
+    table = _power_table(Z, c.data_polys)
+    V = np.column_stack([_data_values(poly, Z, table) for poly in c.data_polys])
+    means = np.sum(V * w[:, None], axis=0)  # elementwise: no multi-threaded BLAS for a mean
+    var = np.sum((V - means) ** 2 * w[:, None], axis=0)
+    stds = np.sqrt(np.maximum(var, 0.0) / n_eff)
+    n_obs = len(c.obs_keys)
+    system = _substitute(c, np.array(means[:n_obs]), np.array(means[n_obs:]))
+    return MomentSystem(system.terms, system.b, np.array(stds[:n_obs]))
+
+
+def mapping_system(c: CompiledModel, moments: Mapping) -> MomentSystem:
+    """Moment equations from a user mapping ``{observation: value}`` (keys: sympy or str)."""
+    values = {str(sp.sympify(k)) if not isinstance(k, str) else k: v for k, v in moments.items()}
+    missing = [k for k in c.obs_keys if k not in values]
+    if missing:
+        raise ValueError(f"moments are missing for observation functions {missing}")
+    unknown = sorted(set(values) - set(c.obs_keys) - set(c.aux_keys))
+    if unknown:
+        raise ValueError(f"moments given for unknown observation functions {unknown}")
+    b = np.array([float(values[k]) for k in c.obs_keys])
+    if not np.all(np.isfinite(b)):
+        raise ValueError("moments must be finite")
+    return _substitute(c, b, _aux_vector(c, values))
+
+
+def _substitute(c: CompiledModel, b: np.ndarray, aux: np.ndarray) -> MomentSystem:
+    terms = []
+    for entry in c.obs_terms:
+        terms.append({alpha: _eval_aux_poly(coef, aux) for alpha, coef in entry.items()})
+    return MomentSystem(tuple(terms), b, None)
+

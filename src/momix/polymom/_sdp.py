@@ -1,0 +1,234 @@
+"""Moment completion by semidefinite programming, with rank-K convex iteration.
+
+``relaxation="exact"`` is paper Problem 8,
+
+.. math::
+
+    \\min_y \\ \\langle C, M_r(y)\\rangle \\quad \\text{s.t.}\\quad A y = b,\\ y_0 = 1,
+    \\ M_r(y) \\succeq 0,\\ M(g\\,y) \\succeq 0,
+
+(with ``slack`` > 0 the equalities become :math:`|A y - b| \\le \\text{slack}\\max(1, |b|)`), and
+``relaxation="least_squares"`` is the GMM-style Problem 9 of the paper,
+
+.. math::
+
+    \\min_y \\ \\tfrac12 \\| D (A y - b) \\|^2 + \\lambda \\langle C, M_r(y)\\rangle,
+
+with :math:`D` diagonal (all ones, or the inverse standard errors of the observed moments).
+``rank_method="trace"`` solves once with :math:`C = I` (nuclear-norm surrogate).
+``rank_method="convex_iteration"`` (Dattorro; paper App. C) starts from :math:`C = I` and
+repeats :math:`C \\leftarrow U_\\perp U_\\perp^\\top`, the projector on the eigenvectors of
+:math:`M_r(y)` outside the top K, until the trailing eigenvalues vanish
+(:math:`\\langle C, M\\rangle / \\operatorname{tr} M <` ``tol``): a rank-K moment matrix.
+The cost is the parameter ``c`` of a linear objective :math:`c^\\top y`
+(:math:`c_\\gamma = \\sum_{\\beta_i+\\beta_j=\\gamma} C_{ij}`), so the cvxpy problem is compiled
+once.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..exceptions import SolverError
+from ._basis import MomentStructure
+
+__all__ = ["MomentProblem", "SDPResult", "solve_moment_sdp"]
+
+logger = logging.getLogger("momix.polymom")
+
+_OK = ("optimal", "optimal_inaccurate")
+
+
+@dataclass(frozen=True, eq=False)
+class MomentProblem:
+    """Numeric data of one moment-completion SDP.
+
+    Attributes
+    ----------
+    structure : MomentStructure
+    A : ndarray of shape (n_observations, n_y)
+    b : ndarray of shape (n_observations,)
+    residual_weights : ndarray of shape (n_observations,)
+        Diagonal :math:`D` of the least-squares residual.
+    E : ndarray of shape (n_equalities, n_y)
+        Parameter equalities, :math:`E y = 0`.
+    localizers : tuple of (sparse matrix, int)
+        ``(G, t)`` with the t x t localizing matrix ``reshape(G y)``.
+    """
+
+    structure: MomentStructure
+    A: np.ndarray
+    b: np.ndarray
+    residual_weights: np.ndarray
+    E: np.ndarray
+    localizers: tuple
+
+
+@dataclass(frozen=True)
+class SDPResult:
+    """Outcome of :func:`solve_moment_sdp`.
+
+    Attributes
+    ----------
+    y : ndarray of shape (n_y,)
+        Completed parameter moments.
+    moment_matrix : ndarray of shape (s, s)
+    eigenvalues : ndarray of shape (s,)
+        Eigenvalues of the moment matrix, descending.
+    rank_gap : float
+        Sum of the eigenvalues beyond the K-th over the trace.
+    n_iter : int
+        SDP solves performed.
+    converged : bool
+        Whether ``rank_gap < tol`` (always True for ``rank_method="trace"``).
+    solver : str
+        Solver that produced the result.
+    residual : float
+        :math:`\\|A y - b\\|_2`.
+    """
+
+    y: np.ndarray
+    moment_matrix: np.ndarray
+    eigenvalues: np.ndarray
+    rank_gap: float
+    n_iter: int
+    converged: bool
+    solver: str
+    residual: float
+
+
+def _independent_rows(E: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of the row space of ``E`` (redundant equalities removed)."""
+    if E.shape[0] == 0:
+        return E
+    _, s, vt = np.linalg.svd(E, full_matrices=False)
+    return vt[s > 1e-10 * max(s[0], 1.0)]
+
+
+def _build(problem: MomentProblem, relaxation: str, penalty: float, slack: float):
+    import cvxpy as cp
+
+    st = problem.structure
+    y = cp.Variable(st.n_vars)
+    c = cp.Parameter(st.n_vars)
+    s = st.size
+    cons = [y[0] == 1, cp.reshape(st.lift_matrix() @ y, (s, s), order="C") >> 0]
+    E = _independent_rows(problem.E)
+    if E.shape[0]:
+        cons.append(E @ y == 0)
+    for G, t in problem.localizers:
+        if t:
+            cons.append(cp.reshape(G @ y, (t, t), order="C") >> 0)
+    A, b = problem.A, problem.b
+    if relaxation == "exact":
+        if slack > 0:
+            cons.append(cp.abs(A @ y - b) <= slack * np.maximum(1.0, np.abs(b)))
+        else:
+            cons.append(A @ y == b)
+        objective = c @ y
+    else:
+        D = problem.residual_weights
+        objective = 0.5 * cp.sum_squares(cp.multiply(D, A @ y - b)) + c @ y
+    return cp.Problem(cp.Minimize(objective), cons), y, c
+
+
+def _solve_once(prob, y, solvers: list[str]) -> str:
+    import cvxpy as cp
+
+    status, name = "not run", solvers[0]
+    for name in solvers:
+        try:
+            with warnings.catch_warnings():  # inaccuracy is judged from the status below
+                warnings.simplefilter("ignore", UserWarning)
+                prob.solve(solver=name)
+        except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+            status = f"error ({exc})"
+            logger.info("polymom SDP: solver %s raised %s", name, exc)
+            continue
+        status = str(prob.status)
+        if status in _OK and y.value is not None and np.all(np.isfinite(y.value)):
+            return name
+        logger.info("polymom SDP: solver %s returned status %s", name, status)
+    raise SolverError(name, status, f"moment SDP failed after trying {solvers}")
+
+
+def _rank_gap(M: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
+    vals, vecs = np.linalg.eigh(M)
+    total = max(float(np.sum(np.abs(vals))), np.finfo(float).tiny)
+    return vals[::-1], vecs[:, ::-1], float(np.sum(np.abs(vals[:-k]))) / total
+
+
+def _stalled(history: list[float], window: int = 4) -> bool:
+    """No halving of the rank gap over the last ``window`` solves."""
+    return len(history) > window and history[-1] > 0.5 * history[-1 - window]
+
+
+def solve_moment_sdp(problem: MomentProblem, n_components: int, *, relaxation="exact",
+                     rank_method="convex_iteration", penalty=1e-5, slack=0.0,
+                     solver="CLARABEL", fallback="SCS", max_iter=50, tol=1e-7, growth=10.0,
+                     progress=None) -> SDPResult:
+    """Complete the parameter moments and drive the moment matrix to rank ``n_components``.
+
+    Parameters
+    ----------
+    problem : MomentProblem
+    n_components : int
+    relaxation : {"exact", "least_squares"}
+    rank_method : {"convex_iteration", "trace"}
+    penalty : float
+        :math:`\\lambda` of the least-squares relaxation.
+    slack : float
+        Relative slack of the exact relaxation's equalities (0 = equalities).
+    solver, fallback : str
+        cvxpy solver names; the fallback is tried whenever the first fails.
+    max_iter : int
+        Most convex-iteration steps.
+    tol : float
+        Rank-gap tolerance of the convex iteration (``converged`` means gap < tol). The
+        iteration goes on polishing until the gap is below ``1e-3 * tol`` or has not halved
+        over four solves, and keeps the solve with the smallest gap.
+    growth : float
+        Least-squares relaxation only: the weight of :math:`\\langle C, M\\rangle` is
+        ``penalty * growth**t`` at convex-iteration step t, a continuation that trades moment
+        residual for rank until the moment matrix has rank K (the minimiser of the residual
+        under the rank constraint, locally).
+    progress : callable, optional
+        Called with the rank gap after every solve.
+
+    Raises
+    ------
+    momix.exceptions.SolverError
+        If every solver fails on some solve; names the last solver and its status.
+    """
+    st = problem.structure
+    prob, y, c = _build(problem, relaxation, penalty, slack)
+    solvers = [solver] + ([fallback] if fallback and fallback != solver else [])
+    trace = st.trace_vector()
+    c.value = trace * (1.0 if relaxation == "exact" else penalty)
+    n_iter, best, history = 0, None, []
+    iters = 1 if rank_method == "trace" else max_iter + 1
+    for _ in range(iters):
+        used = _solve_once(prob, y, solvers)
+        n_iter += 1
+        M = st.matrix(np.asarray(y.value))
+        vals, vecs, gap = _rank_gap(M, n_components)
+        if progress is not None:
+            progress(gap)
+        if best is None or gap < best[2]:
+            best = (np.array(y.value), M, gap, vals, used)
+        if gap < 1e-3 * tol or _stalled(history := [*history, gap]):
+            break
+        U = vecs[:, n_components:]
+        if relaxation == "exact":
+            c.value = st.inner_vector(U @ U.T)
+        else:
+            c.value = penalty * (trace + growth**n_iter * st.inner_vector(U @ U.T))
+    yv, M, gap, vals, used = best
+    converged = rank_method == "trace" or gap < tol
+    return SDPResult(yv, M, vals, gap, n_iter, converged, used,
+                     float(np.linalg.norm(problem.A @ yv - problem.b)))
+
