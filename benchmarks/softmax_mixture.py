@@ -177,7 +177,8 @@ def scipy_fit(F, y, groups, K, n_starts, seed):
     scale = np.std(F.reshape(-1, F.shape[2]), axis=0)
     best = None
     for _ in range(n_starts):
-        x0 = np.r_[rng.normal(0, 0.5, K - 1), (rng.standard_normal((K, F.shape[2])) / scale).ravel()]
+        coefs = rng.standard_normal((K, F.shape[2])) / scale
+        x0 = np.r_[rng.normal(0, 0.5, K - 1), coefs.ravel()]
         res = minimize(panel_negloglik, x0, args=(F, y, groups, n_groups, K), jac=True,
                        method="L-BFGS-B", options=dict(maxiter=5000, gtol=1e-8))
         if best is None or res.fun < best.fun:
@@ -272,7 +273,7 @@ def markdown(results):
                 f"| {r['random_starts_reaching_best']:.0f}/20 |")
         tot = results["synthetic_summary"]
         n = sum(r["seeds"] for r in tot)
-        lines += ["", f"Overall: EM(MoM) reached the best of 20 random starts in "
+        lines += ["", f"Overall: EM(MoM) reached the best of the random starts in "
                   f"{sum(r['reached'] for r in tot)}/{n} runs.", ""]
     if results.get("timing"):
         t = results["timing"]
@@ -306,6 +307,45 @@ def markdown(results):
     return "\n".join(lines)
 
 
+def figure(results, path: Path) -> bool:
+    """Error vs N (left) and wall time per setting (right); False if there is nothing to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = results.get("synthetic_summary") or []
+    if not table:
+        return False
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    groups = sorted({(r["p"], r["L"], r["K"], r["sep"]) for r in table})
+    for g in groups:
+        rows = sorted((r for r in table if (r["p"], r["L"], r["K"], r["sep"]) == g),
+                      key=lambda r: r["N"])
+        if len(rows) < 2:
+            continue
+        n = np.array([r["N"] for r in rows], float)
+        for key, style, name in (("err_em_mom", "o-", "EM(MoM)"), ("err_mom", "x--", "MoM alone")):
+            ax1.loglog(n, [r[key] for r in rows], style,
+                       label=f"{name}, p={g[0]} L={g[1]} K={g[2]}")
+        ref = rows[0]["err_em_mom"] * np.sqrt(n[0] / n)
+        ax1.loglog(n, ref, "k:", label=r"$\propto N^{-1/2}$")
+    ax1.set(xlabel="N (choices)", ylabel="max_k ||theta_k - theta_hat||", title="error vs N")
+    ax1.legend(fontsize=7)
+    labels = [f"L{r['L']} K{r['K']} {r['sep']}\nN={r['N']:.0e} p={r['p']}" for r in table]
+    x = np.arange(len(table))
+    ax2.bar(x - 0.2, [r["time_em_mom"] for r in table], 0.4, label="EM(MoM) incl. moments")
+    ax2.bar(x + 0.2, [r["time_random"] for r in table], 0.4, label="20 random starts")
+    ax2.set_yscale("log")
+    ax2.set_xticks(x, labels, fontsize=6, rotation=60)
+    ax2.set(ylabel="wall time [s] (median)", title="time to fit")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), help="predefined subset of the grid")
@@ -322,7 +362,14 @@ def main(argv=None):
     ap.add_argument("--real-n-init", type=int, default=20)
     ap.add_argument("--scipy-starts", type=int, default=30)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--replot", type=Path, help="rewrite md + figure from this JSON; no runs")
     args = ap.parse_args(argv)
+    if args.replot:
+        results = json.loads(args.replot.read_text())
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "softmax_mixture.md").write_text(markdown(results))
+        figure(results, args.out / "softmax_mixture.png")
+        return
     grids = PRESETS[args.preset] if args.preset else [
         dict(p=args.p, L=args.L, K=args.K, N=args.N, sep=args.sep)]
     results = dict(machine=f"{platform.machine()}, 2 cores, 24 GiB, Python "
@@ -352,6 +399,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "softmax_mixture.json").write_text(json.dumps(results, indent=1, default=float))
     (args.out / "softmax_mixture.md").write_text(markdown(results))
+    figure(results, args.out / "softmax_mixture.png")
     print(markdown(results))
 
 
