@@ -5,7 +5,13 @@ from itertools import product
 import numpy as np
 import pytest
 
-from momix.lowrank._engine import MixtureParams, alpha_moments, beta_moments, data_term, scalar_moments
+from momix.lowrank._engine import (
+    MixtureParams,
+    alpha_moments,
+    beta_moments,
+    data_term,
+    scalar_moments,
+)
 from momix.lowrank._explicit import gaussian_moment_tensors, mixture_moment_tensors
 
 
@@ -18,7 +24,7 @@ def _pairings(items):
     for pairs, singles in _pairings(rest):
         yield pairs, [first, *singles]
     for t in range(len(rest)):
-        for pairs, singles in _pairings(rest[:t] + rest[t + 1:]):
+        for pairs, singles in _pairings(rest[:t] + rest[t + 1 :]):
             yield [(first, rest[t]), *pairs], singles
 
 
@@ -44,7 +50,7 @@ def random_params(rng, d=3, K=2, R=2, noise=0.0, zero_cols=True):
     mu = rng.normal(size=(K, d))
     V = rng.normal(size=(K, d, R))
     if zero_cols and R > 1:
-        V[0, :, R - 1:] = 0.0  # unequal ranks: component 0 has rank R-1
+        V[0, :, R - 1 :] = 0.0  # unequal ranks: component 0 has rank R-1
     return MixtureParams(w, mu, V, noise)
 
 
@@ -55,8 +61,10 @@ def test_alpha_beta_match_isserlis_tensors(R, noise):
     params = random_params(rng, R=R, noise=noise)
     L = 4
     covs = params.covariances()
-    tensors = [sum(params.weights[j] * isserlis_tensor(params.means[j], covs[j], k) for j in range(2))
-               for k in range(1, L + 1)]
+    tensors = [
+        sum(params.weights[j] * isserlis_tensor(params.means[j], covs[j], k) for j in range(2))
+        for k in range(1, L + 1)
+    ]
     alpha_explicit = np.array([np.sum(T * T) for T in tensors])
     np.testing.assert_allclose(alpha_moments(params, L).alpha, alpha_explicit, rtol=1e-10)
     Y = rng.normal(size=(5, 3))
@@ -112,8 +120,12 @@ def _flat(params):
 
 def _unflat(theta, like):
     K, d, R = like.factors.shape
-    return MixtureParams(theta[:K], theta[K:K + K * d].reshape(K, d),
-                         theta[K + K * d:].reshape(K, d, R), like.noise_variance)
+    return MixtureParams(
+        theta[:K],
+        theta[K : K + K * d].reshape(K, d),
+        theta[K + K * d :].reshape(K, d, R),
+        like.noise_variance,
+    )
 
 
 def _fd_grad(f, theta, h=1e-6):
@@ -147,7 +159,9 @@ def test_data_term_gradient_finite_differences(noise):
     res = data_term(X, sq, omega, params, w)
     np.testing.assert_allclose(res.b, omega @ beta_moments(X, sq, params, 4), rtol=1e-12)
     analytic = np.concatenate([res.grad_weights, res.grad_means.ravel(), res.grad_factors.ravel()])
-    numeric = _fd_grad(lambda t: w @ (omega @ beta_moments(X, sq, _unflat(t, params), 4)), _flat(params))
+    numeric = _fd_grad(
+        lambda t: w @ (omega @ beta_moments(X, sq, _unflat(t, params), 4)), _flat(params)
+    )
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max())
 
 

@@ -25,7 +25,9 @@ def _power(y, k):
 
 def _setting(seed=0, n=50, d=3):
     rng = np.random.default_rng(seed)
-    params = MixtureParams(np.array([0.4, 0.6]), rng.normal(size=(2, d)), rng.normal(size=(2, d, 2)), 0.0)
+    params = MixtureParams(
+        np.array([0.4, 0.6]), rng.normal(size=(2, d)), rng.normal(size=(2, d, 2)), 0.0
+    )
     params.factors[0, :, 1] = 0.0
     X = rng.normal(size=(n, d)) * 1.5
     omega = rng.dirichlet(np.ones(n))
@@ -34,11 +36,17 @@ def _setting(seed=0, n=50, d=3):
 
 def _explicit_S(params, X, omega, L):
     tensors = mixture_moment_tensors(params, L)
-    F = np.stack([np.concatenate([(tensors[k - 1] - _power(y, k)).ravel() for k in range(1, L + 1)])
-                  for y in X])
+    F = np.stack(
+        [
+            np.concatenate([(tensors[k - 1] - _power(y, k)).ravel() for k in range(1, L + 1)])
+            for y in X
+        ]
+    )
     S = (F * omega[:, None]).T @ F
     sizes = np.cumsum([0] + [X.shape[1] ** k for k in range(1, L + 1)])
-    blocks = [[S[sizes[a]:sizes[a + 1], sizes[b]:sizes[b + 1]] for b in range(L)] for a in range(L)]
+    blocks = [
+        [S[sizes[a] : sizes[a + 1], sizes[b] : sizes[b + 1]] for b in range(L)] for a in range(L)
+    ]
     return S, blocks, sizes
 
 
@@ -46,11 +54,19 @@ def test_dgmm_weights_match_explicit_S():
     params, X, omega = _setting()
     L = 4
     _, blocks, _ = _explicit_S(params, X, omega, L)
-    expected = np.array([np.trace(blocks[k][k]) / sum(np.sum(blocks[k][j] ** 2) for j in range(L))
-                         for k in range(L)])
+    expected = np.array(
+        [
+            np.trace(blocks[k][k]) / sum(np.sum(blocks[k][j] ** 2) for j in range(L))
+            for k in range(L)
+        ]
+    )
     sq = np.sum(X * X, axis=1)
-    w = dgmm_weights(alpha_moments(params, L).alpha, beta_moments(X, sq, params, L), omega,
-                     exact_kernel_sums(X, omega, L, block_size=7))
+    w = dgmm_weights(
+        alpha_moments(params, L).alpha,
+        beta_moments(X, sq, params, L),
+        omega,
+        exact_kernel_sums(X, omega, L, block_size=7),
+    )
     np.testing.assert_allclose(w, expected, rtol=1e-9)
 
 
@@ -59,8 +75,12 @@ def test_dgmm_weights_minimise_ws_minus_identity():
     L = 4
     S, _, sizes = _explicit_S(params, X, omega, L)
     sq = np.sum(X * X, axis=1)
-    w = dgmm_weights(alpha_moments(params, L).alpha, beta_moments(X, sq, params, L), omega,
-                     exact_kernel_sums(X, omega, L))
+    w = dgmm_weights(
+        alpha_moments(params, L).alpha,
+        beta_moments(X, sq, params, L),
+        omega,
+        exact_kernel_sums(X, omega, L),
+    )
 
     def loss(weights):
         diag = np.concatenate([np.full(sizes[k + 1] - sizes[k], weights[k]) for k in range(L)])
@@ -98,8 +118,15 @@ def test_nystrom_exact_on_low_rank_data_and_improves_with_landmarks():
     ny = nystrom_kernel_sums(X, omega, 4, int(1.5 * bound), np.random.default_rng(0))
     np.testing.assert_allclose(ny.totals, exact.totals, rtol=1e-6)
     np.testing.assert_allclose(ny.rows, exact.rows, rtol=1e-6)
-    errors = [np.max(np.abs(nystrom_kernel_sums(X, omega, 4, m, np.random.default_rng(0)).totals
-                            / exact.totals - 1)) for m in (10, 30)]
+    errors = [
+        np.max(
+            np.abs(
+                nystrom_kernel_sums(X, omega, 4, m, np.random.default_rng(0)).totals / exact.totals
+                - 1
+            )
+        )
+        for m in (10, 30)
+    ]
     assert errors[1] < errors[0]
 
 
@@ -109,8 +136,9 @@ def test_objective_matches_explicit_weighted_distance():
     w = np.array([1.0, 0.3, 0.1, 0.02])
     data = MomentData.build(X, omega)
     sums = exact_kernel_sums(X, omega, L)
-    value, _ = diagonal_objective(pack(params), data, w, params.factors.shape, 0.0,
-                                  constant=float(w @ sums.totals[:L]))
+    value, _ = diagonal_objective(
+        pack(params), data, w, params.factors.shape, 0.0, constant=float(w @ sums.totals[:L])
+    )
     tensors = mixture_moment_tensors(params, L)
     sample = [sum(o * _power(y, k) for o, y in zip(omega, X, strict=True)) for k in range(1, L + 1)]
     explicit = sum(w[k] * np.sum((tensors[k] - sample[k]) ** 2) for k in range(L))

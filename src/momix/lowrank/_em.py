@@ -81,14 +81,28 @@ def _log_resp(X, omega, params, resid=None, extra_dims=0):
     return loglik, np.exp(weighted - norm[:, None])
 
 
-def mixture_log_likelihood(X: np.ndarray, omega: np.ndarray, params: MixtureParams,
-                           resid: np.ndarray | None = None, extra_dims: int = 0) -> float:
-    """Weighted mean log-likelihood :math:`\\sum_n \\omega_n \\log p(y_n)` (``omega`` sums to one)."""
+def mixture_log_likelihood(
+    X: np.ndarray,
+    omega: np.ndarray,
+    params: MixtureParams,
+    resid: np.ndarray | None = None,
+    extra_dims: int = 0,
+) -> float:
+    """Weighted mean log-likelihood :math:`\\sum_n \\omega_n \\log p(y_n)`.
+
+    ``omega`` sums to one.
+    """
     return _log_resp(X, omega, params, resid, extra_dims)[0]
 
 
-def em_step(X: np.ndarray, omega: np.ndarray, params: MixtureParams, estimate_noise: bool,
-            resid: np.ndarray | None = None, extra_dims: int = 0) -> tuple[MixtureParams, float]:
+def em_step(
+    X: np.ndarray,
+    omega: np.ndarray,
+    params: MixtureParams,
+    estimate_noise: bool,
+    resid: np.ndarray | None = None,
+    extra_dims: int = 0,
+) -> tuple[MixtureParams, float]:
     """One AECM iteration (two cycles, module docstring).
 
     Returns the new parameters and the mean log-likelihood of the *input* parameters
@@ -131,9 +145,18 @@ class EMResult:
     converged: bool
 
 
-def fit_em(X: np.ndarray, omega: np.ndarray, init: MixtureParams, *, estimate_noise: bool,
-           max_iter: int, tol: float, callback: Callable | None = None,
-           resid: np.ndarray | None = None, extra_dims: int = 0) -> EMResult:
+def fit_em(
+    X: np.ndarray,
+    omega: np.ndarray,
+    init: MixtureParams,
+    *,
+    estimate_noise: bool,
+    max_iter: int,
+    tol: float,
+    callback: Callable | None = None,
+    resid: np.ndarray | None = None,
+    extra_dims: int = 0,
+) -> EMResult:
     """Run EM from ``init`` until the mean log-likelihood gains less than ``tol``.
 
     ``callback(iteration, log_likelihood)`` is called after every iteration.

@@ -66,7 +66,8 @@ class MixtureParams:
 
 @dataclass(frozen=True)
 class AlphaResult:
-    """:math:`\\alpha_k = \\|M^{(k)}(\\theta)\\|_F^2` and the gradient of :math:`\\sum_k w_k \\alpha_k`.
+    """:math:`\\alpha_k = \\|M^{(k)}(\\theta)\\|_F^2`, and the gradient of
+    :math:`\\sum_k w_k \\alpha_k`.
 
     Attributes
     ----------
@@ -224,7 +225,10 @@ class _Pair:
         return out
 
     def quad(self, a, b, word, coef, grads):
-        """Return :math:`a^\\top X_1\\cdots X_n b`; add ``coef`` times its gradients to ``grads``."""
+        """Return :math:`a^\\top X_1\\cdots X_n b`.
+
+        Adds ``coef`` times its gradients to ``grads``.
+        """
         n = len(word)
         left = [a]
         for t in range(n):
@@ -268,9 +272,10 @@ class _Pair:
         return total
 
     def trace_grad(self, p: int, coef: float, grads) -> None:
-        """Add ``coef`` times the factor gradients of :math:`\\operatorname{tr}((\\Sigma_i\\Sigma_j)^p)`.
-
-        :math:`\\partial/\\partial V_i = 2p\\,\\Sigma_j(\\Sigma_i\\Sigma_j)^{p-1} V_i` and symmetrically.
+        """Add ``coef`` times the factor gradients of
+        :math:`\\operatorname{tr}((\\Sigma_i\\Sigma_j)^p)`:
+        :math:`\\partial/\\partial V_i = 2p\\,\\Sigma_j(\\Sigma_i\\Sigma_j)^{p-1} V_i`, and
+        symmetrically for :math:`V_j`.
         """
         if coef == 0.0:
             return
@@ -297,8 +302,9 @@ def _pair_cumulants(pair: _Pair, mu_i, mu_j, L: int, coefs=None, grads=None) -> 
         if l % 2 == 1:
             p = (l - 1) // 2
             g = None if grads is None else {"a": grads["mu_j"], "b": grads["mu_i"], **grads}
-            kappa[l - 1] = factorial(l) * pair.quad(mu_j, mu_i, pair.word("P", 2 * p),
-                                                    c * factorial(l), g)
+            kappa[l - 1] = factorial(l) * pair.quad(
+                mu_j, mu_i, pair.word("P", 2 * p), c * factorial(l), g
+            )
             continue
         p = (l - 2) // 2
         half = factorial(l) / 2
@@ -312,8 +318,9 @@ def _pair_cumulants(pair: _Pair, mu_i, mu_j, L: int, coefs=None, grads=None) -> 
     return kappa
 
 
-def alpha_moments(params: MixtureParams, max_order: int, order_weights=None,
-                  ambient_dim: int | None = None) -> AlphaResult:
+def alpha_moments(
+    params: MixtureParams, max_order: int, order_weights=None, ambient_dim: int | None = None
+) -> AlphaResult:
     """:math:`\\alpha_k = \\|M^{(k)}(\\theta)\\|_F^2`, k = 1..L, without forming tensors.
 
     .. math::
@@ -342,20 +349,36 @@ def alpha_moments(params: MixtureParams, max_order: int, order_weights=None,
     want = order_weights is not None
     g_pi, g_mu, g_V = np.zeros(K), np.zeros((K, d)), np.zeros((K, d, R))
     for i in range(K):
-        for j in range(K):
-            pair = _Pair(V[i], V[j], params.noise_variance, d if ambient_dim is None else ambient_dim)
+        for j in range(i, K):  # kappa^{ij} = kappa^{ji}: each unordered pair once, counted twice
+            f = 1.0 if i == j else 2.0
+            pair = _Pair(
+                V[i], V[j], params.noise_variance, d if ambient_dim is None else ambient_dim
+            )
             kappa = _pair_cumulants(pair, mu[i], mu[j], L)
             B = _bell(kappa)
-            alpha += pi[i] * pi[j] * B[1:]
+            alpha += f * pi[i] * pi[j] * B[1:]
             if not want:
                 continue
             w = np.asarray(order_weights, dtype=float)
-            g_pi[i] += pi[j] * float(w @ B[1:])
-            g_pi[j] += pi[i] * float(w @ B[1:])
-            coefs = pi[i] * pi[j] * np.array([
-                sum(w[k - 1] * comb(k, l) * B[k - l] for k in range(l, L + 1)) for l in range(1, L + 1)
-            ])
-            grads = {"mu_i": np.zeros(d), "mu_j": np.zeros(d), "P": np.zeros((d, R)), "Q": np.zeros((d, R))}
+            g_pi[i] += f * pi[j] * float(w @ B[1:])
+            g_pi[j] += f * pi[i] * float(w @ B[1:])
+            coefs = (
+                f
+                * pi[i]
+                * pi[j]
+                * np.array(
+                    [
+                        sum(w[k - 1] * comb(k, l) * B[k - l] for k in range(l, L + 1))
+                        for l in range(1, L + 1)
+                    ]
+                )
+            )
+            grads = {
+                "mu_i": np.zeros(d),
+                "mu_j": np.zeros(d),
+                "P": np.zeros((d, R)),
+                "Q": np.zeros((d, R)),
+            }
             _pair_cumulants(pair, mu[i], mu[j], L, coefs, grads)
             g_mu[i] += grads["mu_i"]
             g_mu[j] += grads["mu_j"]

@@ -25,6 +25,7 @@ from ._solver import (
     reduce_to_subspace,
     signal_basis,
 )
+from ._stats import statistics_size
 from ._weights import exact_kernel_sums, nystrom_kernel_sums, nystrom_landmark_count
 
 __all__ = ["LowRankGaussianMixture"]
@@ -33,6 +34,9 @@ logger = logging.getLogger("momix.lowrank")
 
 #: ``nystrom='auto'`` uses the exact kernel sums up to this many samples
 EXACT_SUMS_MAX_SAMPLES = 3000
+
+#: one-pass moment statistics are used when they have at most this many entries
+STATISTICS_MAX_ENTRIES = 200_000
 
 
 class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
@@ -76,7 +80,7 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         Nystrom method (default landmark count) for noiseless data and ``'model'`` for
         noisy data, where the kernel matrices are full rank and Nystrom is inaccurate.
     init : {'kmeans++', 'random'} or dict, default='kmeans++'
-        ``'kmeans++'``: k-means (k-means++ seeding) on at most 10 000 rows; cluster fractions,
+        ``'kmeans++'``: k-means (k-means++ seeding) on at most 5 000 rows; cluster fractions,
         centroids and top-R principal axes of each cluster (scaled by
         :math:`\sqrt{\lambda-\sigma^2}`). ``'random'``: uniform weights, means and orthogonal
         factors of the data scale around the mean. A dict ``{'means': (K, d), 'factors':
@@ -155,7 +159,10 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         "weighting": [StrOptions({"identity", "diagonal", "full"})],
         "max_order": [Interval(Integral, 2, 8, closed="both")],
         "noise_variance": [None, Interval(Real, 0, None, closed="left"), StrOptions({"estimate"})],
-        "nystrom": [StrOptions({"auto", "exact", "model"}), Interval(Integral, 1, None, closed="left")],
+        "nystrom": [
+            StrOptions({"auto", "exact", "model"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "init": [StrOptions({"kmeans++", "random"}), dict],
         "subspace": [None, StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "refine": [None, StrOptions({"em"})],
@@ -171,10 +178,26 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
     #: fast settings for the scikit-learn estimator checks
     _check_params: dict = {"n_components": 1, "rank": 1, "max_iter": 20, "n_steps": 1}
 
-    def __init__(self, n_components=1, rank=1, *, weighting="diagonal", max_order=4,
-                 noise_variance=None, nystrom="auto", init="kmeans++", subspace="auto", refine=None,
-                 n_init=1,
-                 max_iter=200, tol=1e-4, n_steps=3, reg_covar=1e-6, random_state=None, verbose=0):
+    def __init__(
+        self,
+        n_components=1,
+        rank=1,
+        *,
+        weighting="diagonal",
+        max_order=4,
+        noise_variance=None,
+        nystrom="auto",
+        init="kmeans++",
+        subspace="auto",
+        refine=None,
+        n_init=1,
+        max_iter=200,
+        tol=1e-4,
+        n_steps=3,
+        reg_covar=1e-6,
+        random_state=None,
+        verbose=0,
+    ):
         self.n_components = n_components
         self.rank = rank
         self.weighting = weighting
@@ -214,11 +237,23 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         check_n_components(self.n_components, n)
         if self.rank > d:
             raise ValueError(f"rank={self.rank} exceeds n_features={d}")
+        if (
+            self.refine == "em"
+            and isinstance(self.noise_variance, Real)
+            and self.noise_variance == 0
+        ):
+            raise ValueError(
+                "refine='em' needs a positive noise variance: the likelihood of a "
+                "noiseless low-rank mixture is degenerate; use noise_variance=None "
+                "(estimated by EM) or a positive value"
+            )
         data = MomentData.build(X, check_sample_weight(sample_weight, n))
         rng = check_rng(self.random_state)
         noise = self._noise(data)
         basis = self._basis(data)
         fit_data = data if basis is None else reduce_to_subspace(data, basis)
+        if statistics_size(fit_data.X.shape[1], self.max_order) <= STATISTICS_MAX_ENTRIES:
+            fit_data = fit_data.with_statistics(self.max_order)
         weight_fn, full = self._weighting_setup(data, fit_data, noise, rng)
         best = self._restarts(fit_data, basis, noise, weight_fn, full, rng)
         params, em_trace, em_iter, converged = best.params, np.empty(0), 0, best.converged
@@ -228,8 +263,12 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
             params, em_trace, em_iter, em_ok = self._refine(fit_data, params)
             converged = converged and em_ok
         if basis is not None:
-            params = MixtureParams(params.weights, params.means @ basis.T,
-                                   np.einsum("de,ker->kdr", basis, params.factors), params.noise_variance)
+            params = MixtureParams(
+                params.weights,
+                params.means @ basis.T,
+                np.einsum("de,ker->kdr", basis, params.factors),
+                params.noise_variance,
+            )
         self._store(params, best, em_trace, em_iter, converged)
         return self
 
@@ -264,7 +303,8 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
                 raise ValueError(
                     f"weighting='full' needs the {q} x {q} covariance of all {q} distinct moments "
                     f"of orders 1..{L} in d={d} (limit {MAX_MONOMIALS}); this is the cost the "
-                    "diagonal weighting avoids -- use weighting='diagonal' (DGMM) or lower max_order"
+                    "diagonal weighting avoids -- use weighting='diagonal' (DGMM) "
+                    "or lower max_order"
                 )
             return None, full_weighting(data.X, data.omega, L)
         if self.weighting == "identity":
@@ -286,17 +326,29 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
             p = user_params(self.init, self.n_components, self.n_features_in_, self.rank, noise)
             if basis is None:
                 return p
-            return MixtureParams(p.weights, p.means @ basis, np.einsum("de,kdr->ker", basis, p.factors), noise)
-        return initial_params(data.X, data.omega, self.n_components, self.rank, noise, self.init, rng)
+            return MixtureParams(
+                p.weights, p.means @ basis, np.einsum("de,kdr->ker", basis, p.factors), noise
+            )
+        return initial_params(
+            data.X, data.omega, self.n_components, self.rank, noise, self.init, rng
+        )
 
     def _restarts(self, data, basis, noise, weight_fn, full, rng):
         bar = tqdm(total=self.n_init, desc="LowRankGaussianMixture", disable=self.verbose <= 0)
         reference = {}
 
         def fit_once(r):
-            result = fit_moments(data, self._initial(data, basis, noise, r), weighting=self.weighting,
-                                 max_order=self.max_order, weight_fn=weight_fn, full=full,
-                                 max_iter=self.max_iter, tol=self.tol, n_steps=self.n_steps)
+            result = fit_moments(
+                data,
+                self._initial(data, basis, noise, r),
+                weighting=self.weighting,
+                max_order=self.max_order,
+                weight_fn=weight_fn,
+                full=full,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                n_steps=self.n_steps,
+            )
             bar.update(1)
             return result
 
@@ -313,10 +365,6 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
             bar.close()
 
     def _refine(self, data: MomentData, params: MixtureParams):
-        if isinstance(self.noise_variance, Real) and self.noise_variance == 0:
-            raise ValueError("refine='em' needs a positive noise variance: the likelihood of a "
-                             "noiseless low-rank mixture is degenerate; use noise_variance=None "
-                             "(estimated by EM) or a positive value")
         estimate = not isinstance(self.noise_variance, Real)
         start = params.noise_variance
         if start <= 0:
@@ -326,9 +374,17 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         extra = data.ambient_dim - data.X.shape[1]
         resid = data.sqnorm - np.einsum("nd,nd->n", data.X, data.X) if extra else None
         try:
-            res = fit_em(data.X, data.omega, params, estimate_noise=estimate, max_iter=self.max_iter,
-                         tol=self.tol, callback=lambda it, ll: bar.update(1), resid=resid,
-                         extra_dims=extra)
+            res = fit_em(
+                data.X,
+                data.omega,
+                params,
+                estimate_noise=estimate,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                callback=lambda it, ll: bar.update(1),
+                resid=resid,
+                extra_dims=extra,
+            )
         finally:
             bar.close()
         if not res.converged:

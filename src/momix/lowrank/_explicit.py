@@ -58,7 +58,7 @@ def gaussian_moment_tensors(mean: np.ndarray, cov: np.ndarray, max_order: int) -
 
 
 def mixture_moment_tensors(params: MixtureParams, max_order: int) -> list[np.ndarray]:
-    """:math:`M^{(k)}(\\theta) = \\sum_j \\pi_j E_j[x^{\\otimes k}]`, k = 1..L (a list of L tensors)."""
+    """:math:`M^{(k)}(\\theta) = \\sum_j \\pi_j E_j[x^{\\otimes k}]`, k = 1..L (a list)."""
     covs = params.covariances()
     total = [0.0] * max_order
     for pi, mu, cov in zip(params.weights, params.means, covs, strict=True):
@@ -95,19 +95,24 @@ class FullWeighting:
     index_sets: list
 
 
-def full_weighting(X: np.ndarray, omega: np.ndarray, max_order: int, chunk_size: int = 4096) -> FullWeighting:
+def full_weighting(
+    X: np.ndarray, omega: np.ndarray, max_order: int, chunk_size: int = 4096
+) -> FullWeighting:
     """Monomial sample moments and :math:`\\hat S^{+}`, accumulated in chunks of rows."""
     sets = _index_sets(X.shape[1], max_order)
     q = sum(len(s) for s in sets)
     mean, second = np.zeros(q), np.zeros((q, q))
     for start in range(0, X.shape[0], chunk_size):
-        phi = _monomials(X[start:start + chunk_size], sets)
-        w = omega[start:start + chunk_size]
+        phi = _monomials(X[start : start + chunk_size], sets)
+        w = omega[start : start + chunk_size]
         mean += w @ phi
         second += (phi * w[:, None]).T @ phi
     cov = second - np.outer(mean, mean)
-    return FullWeighting(weight=np.linalg.pinv(cov, rcond=1e-10, hermitian=True),
-                         sample_moments=mean, index_sets=sets)
+    return FullWeighting(
+        weight=np.linalg.pinv(cov, rcond=1e-10, hermitian=True),
+        sample_moments=mean,
+        index_sets=sets,
+    )
 
 
 def _scatter_symmetric(values: np.ndarray, idx: np.ndarray, d: int) -> np.ndarray:
@@ -131,7 +136,8 @@ def _multiplicities(idx: np.ndarray) -> np.ndarray:
 
 
 def full_objective(params: MixtureParams, weighting: FullWeighting, max_order: int):
-    """:math:`Q(\\theta) = g^\\top \\hat S^{+} g`, :math:`g = \\phi(\\theta) - \\hat\\phi`, and its gradient.
+    """:math:`Q(\\theta) = g^\\top \\hat S^{+} g` with :math:`g = \\phi(\\theta) - \\hat\\phi`,
+    and its gradient.
 
     The gradient uses Stein's identities for a symmetric tensor :math:`T`:
     :math:`\\nabla_\\mu E[T(x^k)] = k\\,E[T(x^{k-1}, \\cdot)]` and
@@ -144,11 +150,15 @@ def full_objective(params: MixtureParams, weighting: FullWeighting, max_order: i
     """
     K, d, R = params.factors.shape
     covs = params.covariances()
-    comp = [gaussian_moment_tensors(mu, c, max_order) for mu, c in zip(params.means, covs, strict=True)]
-    model = np.concatenate([
-        sum(params.weights[j] * comp[j][k][tuple(idx.T)] for j in range(K))
-        for k, idx in zip(range(1, max_order + 1), weighting.index_sets, strict=True)
-    ])
+    comp = [
+        gaussian_moment_tensors(mu, c, max_order) for mu, c in zip(params.means, covs, strict=True)
+    ]
+    model = np.concatenate(
+        [
+            sum(params.weights[j] * comp[j][k][tuple(idx.T)] for j in range(K))
+            for k, idx in zip(range(1, max_order + 1), weighting.index_sets, strict=True)
+        ]
+    )
     g = model - weighting.sample_moments
     Wg = weighting.weight @ g
     value = float(g @ Wg)
@@ -156,12 +166,14 @@ def full_objective(params: MixtureParams, weighting: FullWeighting, max_order: i
     g_pi, g_mu, g_S = np.zeros(K), np.zeros((K, d)), np.zeros((K, d, d))
     start = 0
     for k, idx in zip(range(1, max_order + 1), weighting.index_sets, strict=True):
-        T = _scatter_symmetric(v[start:start + len(idx)], idx, d)
+        T = _scatter_symmetric(v[start : start + len(idx)], idx, d)
         start += len(idx)
         for j in range(K):
             g_pi[j] += np.sum(T * comp[j][k])
             g_mu[j] += params.weights[j] * k * np.tensordot(comp[j][k - 1], T, axes=k - 1)
             if k >= 2:
-                g_S[j] += params.weights[j] * comb(k, 2) * np.tensordot(comp[j][k - 2], T, axes=k - 2)
+                g_S[j] += (
+                    params.weights[j] * comb(k, 2) * np.tensordot(comp[j][k - 2], T, axes=k - 2)
+                )
     g_V = 2 * np.einsum("kde,ker->kdr", g_S, params.factors)
     return value, (g_pi, g_mu, g_V)

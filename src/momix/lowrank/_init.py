@@ -15,7 +15,7 @@ from ._engine import MixtureParams
 __all__ = ["weighted_covariance", "estimate_noise_variance", "initial_params", "user_params"]
 
 #: rows used by the k-means initialisation (a weighted subsample of larger data)
-KMEANS_MAX_SAMPLES = 10_000
+KMEANS_MAX_SAMPLES = 5_000
 
 
 def weighted_covariance(X: np.ndarray, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -25,11 +25,14 @@ def weighted_covariance(X: np.ndarray, omega: np.ndarray) -> tuple[np.ndarray, n
     return mean, (Xc * omega[:, None]).T @ Xc
 
 
-def estimate_noise_variance(X: np.ndarray, omega: np.ndarray, n_components: int, rank: int) -> float:
+def estimate_noise_variance(
+    X: np.ndarray, omega: np.ndarray, n_components: int, rank: int
+) -> float:
     """:math:`\\hat\\sigma^2` = mean of the trailing eigenvalues of the data covariance.
 
     Under the model the covariance is
-    :math:`\\sum_j \\pi_j (V_jV_j^\\top + (\\mu_j - \\bar\\mu)(\\mu_j - \\bar\\mu)^\\top) + \\sigma^2 I`,
+    :math:`\\sum_j \\pi_j (V_jV_j^\\top + (\\mu_j - \\bar\\mu)(\\mu_j - \\bar\\mu)^\\top)
+    + \\sigma^2 I`,
     whose signal part has rank at most :math:`r = K(R+1) - 1`; the remaining
     :math:`d - r` eigenvalues all equal :math:`\\sigma^2`, so their mean estimates it.
 
@@ -51,7 +54,7 @@ def estimate_noise_variance(X: np.ndarray, omega: np.ndarray, n_components: int,
 
 
 def _top_factors(Xc: np.ndarray, w: np.ndarray, rank: int, noise: float) -> np.ndarray:
-    """Top-``rank`` principal axes of weighted rows, scaled by :math:`\\sqrt{\\lambda - \\sigma^2}`."""
+    """Top-``rank`` principal axes of weighted rows, scaled by :math:`\\sqrt{\\lambda-s}`."""
     d = Xc.shape[1]
     if Xc.shape[0] < 2:
         return np.zeros((d, rank))
@@ -64,13 +67,21 @@ def _top_factors(Xc: np.ndarray, w: np.ndarray, rank: int, noise: float) -> np.n
     return out
 
 
-def initial_params(X: np.ndarray, omega: np.ndarray, n_components: int, rank: int, noise: float,
-                   method: str, rng: np.random.Generator) -> MixtureParams:
+def initial_params(
+    X: np.ndarray,
+    omega: np.ndarray,
+    n_components: int,
+    rank: int,
+    noise: float,
+    method: str,
+    rng: np.random.Generator,
+) -> MixtureParams:
     """Initial mixture.
 
     - ``'kmeans++'``: k-means (k-means++ seeding, one run) on a weighted subsample of at most
-      10 000 rows; weights = cluster fractions, means = centroids, factors = top-R
-      principal axes of each cluster scaled by :math:`\\sqrt{\\max(\\lambda - \\sigma^2, \\epsilon)}`.
+      5 000 rows; weights = cluster fractions, means = centroids, factors = top-R
+      principal axes of each cluster scaled by
+      :math:`\\sqrt{\\max(\\lambda - \\sigma^2, \\epsilon)}`.
     - ``'random'``: uniform weights; :math:`\\mu_j = \\bar y + c\\,u_j` and
       :math:`V_j = c\\,Q_j` with :math:`u_j` random unit vectors, :math:`Q_j` random orthonormal
       columns and :math:`c^2 = \\max(\\operatorname{tr}\\hat C - d\\sigma^2, 0) / (KR)`.
@@ -90,24 +101,32 @@ def initial_params(X: np.ndarray, omega: np.ndarray, n_components: int, rank: in
     labels = km.fit(sub, sample_weight=w).labels_
     weights = np.array([w[labels == j].sum() for j in range(K)]) / w.sum()
     means = km.cluster_centers_.copy()
-    factors = np.stack([_top_factors(sub[labels == j] - means[j], w[labels == j], R, noise)
-                        for j in range(K)])
+    factors = np.stack(
+        [_top_factors(sub[labels == j] - means[j], w[labels == j], R, noise) for j in range(K)]
+    )
     weights = np.clip(weights, 1e-3, None)
     return MixtureParams(weights / weights.sum(), means, factors, noise)
 
 
-def user_params(init: dict, n_components: int, n_features: int, rank: int, noise: float) -> MixtureParams:
+def user_params(
+    init: dict, n_components: int, n_features: int, rank: int, noise: float
+) -> MixtureParams:
     """Validate user initial values ``{'means', 'factors'[, 'weights']}``."""
     unknown = set(init) - {"weights", "means", "factors"}
     if unknown or not {"means", "factors"} <= set(init):
-        raise ValueError("init as a dict needs keys 'means' and 'factors' (and optionally 'weights'), "
-                         f"got {sorted(init)}")
+        raise ValueError(
+            "init as a dict needs keys 'means' and 'factors' (and optionally 'weights'), "
+            f"got {sorted(init)}"
+        )
     K, d, R = n_components, n_features, rank
     means = np.asarray(init["means"], dtype=float)
     factors = np.asarray(init["factors"], dtype=float)
     weights = np.asarray(init.get("weights", np.full(K, 1.0 / K)), dtype=float)
-    for name, arr, shape in (("weights", weights, (K,)), ("means", means, (K, d)),
-                             ("factors", factors, (K, d, R))):
+    for name, arr, shape in (
+        ("weights", weights, (K,)),
+        ("means", means, (K, d)),
+        ("factors", factors, (K, d, R)),
+    ):
         if arr.shape != shape:
             raise ValueError(f"init['{name}'] must have shape {shape}, got {arr.shape}")
         if not np.all(np.isfinite(arr)):

@@ -4,7 +4,8 @@ Parameterisation (spec §5): :math:`\\theta = [\\ell, \\mu_1..\\mu_K, \\operator
 \\operatorname{vec} V_K]`, unconstrained, with :math:`\\pi = \\operatorname{softmax}(\\ell/\\tau)`,
 :math:`\\tau = 1.5`. The diagonal objective is
 
-.. math:: F_w(\\theta) = \\sum_{k=1}^L w_k \\big(\\alpha_k(\\theta) - 2 b_k(\\theta) + \\bar G_k\\big)
+.. math:: F_w(\\theta) = \\sum_{k=1}^L w_k
+          \\big(\\alpha_k(\\theta) - 2 b_k(\\theta) + \\bar G_k\\big)
           = \\sum_k w_k \\|M^{(k)}(\\theta) - \\hat M^{(k)}\\|_F^2,
 
 where the data-only constant :math:`\\bar G_k = \\|\\hat M^{(k)}\\|_F^2` is added when known.
@@ -14,13 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import minimize
 
 from ._engine import MixtureParams, alpha_moments, beta_moments, data_term
 from ._explicit import FullWeighting, full_objective
+from ._stats import MomentStatistics, data_term_from_statistics, moment_statistics
 
 __all__ = [
     "MomentData",
@@ -39,6 +41,9 @@ logger = logging.getLogger("momix.lowrank")
 
 SOFTMAX_TEMPERATURE = 1.5
 
+#: the DGMM outer loop also stops when re-estimated weights move by less than this (relative)
+WEIGHT_RTOL = 1e-2
+
 
 @dataclass(frozen=True)
 class MomentData:
@@ -54,23 +59,37 @@ class MomentData:
     ambient_dim : int
         Dimension of the data; larger than ``X.shape[1]`` when ``X`` holds coordinates
         in an orthonormal basis of a subspace (see :func:`reduce_to_subspace`).
+    statistics : MomentStatistics or None
+        One-pass tensors :math:`T_{a,l}` (:mod:`._stats`); when present, objective
+        evaluations use them instead of a pass over the samples.
     """
 
     X: np.ndarray
     omega: np.ndarray
     sqnorm: np.ndarray
     ambient_dim: int
+    statistics: MomentStatistics | None = None
+
+    def with_statistics(self, max_order: int) -> MomentData:
+        """A copy carrying the one-pass statistics of orders up to ``max_order``."""
+        stats = moment_statistics(self.X, self.sqnorm, self.omega, max_order)
+        return replace(self, statistics=stats)
 
     @classmethod
     def build(cls, X: np.ndarray, sample_weight: np.ndarray) -> MomentData:
-        return cls(X=X, omega=sample_weight / sample_weight.sum(), sqnorm=np.einsum("nd,nd->n", X, X),
-                   ambient_dim=X.shape[1])
+        return cls(
+            X=X,
+            omega=sample_weight / sample_weight.sum(),
+            sqnorm=np.einsum("nd,nd->n", X, X),
+            ambient_dim=X.shape[1],
+        )
 
 
 def signal_basis(data: MomentData, dim: int) -> np.ndarray:
     """Orthonormal basis (d, dim) of the top eigenvectors of :math:`\\sum_n\\omega_n y_ny_n^\\top`.
 
-    Its population version is :math:`\\sum_j\\pi_j(\\mu_j\\mu_j^\\top + V_jV_j^\\top) + \\sigma^2 I`,
+    Its population version is
+    :math:`\\sum_j\\pi_j(\\mu_j\\mu_j^\\top + V_jV_j^\\top) + \\sigma^2 I`,
     whose top-:math:`K(R+1)` eigenspace contains every :math:`\\mu_j` and every column of
     :math:`V_j`.
     """
@@ -87,8 +106,9 @@ def reduce_to_subspace(data: MomentData, basis: np.ndarray) -> MomentData:
     objective restricted to that span is computed exactly at cost :math:`O(N\\,\\dim)` per
     projection instead of :math:`O(Nd)`.
     """
-    return MomentData(X=data.X @ basis, omega=data.omega, sqnorm=data.sqnorm,
-                      ambient_dim=data.ambient_dim)
+    return MomentData(
+        X=data.X @ basis, omega=data.omega, sqnorm=data.sqnorm, ambient_dim=data.ambient_dim
+    )
 
 
 def pack(params: MixtureParams, tau: float = SOFTMAX_TEMPERATURE) -> np.ndarray:
@@ -97,38 +117,67 @@ def pack(params: MixtureParams, tau: float = SOFTMAX_TEMPERATURE) -> np.ndarray:
     return np.concatenate([logits - logits.mean(), params.means.ravel(), params.factors.ravel()])
 
 
-def unpack(theta: np.ndarray, shape: tuple[int, int, int], noise: float,
-           tau: float = SOFTMAX_TEMPERATURE) -> MixtureParams:
+def unpack(
+    theta: np.ndarray, shape: tuple[int, int, int], noise: float, tau: float = SOFTMAX_TEMPERATURE
+) -> MixtureParams:
     """Inverse of :func:`pack`."""
     K, d, R = shape
     z = theta[:K] / tau
     pi = np.exp(z - z.max())
-    return MixtureParams(pi / pi.sum(), theta[K:K + K * d].reshape(K, d),
-                         theta[K + K * d:].reshape(K, d, R), noise)
+    return MixtureParams(
+        pi / pi.sum(),
+        theta[K : K + K * d].reshape(K, d),
+        theta[K + K * d :].reshape(K, d, R),
+        noise,
+    )
 
 
 def _chain(params: MixtureParams, g_pi, g_mu, g_V, tau: float) -> np.ndarray:
-    """Gradient in :math:`\\theta`: :math:`\\partial F/\\partial\\ell = \\tau^{-1}(\\operatorname{diag}\\pi - \\pi\\pi^\\top)\\,\\partial F/\\partial\\pi`."""
+    """Gradient in :math:`\\theta`, with the softmax chain rule
+
+    .. math:: \\partial F/\\partial\\ell
+              = \\tau^{-1}(\\operatorname{diag}\\pi - \\pi\\pi^\\top)\\,\\partial F/\\partial\\pi.
+    """
     pi = params.weights
     g_logit = (pi * g_pi - pi * (pi @ g_pi)) / tau
     return np.concatenate([g_logit, g_mu.ravel(), g_V.ravel()])
 
 
-def diagonal_objective(theta, data: MomentData, order_weights, shape, noise, constant=0.0,
-                       tau: float = SOFTMAX_TEMPERATURE):
-    """:math:`F_w(\\theta)` and its exact gradient (implicit engine, no tensors)."""
+def diagonal_objective(
+    theta,
+    data: MomentData,
+    order_weights,
+    shape,
+    noise,
+    constant=0.0,
+    tau: float = SOFTMAX_TEMPERATURE,
+):
+    """:math:`F_w(\\theta)` and its exact gradient.
+
+    :math:`\\alpha_k` always from the implicit engine; the data term from the one-pass
+    statistics when ``data`` carries them, else from a pass over the samples.
+    """
     params = unpack(theta, shape, noise, tau)
     w = np.asarray(order_weights)
     a = alpha_moments(params, w.shape[0], w, data.ambient_dim)
-    t = data_term(data.X, data.sqnorm, data.omega, params, w)
+    if data.statistics is not None:
+        t = data_term_from_statistics(data.statistics, params, w)
+    else:
+        t = data_term(data.X, data.sqnorm, data.omega, params, w)
     value = float(w @ (a.alpha - 2 * t.b)) + constant
-    grad = _chain(params, a.grad_weights - 2 * t.grad_weights, a.grad_means - 2 * t.grad_means,
-                  a.grad_factors - 2 * t.grad_factors, tau)
+    grad = _chain(
+        params,
+        a.grad_weights - 2 * t.grad_weights,
+        a.grad_means - 2 * t.grad_means,
+        a.grad_factors - 2 * t.grad_factors,
+        tau,
+    )
     return value, grad
 
 
-def full_gmm_objective(theta, weighting: FullWeighting, max_order, shape, noise,
-                       tau: float = SOFTMAX_TEMPERATURE):
+def full_gmm_objective(
+    theta, weighting: FullWeighting, max_order, shape, noise, tau: float = SOFTMAX_TEMPERATURE
+):
     """:math:`g^\\top \\hat S^+ g` on explicit monomial moments, with its gradient."""
     params = unpack(theta, shape, noise, tau)
     value, (g_pi, g_mu, g_V) = full_objective(params, weighting, max_order)
@@ -148,8 +197,13 @@ class SolveResult:
 
 def lbfgs(fun: Callable, theta0: np.ndarray, *, max_iter: int, tol: float) -> SolveResult:
     """L-BFGS-B (``maxcor=50``, ``maxls=20``, no bounds) with ``ftol = gtol = tol``."""
-    res = minimize(fun, theta0, jac=True, method="L-BFGS-B",
-                   options={"maxiter": max_iter, "maxcor": 50, "maxls": 20, "ftol": tol, "gtol": tol})
+    res = minimize(
+        fun,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iter, "maxcor": 50, "maxls": 20, "ftol": tol, "gtol": tol},
+    )
     if not np.all(np.isfinite(res.x)) or not np.isfinite(res.fun):
         return SolveResult(theta0, np.inf, int(res.nit), False, "non-finite objective")
     return SolveResult(res.x, float(res.fun), int(res.nit), bool(res.success), str(res.message))
@@ -185,15 +239,26 @@ def _step_tol(step: int) -> float:
     return max(1e-8 * 1e-2**step, 1e-14)
 
 
-def fit_moments(data: MomentData, init: MixtureParams, *, weighting: str, max_order: int,
-                weight_fn: Callable | None, full: FullWeighting | None,
-                max_iter: int, tol: float, n_steps: int) -> MomentFit:
+def fit_moments(
+    data: MomentData,
+    init: MixtureParams,
+    *,
+    weighting: str,
+    max_order: int,
+    weight_fn: Callable | None,
+    full: FullWeighting | None,
+    max_iter: int,
+    tol: float,
+    n_steps: int,
+) -> MomentFit:
     """Minimise the weighted moment objective from ``init``.
 
     - ``'identity'`` (MM): one solve with :math:`w \\equiv 1`.
     - ``'diagonal'`` (DGMM, spec §2.5): :math:`w` from ``weight_fn(params)`` at the start;
-      then up to ``n_steps`` solves, re-estimating :math:`w` between them, stopping when
-      :math:`\\|\\Delta\\theta\\| \\le \\mathrm{tol}\\,(1 + \\|\\theta\\|)`. Solver tolerances tighten
+      then up to ``n_steps`` solves, re-estimating :math:`w` after each, stopping when
+      :math:`\\|\\Delta\\theta\\| \\le \\mathrm{tol}\\,(1 + \\|\\theta\\|)` or when the re-estimated
+      weights differ from the ones just used by less than 1% (relative, every order): the
+      next solve would then minimise (almost) the same objective. Solver tolerances tighten
       100x per step (1e-8, 1e-10, ..., floor 1e-14).
     - ``'full'``: an MM solve, then the solve with the fixed :math:`\\hat S^{+}`.
 
@@ -207,21 +272,42 @@ def fit_moments(data: MomentData, init: MixtureParams, *, weighting: str, max_or
     w = ones if weighting in ("identity", "full") else weight_fn(init)
     total_iter, steps, converged, value = 0, 0, False, np.inf
     for step in range(n_steps if weighting == "diagonal" else 1):
-        res = lbfgs(lambda t, w=w: diagonal_objective(t, data, w, shape, noise),
-                    theta, max_iter=max_iter, tol=_step_tol(step))
+        res = lbfgs(
+            lambda t, w=w: diagonal_objective(t, data, w, shape, noise),
+            theta,
+            max_iter=max_iter,
+            tol=_step_tol(step),
+        )
         total_iter += res.n_iter
         steps += 1
         change = np.linalg.norm(res.theta - theta)
-        logger.info("%s step %d: objective %.6g, %d iterations, |dtheta| %.3g, weights %s",
-                    weighting, step + 1, res.value, res.n_iter, change, np.array2string(w, precision=3))
-        converged = res.success if weighting != "diagonal" else change <= tol * (1 + np.linalg.norm(theta))
-        theta, value = res.theta, res.value
-        if weighting != "diagonal" or converged or step == n_steps - 1:
+        logger.info(
+            "%s step %d: objective %.6g, %d iterations, |dtheta| %.3g, weights %s",
+            weighting,
+            step + 1,
+            res.value,
+            res.n_iter,
+            change,
+            np.array2string(w, precision=3),
+        )
+        theta_before, theta, value = theta, res.theta, res.value
+        if weighting != "diagonal":
+            converged = res.success
             break
-        w = weight_fn(unpack(theta, shape, noise))
+        w_new = weight_fn(unpack(theta, shape, noise))
+        w_change = float(np.max(np.abs(w_new / w - 1)))
+        logger.info("re-estimated weights change by %.3g (relative)", w_change)
+        converged = change <= tol * (1 + np.linalg.norm(theta_before)) or w_change <= WEIGHT_RTOL
+        if converged or step == n_steps - 1:
+            break
+        w = w_new
     if weighting == "full":
-        res = lbfgs(lambda t: full_gmm_objective(t, full, L, shape, noise), theta,
-                    max_iter=max_iter, tol=_step_tol(0))
+        res = lbfgs(
+            lambda t: full_gmm_objective(t, full, L, shape, noise),
+            theta,
+            max_iter=max_iter,
+            tol=_step_tol(0),
+        )
         total_iter += res.n_iter
         steps += 1
         logger.info("full GMM step: objective %.6g, %d iterations", res.value, res.n_iter)
@@ -229,7 +315,9 @@ def fit_moments(data: MomentData, init: MixtureParams, *, weighting: str, max_or
     return MomentFit(unpack(theta, shape, noise), w, value, total_iter, steps, bool(converged))
 
 
-def make_weight_fn(data: MomentData, max_order: int, sums=None) -> Callable[[MixtureParams], np.ndarray]:
+def make_weight_fn(
+    data: MomentData, max_order: int, sums=None
+) -> Callable[[MixtureParams], np.ndarray]:
     """``params -> DGMM weights``.
 
     ``sums`` is a :class:`KernelSums` (exact or Nystrom sample sums, the paper's estimate of
@@ -237,7 +325,8 @@ def make_weight_fn(data: MomentData, max_order: int, sums=None) -> Callable[[Mix
     values under the current fit, :math:`G_k(n) \\to \\beta_{k,n}` and
     :math:`\\bar G_k \\to \\alpha_k` (k <= 2L), which gives
 
-    .. math:: \\|S_{kk'}\\|_F^2 = \\alpha_{k+k'} - 2\\textstyle\\sum_n\\omega_n\\beta_{k,n}\\beta_{k',n}
+    .. math:: \\|S_{kk'}\\|_F^2 = \\alpha_{k+k'}
+              - 2\\textstyle\\sum_n\\omega_n\\beta_{k,n}\\beta_{k',n}
               + \\alpha_k\\alpha_{k'} + 2(\\alpha_k - b_k)(\\alpha_{k'} - b_{k'})
 
     (at a consistent fit, :math:`b_k \\approx \\alpha_k`, the population value

@@ -64,9 +64,12 @@ def _diag_sums(X, omega, L):
     return np.array([omega @ sq**k for k in range(1, L + 1)])
 
 
-def exact_kernel_sums(X: np.ndarray, omega: np.ndarray, max_order: int,
-                      block_size: int = 1024) -> KernelSums:
-    """Exact :math:`G_k(n)` by blocked Gram matrices, :math:`O(N^2 (d + L))` time, :math:`O(N b)` memory.
+def exact_kernel_sums(
+    X: np.ndarray, omega: np.ndarray, max_order: int, block_size: int = 1024
+) -> KernelSums:
+    """Exact :math:`G_k(n)` by blocked Gram matrices.
+
+    :math:`O(N^2 (d + L))` time, :math:`O(N b)` memory.
 
     Parameters
     ----------
@@ -79,11 +82,11 @@ def exact_kernel_sums(X: np.ndarray, omega: np.ndarray, max_order: int,
     N, L = X.shape[0], max_order
     G = np.empty((N, 2 * L))
     for start in range(0, N, block_size):
-        gram = X[start:start + block_size] @ X.T
+        gram = X[start : start + block_size] @ X.T
         power = np.ones_like(gram)
         for k in range(2 * L):
             power *= gram
-            G[start:start + block_size, k] = power @ omega
+            G[start : start + block_size, k] = power @ omega
     return KernelSums(rows=G[:, :L], totals=omega @ G, diag=_diag_sums(X, omega, L))
 
 
@@ -97,7 +100,7 @@ def nystrom_landmark_count(n_samples: int, n_components: int, rank: int, max_ord
     most 1000 (the cost is :math:`O(N d m + L m^3)`) and N.
     """
     bound = n_components * _comb(rank + 2 * max_order, 2 * max_order)
-    return int(min(n_samples, min(1000, max(200, bound))))
+    return int(min(n_samples, 1000, max(200, bound)))
 
 
 def _comb(n, k):
@@ -106,11 +109,13 @@ def _comb(n, k):
     return comb(n, k)
 
 
-def nystrom_kernel_sums(X: np.ndarray, omega: np.ndarray, max_order: int, n_landmarks: int,
-                        rng: np.random.Generator) -> KernelSums:
+def nystrom_kernel_sums(
+    X: np.ndarray, omega: np.ndarray, max_order: int, n_landmarks: int, rng: np.random.Generator
+) -> KernelSums:
     """Nystrom approximation of :math:`G_k(n)` with one landmark set for every order.
 
-    With landmarks :math:`Z` (k-means++ seeding among the rows of ``X``),
+    With landmarks :math:`Z` (k-means++ seeding among at most :math:`10m` random rows of
+    ``X``),
     :math:`C_k = (X Z^\\top)^{\\circ k}` and :math:`W_k = (Z Z^\\top)^{\\circ k}`,
 
     .. math:: G_k \\approx C_k W_k^{+} C_k^\\top \\omega,
@@ -121,9 +126,10 @@ def nystrom_kernel_sums(X: np.ndarray, omega: np.ndarray, max_order: int, n_land
     """
     N, L = X.shape[0], max_order
     m = int(min(n_landmarks, N))
+    pool = np.arange(N) if N <= 10 * m else rng.choice(N, 10 * m, replace=False)
     seed = int(rng.integers(np.iinfo(np.int32).max))
-    _, idx = kmeans_plusplus(X, m, random_state=seed)
-    Z = X[idx]
+    _, idx = kmeans_plusplus(X[pool], m, random_state=seed)
+    Z = X[pool[idx]]
     cross = X @ Z.T  # (N, m)
     inner = Z @ Z.T
     G = np.empty((N, 2 * L))
@@ -138,14 +144,19 @@ def nystrom_kernel_sums(X: np.ndarray, omega: np.ndarray, max_order: int, n_land
     return KernelSums(rows=G[:, :L], totals=omega @ G, diag=_diag_sums(X, omega, L), n_landmarks=m)
 
 
-def dgmm_weights(alpha: np.ndarray, beta: np.ndarray, omega: np.ndarray, sums: KernelSums) -> np.ndarray:
+def dgmm_weights(
+    alpha: np.ndarray, beta: np.ndarray, omega: np.ndarray, sums: KernelSums
+) -> np.ndarray:
     """Diagonal GMM weights :math:`w_k = \\operatorname{tr} S_{kk} / \\sum_{k'} \\|S_{kk'}\\|_F^2`.
 
-    With :math:`b_k = \\sum_n \\omega_n\\beta_{k,n}` and :math:`\\bar G_k = \\sum_n \\omega_n G_k(n)`,
+    With :math:`b_k = \\sum_n \\omega_n\\beta_{k,n}` and
+    :math:`\\bar G_k = \\sum_n \\omega_n G_k(n)`,
 
     .. math::
-        \\operatorname{tr} S_{kk} &= \\alpha_k - 2 b_k + \\textstyle\\sum_n \\omega_n\\|y_n\\|^{2k},\\\\
-        \\|S_{kk'}\\|_F^2 &= \\alpha_k\\alpha_{k'} - 2\\alpha_k b_{k'} - 2\\alpha_{k'} b_k + 2 b_k b_{k'}
+        \\operatorname{tr} S_{kk} &= \\alpha_k - 2 b_k
+          + \\textstyle\\sum_n \\omega_n\\|y_n\\|^{2k},\\\\
+        \\|S_{kk'}\\|_F^2 &= \\alpha_k\\alpha_{k'} - 2\\alpha_k b_{k'} - 2\\alpha_{k'} b_k
+          + 2 b_k b_{k'}
           + \\alpha_k \\bar G_{k'} + \\alpha_{k'} \\bar G_k + \\bar G_{k+k'} \\\\
           &\\quad + \\textstyle\\sum_n \\omega_n \\big[2\\beta_{k,n}\\beta_{k',n}
           - 2\\beta_{k,n} G_{k'}(n) - 2\\beta_{k',n} G_k(n)\\big].
@@ -169,10 +180,18 @@ def dgmm_weights(alpha: np.ndarray, beta: np.ndarray, omega: np.ndarray, sums: K
     wb = beta * omega[:, None]
     cross = wb.T @ sums.rows  # sum_n w beta_k G_k'
     idx = np.arange(L)
-    S2 = (np.outer(alpha, alpha) - 2 * np.outer(alpha, b) - 2 * np.outer(b, alpha) + 2 * np.outer(b, b)
-          + np.outer(alpha, Gbar[:L]) + np.outer(Gbar[:L], alpha)
-          + Gbar[idx[:, None] + idx[None, :] + 1]
-          + 2 * wb.T @ beta - 2 * cross - 2 * cross.T)
+    S2 = (
+        np.outer(alpha, alpha)
+        - 2 * np.outer(alpha, b)
+        - 2 * np.outer(b, alpha)
+        + 2 * np.outer(b, b)
+        + np.outer(alpha, Gbar[:L])
+        + np.outer(Gbar[:L], alpha)
+        + Gbar[idx[:, None] + idx[None, :] + 1]
+        + 2 * wb.T @ beta
+        - 2 * cross
+        - 2 * cross.T
+    )
     trace = alpha - 2 * b + sums.diag
     denom = S2.sum(axis=1)
     if not (np.all(np.isfinite(denom)) and np.all(denom > 0) and np.all(trace > 0)):

@@ -1,0 +1,156 @@
+"""One-pass moment statistics of (projected) data: the data term without per-sample work.
+
+For isotropic noise :math:`x = \\tilde x + \\varepsilon`, :math:`\\varepsilon \\sim N(0, sI)` in the
+ambient space, :math:`\\varepsilon^\\top y \\sim N(0, s\\|y\\|^2)`, so
+
+.. math::
+    b_k = \\sum_n \\omega_n E[(x^\\top y_n)^k]
+        = \\sum_j \\pi_j \\sum_{l \\le k/2} \\binom{k}{2l} (2l-1)!!\\, s^l\\,
+          \\big\\langle E_j[\\tilde x^{\\otimes (k-2l)}],\\, T_{k-2l,\\,l} \\big\\rangle,
+    \\qquad T_{a,l} = \\sum_n \\omega_n \\|y_n\\|^{2l}\\, \\tilde y_n^{\\otimes a},
+
+with :math:`\\tilde y_n` the data in the fitting coordinates (the whole space, or an
+orthonormal basis of a subspace holding the parameters) and :math:`\\|y_n\\|` the ambient
+norm. The tensors :math:`T_{a,l}` are computed once in one pass; afterwards each objective
+and gradient costs :math:`O(K L r^L)` whatever N is. Gradients follow from Stein's
+identities :math:`\\nabla_\\mu E[T(x^a)] = a\\,E[T(x^{a-1},\\cdot)]` and
+:math:`\\nabla_\\Sigma E[T(x^a)] = \\binom a2 E[T(x^{a-2},\\cdot,\\cdot)]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations_with_replacement
+from math import comb
+
+import numpy as np
+
+from ._engine import DataTerm, MixtureParams
+from ._explicit import gaussian_moment_tensors
+
+__all__ = ["MomentStatistics", "moment_statistics", "statistics_size", "data_term_from_statistics"]
+
+
+def _double_factorial_odd(l: int) -> int:
+    out = 1
+    for v in range(2 * l - 1, 0, -2):
+        out *= v
+    return out
+
+
+def statistics_size(dim: int, max_order: int) -> int:
+    """Number of stored entries, :math:`\\sum_{a \\le L} r^a (\\lfloor (L-a)/2 \\rfloor + 1)`."""
+    return sum(dim**a * ((max_order - a) // 2 + 1) for a in range(max_order + 1))
+
+
+@dataclass(frozen=True)
+class MomentStatistics:
+    """:math:`T_{a,l}` for :math:`a + 2l \\le L`, keyed ``(a, l)``, each of shape ``(r,) * a``."""
+
+    tensors: dict
+    max_order: int
+
+
+def _unique_powers(Y: np.ndarray, p: int):
+    """Distinct monomials of degree p of each row, (n, C(r+p-1, p)), and the index map
+    ``(r,)*p -> column`` that expands them to the full symmetric power."""
+    r = Y.shape[1]
+    combos = list(combinations_with_replacement(range(r), p))
+    lookup = {c: i for i, c in enumerate(combos)}
+    index = np.zeros((r,) * p, dtype=np.intp)
+    for multi in np.ndindex(*((r,) * p)):
+        index[multi] = lookup[tuple(sorted(multi))]
+    cols = np.ones((Y.shape[0], len(combos)))
+    for i, c in enumerate(combos):
+        for axis in c:
+            cols[:, i] *= Y[:, axis]
+    return cols, index
+
+
+def moment_statistics(
+    Y: np.ndarray, sqnorm: np.ndarray, omega: np.ndarray, max_order: int, chunk_size: int = 16384
+) -> MomentStatistics:
+    """One pass over the rows, in chunks:
+    :math:`T_{a,l} = \\sum_n \\omega_n \\|y_n\\|^{2l}\\tilde y_n^{\\otimes a}`.
+
+    Each :math:`T_{a,l}` is a product :math:`A_{\\lceil a/2\\rceil}^\\top \\operatorname{diag}(c)
+    A_{\\lfloor a/2 \\rfloor}` of the distinct row monomials of degrees
+    :math:`\\lceil a/2\\rceil` and :math:`\\lfloor a/2\\rfloor`, expanded to the full symmetric
+    tensor at the end, so the cost is :math:`O(N \\binom{r+1}{2}^2)` for L = 4.
+    """
+    r, L = Y.shape[1], max_order
+    keys = [(a, l) for a in range(L + 1) for l in range((L - a) // 2 + 1)]
+    degrees = range((L + 1) // 2 + 1)
+    acc: dict = {}
+    index = {}
+    for start in range(0, Y.shape[0], chunk_size):
+        Yc, wc, nc = (
+            Y[start : start + chunk_size],
+            omega[start : start + chunk_size],
+            sqnorm[start : start + chunk_size],
+        )
+        powers = {}
+        for p in degrees:
+            powers[p], index[p] = _unique_powers(Yc, p) if p else (np.ones((Yc.shape[0], 1)), None)
+        for a, l in keys:
+            c = wc * nc**l
+            block = (powers[(a + 1) // 2] * c[:, None]).T @ powers[a // 2]
+            acc[(a, l)] = acc.get((a, l), 0.0) + block
+    tensors = {}
+    for (a, l), block in acc.items():
+        hi, lo = (a + 1) // 2, a // 2
+        if a == 0:
+            tensors[(a, l)] = float(block[0, 0])
+            continue
+        full = block[index[hi]] if lo == 0 else block[index[hi]][..., index[lo]]
+        tensors[(a, l)] = full.reshape((r,) * a)
+    return MomentStatistics(tensors=tensors, max_order=L)
+
+
+def data_term_from_statistics(
+    stats: MomentStatistics, params: MixtureParams, order_weights
+) -> DataTerm:
+    """Same result as :func:`._engine.data_term`, computed from :class:`MomentStatistics`.
+
+    The order weights are folded into one tensor per degree,
+    :math:`U_a = \\sum_{k - 2l = a} w_k \\binom{k}{2l}(2l-1)!!\\,s^l\\,T_{a,l}`, so the weighted
+    data term is :math:`\\sum_j \\pi_j \\sum_a \\langle E_j[\\tilde x^{\\otimes a}], U_a\\rangle`.
+    """
+    w = np.asarray(order_weights, dtype=float)
+    L = w.shape[0]
+    K, r, R = params.factors.shape
+    s = params.noise_variance
+    U: dict = {}
+    for k in range(1, L + 1):
+        for l in range(k // 2 + 1):
+            if l and s == 0:
+                continue
+            c = w[k - 1] * comb(k, 2 * l) * _double_factorial_odd(l) * s**l
+            U[k - 2 * l] = U.get(k - 2 * l, 0.0) + c * stats.tensors[(k - 2 * l, l)]
+    b = np.zeros(L)
+    g_pi, g_mu, g_S = np.zeros(K), np.zeros((K, r)), np.zeros((K, r, r))
+    for j in range(K):
+        pi, Vj = params.weights[j], params.factors[j]
+        E = gaussian_moment_tensors(params.means[j], Vj @ Vj.T, L)
+        b += pi * _b_component(stats, E, s, L)
+        for a, Ua in U.items():
+            g_pi[j] += float(np.sum(E[a] * Ua))
+            if a >= 1:
+                g_mu[j] += pi * a * np.tensordot(E[a - 1], Ua, axes=a - 1)
+            if a >= 2:
+                g_S[j] += pi * comb(a, 2) * np.tensordot(E[a - 2], Ua, axes=a - 2)
+    g_V = 2 * np.einsum("kde,ker->kdr", g_S, params.factors)
+    return DataTerm(b=b, grad_weights=g_pi, grad_means=g_mu, grad_factors=g_V)
+
+
+def _b_component(stats: MomentStatistics, E: list, s: float, L: int) -> np.ndarray:
+    """:math:`E_j[(x^\\top y)^k]` averaged over the data, k = 1..L, for one component."""
+    out = np.zeros(L)
+    for k in range(1, L + 1):
+        for l in range(k // 2 + 1):
+            if l and s == 0:
+                continue
+            a = k - 2 * l
+            c = comb(k, 2 * l) * _double_factorial_odd(l) * s**l
+            out[k - 1] += c * float(np.sum(E[a] * stats.tensors[(a, l)]))
+    return out
