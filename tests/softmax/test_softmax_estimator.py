@@ -90,6 +90,7 @@ def test_fixed_gradient_step_matches_newton_optimum():
     np.testing.assert_allclose(a.log_likelihood_, b.log_likelihood_, rtol=1e-7)
 
 
+@pytest.mark.filterwarnings("ignore::momix.exceptions.ConvergenceWarning")
 def test_moment_start_skipped_with_warning_on_non_gaussian_items():
     rng = np.random.default_rng(9)
     X = rng.binomial(1, 0.2, (500, 2)).astype(float) + rng.normal(0, 0.01, (500, 2))

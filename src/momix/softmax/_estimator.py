@@ -223,7 +223,8 @@ class SoftmaxMixture(MixtureEstimator):
                     issue = str(exc)
             if issue is not None:
                 warnings.warn(f"init='moments' skipped: {issue}; using {n} random start(s) "
-                              "(pass init='random' to silence)", MomentStartWarning, stacklevel=3)
+                              "(pass init='random' to silence; n_init >= 10 is advisable)",
+                              MomentStartWarning, stacklevel=3)
                 self.init_used_ = "random"
             else:
                 logger.info("moment start: %d candidates, %d directions failed",
