@@ -205,7 +205,7 @@ class LinearRegression(ComponentModel):
         params = w + ([sp.Symbol("intercept")] if fit_intercept else [])
         lin = sp.Add(*[wi * xi for wi, xi in zip(w, x, strict=True)])
         lin += params[-1] if fit_intercept else 0
-        s2 = sp.nsimplify(noise_variance)
+        s2 = sp.Symbol("noise_variance")
         noise = {m: _moment("gaussian", m, 0, s2) for m in range(y_order + 1)}
         aux, obs = {}, []
         for alpha in [(0,) * d] + monomial_exponents(d, x_order):
@@ -221,10 +221,15 @@ class LinearRegression(ComponentModel):
                     f += coef * noise[k] * sym
                 obs.append((_monomial(x, alpha) * v**m, sp.expand(f)))
         super().__init__(params, (*x, v), obs, auxiliary={s: e for e, s in aux.items()},
-                         uses_target=True, name=f"linear regression in R^{d}")
-        self.noise_variance = float(noise_variance)
+                         constants={s2: noise_variance}, uses_target=True,
+                         name=f"linear regression in R^{d}")
         self.fit_intercept = fit_intercept
         self.x_order, self.y_order = x_order, y_order
+
+    @property
+    def noise_variance(self) -> float:
+        """The known noise variance (change it with ``with_constants``)."""
+        return self.constants[0][1]
 
     def predict_mean(self, X, params):
         """Mean of y under each component, (n_samples, K)."""

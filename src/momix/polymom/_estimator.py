@@ -193,7 +193,7 @@ class Polymom(MixtureEstimator):
         Z, model = self._data_matrix(X, y, reset=True)
         sw = check_sample_weight(sample_weight, Z.shape[0])
         self.model_ = model
-        self._fit_system(empirical_system(model.compiled(), Z, sw), from_data=True)
+        self._fit_system(empirical_system(model, Z, sw), from_data=True)
         if self.refine == "em":
             self._refine(Z, sw)
         return self
@@ -214,7 +214,7 @@ class Polymom(MixtureEstimator):
         if self.refine is not None:
             raise ValueError("refine='em' needs data; use fit(X)")
         self.model_ = self.model
-        self._fit_system(mapping_system(self.model.compiled(), moments), from_data=False)
+        self._fit_system(mapping_system(self.model, moments), from_data=False)
         return self
 
     def _fit_system(self, system, from_data: bool) -> None:

@@ -131,9 +131,9 @@ def atom_weights(structure: MomentStructure, M: np.ndarray, params: np.ndarray) 
     """Non-negative least-squares weights with :math:`\\sum_k \\pi_k v(\\theta_k) = M[:, 0]`,
     normalised to sum to one."""
     Phi = np.prod(params[None, :, :] ** structure.basis[:, None, :], axis=2)
-    col_scale = np.maximum(np.abs(Phi).max(axis=1), np.abs(M[:, 0]))
-    col_scale = np.where(col_scale > 0, col_scale, 1.0)
-    w, _ = nnls(Phi / col_scale[:, None], M[:, 0] / col_scale)
+    # equilibrate: rows with large monomials are scaled down, small rows are never scaled up
+    row_scale = np.maximum(1.0, np.maximum(np.abs(Phi).max(axis=1), np.abs(M[:, 0])))
+    w, _ = nnls(Phi / row_scale[:, None], M[:, 0] / row_scale)
     if w.sum() <= 0:
         raise NumericalError("all mixing weights came out zero; the extracted atoms are wrong")
     return w / w.sum()

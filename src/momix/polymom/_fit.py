@@ -124,7 +124,7 @@ def polymom(model: ComponentModel, system: MomentSystem, n_components: int, *, r
     """
     problem = build_problem(model, system, n_components, order, moment_weighting)
     st = problem.structure
-    sdp = solve_moment_sdp(problem, n_components, **sdp_options)
+    sdp = solve_moment_sdp(problem, n_components, rng=rng, **sdp_options)
     tol = rank_rtol if rank_rtol is not None else (1e-3 if sdp.solver == "SCS" else 1e-6)
     low = st.rows_below(st.order - int(st.degree_weights.max()))
     sub = sdp.moment_matrix[np.ix_(low, low)]

@@ -56,10 +56,10 @@ def polymom_regression_start(X, y, sw, n_components, *, noise_variance, x_order,
         grid = [noise_variance / sy**2]
     Z = np.column_stack([Xs, ys])
     best = None
+    base = LinearRegression(X.shape[1], 0.0, x_order=x_order, y_order=y_order, fit_intercept=True)
     for s2 in grid:
-        model = LinearRegression(X.shape[1], s2, x_order=x_order, y_order=y_order,
-                                 fit_intercept=True)
-        system = empirical_system(model.compiled(), Z, sw)
+        model = base.with_constants({"noise_variance": s2})
+        system = empirical_system(model, Z, sw)
         res = polymom(model, system, n_components, rng=rng, moment_weighting="variance",
                       relaxation="least_squares", penalty=1e-3, solver=solver)
         if best is None or res.sdp.residual < best[0].sdp.residual:

@@ -21,6 +21,7 @@ References
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -66,6 +67,10 @@ class ComponentModel:
         ``{phi(x): E[phi(x) | theta]}``: each observation function as a sympy expression in
         ``data_symbols`` with its conditional mean, a polynomial in ``params`` (coefficients may
         contain ``auxiliary`` symbols).
+    constants : mapping, optional
+        ``{symbol: value}``: known constants in the moments (e.g. a known noise variance),
+        kept symbolic in the compiled tables so :meth:`with_constants` changes them without
+        re-deriving anything.
     auxiliary : mapping, optional
         ``{symbol: data expression}``: component-independent data moments used as
         coefficients, replaced by the empirical mean of the data expression.
@@ -87,9 +92,10 @@ class ComponentModel:
 
     family = "custom"
 
-    def __init__(self, params, data_symbols, observations, *, auxiliary=None, equalities=(),
-                 inequalities=(), degree_weights=None, param_names=None, uses_target=False,
-                 name="custom"):
+    def __init__(self, params, data_symbols, observations, *, auxiliary=None, constants=None,
+                 equalities=(),
+                 inequalities=(), degree_weights=None, param_names=None,
+                 uses_target=False, name="custom"):
         self.params = _symbols(params, "parameter")
         self.data_symbols = _symbols(data_symbols, "data")
         pairs = observations.items() if isinstance(observations, Mapping) else observations
@@ -97,6 +103,7 @@ class ComponentModel:
         if not self.observations:
             raise ValueError("a component model needs at least one observation function")
         self.auxiliary = tuple((s, sp.sympify(e)) for s, e in dict(auxiliary or {}).items())
+        self.constants = tuple((s, float(v)) for s, v in dict(constants or {}).items())
         self.equalities = tuple(sp.expand(sp.sympify(g)) for g in equalities)
         self.inequalities = tuple(sp.expand(sp.sympify(g)) for g in inequalities)
         weights = (1,) * len(self.params) if degree_weights is None else tuple(degree_weights)
@@ -113,7 +120,8 @@ class ComponentModel:
         self._check_symbols()
 
     def _check_symbols(self) -> None:
-        data, aux = set(self.data_symbols), {s for s, _ in self.auxiliary}
+        data = set(self.data_symbols)
+        aux = {s for s, _ in self.auxiliary} | {s for s, _ in self.constants}
         for phi, f in self.observations:
             if not phi.free_symbols <= data:
                 raise ValueError(f"observation {phi} uses symbols outside data_symbols")
@@ -192,6 +200,20 @@ class ComponentModel:
             self._compiled = compile_model(self)
         return self._compiled
 
+    def with_constants(self, values: Mapping) -> ComponentModel:
+        """A copy with new values of the constants (keys: symbols or their names)."""
+        names = {str(k): float(v) for k, v in values.items()}
+        unknown = set(names) - {s.name for s, _ in self.constants}
+        if unknown:
+            raise ValueError(f"the model has no constants {sorted(unknown)}")
+        out = copy.copy(self)
+        out.constants = tuple((s, names.get(s.name, v)) for s, v in self.constants)
+        return out
+
+    @property
+    def constant_values(self) -> np.ndarray:
+        return np.array([v for _, v in self.constants], dtype=float)
+
     def moment_keys(self) -> tuple[str, ...]:
         """Keys expected by ``Polymom.fit_moments``: observation functions then auxiliaries."""
         c = self.compiled()
@@ -204,7 +226,7 @@ class ComponentModel:
         :meth:`moment_keys`), needed only by models that have some.
         """
         c = self.compiled()
-        aux = _aux_vector(c, auxiliary or {})
+        aux = np.concatenate([_aux_vector(c, auxiliary or {}), self.constant_values])
         params = np.atleast_2d(np.asarray(params, dtype=float))
         weights = np.asarray(weights, dtype=float)
         out = {}
@@ -214,7 +236,7 @@ class ComponentModel:
                 mono = np.prod(params ** np.asarray(alpha), axis=1)
                 total += float(np.sum(weights * mono)) * _eval_aux_poly(coef, aux)
             out[key] = total
-        out.update({k: float(v) for k, v in zip(c.aux_keys, aux, strict=True)})
+        out.update({k: float(v) for k, v in zip(c.aux_keys, aux, strict=False)})
         return out
 
     def log_prob(self, Z: np.ndarray, params: np.ndarray) -> np.ndarray:
@@ -280,7 +302,7 @@ def _data_function(expr, data_symbols):
 
 def compile_model(model: ComponentModel) -> CompiledModel:
     """Turn a model's sympy expressions into numeric coefficient tables."""
-    aux_syms = tuple(s for s, _ in model.auxiliary)
+    aux_syms = tuple(s for s, _ in model.auxiliary) + tuple(s for s, _ in model.constants)
     terms = []
     for _, f in model.observations:
         entry = {}
@@ -364,8 +386,10 @@ def _data_values(poly, Z: np.ndarray, table) -> np.ndarray:
     return out
 
 
-def empirical_system(c: CompiledModel, Z: np.ndarray, sample_weight: np.ndarray) -> MomentSystem:
+def empirical_system(model: ComponentModel, Z: np.ndarray,
+                     sample_weight: np.ndarray) -> MomentSystem:
     """Weighted empirical moments of a data matrix ``Z`` (columns = data symbols)."""
+    c = model.compiled()
     w = sample_weight / sample_weight.sum()
     n_eff = sample_weight.sum() ** 2 / np.sum(sample_weight**2)
     table = _power_table(Z, c.data_polys)
@@ -374,12 +398,14 @@ def empirical_system(c: CompiledModel, Z: np.ndarray, sample_weight: np.ndarray)
     var = np.sum((V - means) ** 2 * w[:, None], axis=0)
     stds = np.sqrt(np.maximum(var, 0.0) / n_eff)
     n_obs = len(c.obs_keys)
-    system = _substitute(c, np.array(means[:n_obs]), np.array(means[n_obs:]))
+    aux = np.concatenate([means[n_obs:], model.constant_values])
+    system = _substitute(c, np.array(means[:n_obs]), aux)
     return MomentSystem(system.terms, system.b, np.array(stds[:n_obs]))
 
 
-def mapping_system(c: CompiledModel, moments: Mapping) -> MomentSystem:
+def mapping_system(model: ComponentModel, moments: Mapping) -> MomentSystem:
     """Moment equations from a user mapping ``{observation: value}`` (keys: sympy or str)."""
+    c = model.compiled()
     values = {str(sp.sympify(k)) if not isinstance(k, str) else k: v for k, v in moments.items()}
     missing = [k for k in c.obs_keys if k not in values]
     if missing:
@@ -390,7 +416,7 @@ def mapping_system(c: CompiledModel, moments: Mapping) -> MomentSystem:
     b = np.array([float(values[k]) for k in c.obs_keys])
     if not np.all(np.isfinite(b)):
         raise ValueError("moments must be finite")
-    return _substitute(c, b, _aux_vector(c, values))
+    return _substitute(c, b, np.concatenate([_aux_vector(c, values), model.constant_values]))
 
 
 def _substitute(c: CompiledModel, b: np.ndarray, aux: np.ndarray) -> MomentSystem:

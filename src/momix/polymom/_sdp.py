@@ -170,7 +170,7 @@ def _stalled(history: list[float], window: int = 4) -> bool:
 def solve_moment_sdp(problem: MomentProblem, n_components: int, *, relaxation="exact",
                      rank_method="convex_iteration", penalty=1e-5, slack=0.0,
                      solver="CLARABEL", fallback="SCS", max_iter=50, tol=1e-7, growth=10.0,
-                     progress=None) -> SDPResult:
+                     n_restarts=3, rng=None, progress=None) -> SDPResult:
     """Complete the parameter moments and drive the moment matrix to rank ``n_components``.
 
     Parameters
@@ -196,6 +196,12 @@ def solve_moment_sdp(problem: MomentProblem, n_components: int, *, relaxation="e
         ``penalty * growth**t`` at convex-iteration step t, a continuation that trades moment
         residual for rank until the moment matrix has rank K (the minimiser of the residual
         under the rank constraint, locally).
+    n_restarts : int
+        When a convex-iteration chain stalls above ``tol``, up to this many new chains start
+        from random projectors :math:`C = QQ^\\top` (Q a random orthonormal s x (s-K) frame),
+        sharing the ``max_iter`` budget; the result with the smallest rank gap is kept.
+    rng : numpy.random.Generator, optional
+        Draws the restart directions (default: seed 0).
     progress : callable, optional
         Called with the rank gap after every solve.
 
@@ -207,28 +213,46 @@ def solve_moment_sdp(problem: MomentProblem, n_components: int, *, relaxation="e
     st = problem.structure
     prob, y, c = _build(problem, relaxation, penalty, slack)
     solvers = [solver] + ([fallback] if fallback and fallback != solver else [])
-    trace = st.trace_vector()
-    c.value = trace * (1.0 if relaxation == "exact" else penalty)
-    n_iter, best, history = 0, None, []
+    rng = np.random.default_rng(0) if rng is None else rng
+    chain = dict(prob=prob, y=y, c=c, st=st, k=n_components, solvers=solvers,
+                 relaxation=relaxation, penalty=penalty, growth=growth, tol=tol,
+                 progress=progress)
     iters = 1 if rank_method == "trace" else max_iter + 1
+    best, n_iter = _chain(np.eye(st.size), iters, **chain)
+    for _ in range(n_restarts if rank_method == "convex_iteration" else 0):
+        if best[2] < tol or n_iter >= iters:
+            break
+        Q, _ = np.linalg.qr(rng.standard_normal((st.size, st.size - n_components)))
+        cand, used_iter = _chain(Q @ Q.T, iters - n_iter, **chain)
+        n_iter += used_iter
+        best = cand if cand[2] < best[2] else best
+    yv, M, gap, vals, used = best
+    converged = rank_method == "trace" or gap < tol
+    return SDPResult(yv, M, vals, gap, n_iter, converged, used,
+                     float(np.linalg.norm(problem.A @ yv - problem.b)))
+
+
+def _chain(W0, iters, *, prob, y, c, st, k, solvers, relaxation, penalty, growth, tol,
+           progress):
+    """One convex-iteration run from the direction ``W0``; returns (best, solves)."""
+    trace = st.trace_vector()
+    first = st.inner_vector(W0)
+    c.value = first if relaxation == "exact" else penalty * first
+    best, history, n_iter = None, [], 0
     for _ in range(iters):
         used = _solve_once(prob, y, solvers)
         n_iter += 1
         M = st.matrix(np.asarray(y.value))
-        vals, vecs, gap = _rank_gap(M, n_components)
+        vals, vecs, gap = _rank_gap(M, k)
         if progress is not None:
             progress(gap)
         if best is None or gap < best[2]:
             best = (np.array(y.value), M, gap, vals, used)
         if gap < 1e-3 * tol or _stalled(history := [*history, gap]):
             break
-        U = vecs[:, n_components:]
+        U = vecs[:, k:]
         if relaxation == "exact":
             c.value = st.inner_vector(U @ U.T)
         else:
             c.value = penalty * (trace + growth**n_iter * st.inner_vector(U @ U.T))
-    yv, M, gap, vals, used = best
-    converged = rank_method == "trace" or gap < tol
-    return SDPResult(yv, M, vals, gap, n_iter, converged, used,
-                     float(np.linalg.norm(problem.A @ yv - problem.b)))
-
+    return best, n_iter
