@@ -211,39 +211,47 @@ class _Pair:
         self.V = {"P": Vi, "Q": Vj}
         self.noise = noise
         self.ambient_dim = ambient_dim
+        self._chains: dict = {}
+        self._traces: dict = {}
 
     def apply(self, which: str, Y: np.ndarray) -> np.ndarray:
         V = self.V[which]
         return V @ (V.T @ Y) + self.noise * Y
 
-    def word(self, start: str, length: int) -> list[str]:
+    def word(self, start: str, length: int) -> tuple[str, ...]:
         other = {"P": "Q", "Q": "P"}
         out, cur = [], start
         for _ in range(length):
             out.append(cur)
             cur = other[cur]
-        return out
+        return tuple(out)
 
-    def quad(self, a, b, word, coef, grads):
+    def chain(self, key: str, v: np.ndarray, word: tuple[str, ...]) -> np.ndarray:
+        """:math:`X_{w_1}\\cdots X_{w_n} v`, memoised on ``(key, word)`` (``key`` names ``v``)."""
+        if not word:
+            return v
+        cached = self._chains.get((key, word))
+        if cached is None:
+            cached = self.apply(word[0], self.chain(key, v, word[1:]))
+            self._chains[(key, word)] = cached
+        return cached
+
+    def quad(self, a, b, word, coef, grads, keys=("a", "b")):
         """Return :math:`a^\\top X_1\\cdots X_n b`.
 
-        Adds ``coef`` times its gradients to ``grads``.
+        Adds ``coef`` times its gradients to ``grads``; ``keys`` name ``a`` and ``b`` for
+        the memoised chains.
         """
         n = len(word)
-        left = [a]
-        for t in range(n):
-            left.append(self.apply(word[t], left[-1]))
-        right = [None] * (n + 1)
-        right[n] = b
-        for t in range(n - 1, -1, -1):
-            right[t] = self.apply(word[t], right[t + 1])
-        value = float(a @ right[0])
+        right0 = self.chain(keys[1], b, word)
+        value = float(a @ right0)
         if grads is not None and coef != 0.0:
-            grads["a"] += coef * right[0]
-            grads["b"] += coef * left[n]
+            grads["a"] += coef * right0
+            grads["b"] += coef * self.chain(keys[0], a, word[::-1])
             for t, which in enumerate(word):
                 V = self.V[which]
-                lt, rt = left[t], right[t + 1]
+                lt = self.chain(keys[0], a, word[:t][::-1])
+                rt = self.chain(keys[1], b, word[t + 1 : n])
                 grads[which] += coef * (np.outer(lt, rt @ V) + np.outer(rt, lt @ V))
         return value
 
@@ -255,6 +263,8 @@ class _Pair:
         :math:`\\operatorname{tr}((\\Sigma_i\\Sigma_j)^p) = \\sum_q \\binom{p}{q} s^{2(p-q)}
         \\operatorname{tr}((HG)^q)` with :math:`G = U^\\top U` and the q = 0 term :math:`d`.
         """
+        if p in self._traces:
+            return self._traces[p]
         Vi, Vj = self.V["P"], self.V["Q"]
         s, d = self.noise, self.ambient_dim
         Ri, Rj = Vi.shape[1], Vj.shape[1]
@@ -269,6 +279,7 @@ class _Pair:
             tq = d if q == 0 else float(np.trace(power))
             total += comb(p, q) * s ** (2 * (p - q)) * tq
             power = power @ HG
+        self._traces[p] = total
         return total
 
     def trace_grad(self, p: int, coef: float, grads) -> None:
@@ -303,15 +314,15 @@ def _pair_cumulants(pair: _Pair, mu_i, mu_j, L: int, coefs=None, grads=None) -> 
             p = (l - 1) // 2
             g = None if grads is None else {"a": grads["mu_j"], "b": grads["mu_i"], **grads}
             kappa[l - 1] = factorial(l) * pair.quad(
-                mu_j, mu_i, pair.word("P", 2 * p), c * factorial(l), g
+                mu_j, mu_i, pair.word("P", 2 * p), c * factorial(l), g, ("j", "i")
             )
             continue
         p = (l - 2) // 2
         half = factorial(l) / 2
         ga = None if grads is None else {"a": grads["mu_i"], "b": grads["mu_i"], **grads}
         gb = None if grads is None else {"a": grads["mu_j"], "b": grads["mu_j"], **grads}
-        qa = pair.quad(mu_i, mu_i, pair.word("Q", 2 * p + 1), c * half, ga)
-        qb = pair.quad(mu_j, mu_j, pair.word("P", 2 * p + 1), c * half, gb)
+        qa = pair.quad(mu_i, mu_i, pair.word("Q", 2 * p + 1), c * half, ga, ("i", "i"))
+        qb = pair.quad(mu_j, mu_j, pair.word("P", 2 * p + 1), c * half, gb, ("j", "j"))
         kappa[l - 1] = factorial(l - 1) * pair.trace_power(p + 1) + half * (qa + qb)
         if grads is not None:
             pair.trace_grad(p + 1, c * factorial(l - 1), grads)

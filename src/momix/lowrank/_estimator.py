@@ -248,14 +248,16 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
                 "(estimated by EM) or a positive value"
             )
         data = MomentData.build(X, check_sample_weight(sample_weight, n))
-        rng = check_rng(self.random_state)
+        # independent streams: initialisations do not depend on the weighting (same
+        # random_state gives MM, DGMM and full GMM the same starting points)
+        init_rng, aux_rng = check_rng(self.random_state).spawn(2)
         noise = self._noise(data)
         basis = self._basis(data)
         fit_data = data if basis is None else reduce_to_subspace(data, basis)
         if statistics_size(fit_data.X.shape[1], self.max_order) <= STATISTICS_MAX_ENTRIES:
             fit_data = fit_data.with_statistics(self.max_order)
-        weight_fn, full = self._weighting_setup(data, fit_data, noise, rng)
-        best = self._restarts(fit_data, basis, noise, weight_fn, full, rng)
+        weight_fn, full = self._weighting_setup(data, fit_data, noise, aux_rng)
+        best = self._restarts(fit_data, basis, noise, weight_fn, full, init_rng)
         params, em_trace, em_iter, converged = best.params, np.empty(0), 0, best.converged
         if not best.converged:
             warn_not_converged("the moment fit", "increase max_iter or n_steps, or loosen tol")
