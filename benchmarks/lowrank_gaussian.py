@@ -74,20 +74,25 @@ def make_estimator(method: str, K: int, R: int, sigma: float, seed: int):
     raise ValueError(f"unknown method {method!r}")
 
 
-def run_one(method: str, data, K: int, R: int, sigma: float, seed: int) -> dict:
+def run_one(method: str, data, K: int, R: int, sigma: float, seed: int, trace: bool) -> dict:
+    """Fit once; wall time untraced, or (``trace=True``) only the tracemalloc peak."""
     model = make_estimator(method, K, R, sigma, seed)
-    tracemalloc.start()
+    if trace:
+        tracemalloc.start()
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(data.X)
     except ValueError as exc:  # full GMM refuses large d^L: record the refusal
-        tracemalloc.stop()
         return {"method": method, "seed": seed, "status": "refused", "message": str(exc)}
+    finally:
+        peak = tracemalloc.get_traced_memory()[1] if trace else None
+        if trace:
+            tracemalloc.stop()
     elapsed = time.perf_counter() - start
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    if trace:
+        return {"method": method, "seed": seed, "status": "memory", "peak_mb": peak / 2**20}
     err = mixture_errors(
         data.weights,
         data.means,
@@ -103,7 +108,6 @@ def run_one(method: str, data, K: int, R: int, sigma: float, seed: int) -> dict:
         "seed": seed,
         "status": "ok",
         "time": elapsed,
-        "peak_mb": peak / 2**20,
         "weights": err.weights,
         "means": err.means,
         "covariances": err.covariances,
@@ -116,13 +120,30 @@ def summarise(records: list[dict]) -> dict:
     ok = [r for r in records if r["status"] == "ok"]
     if not ok:
         return {"status": "refused", "message": records[0].get("message", "")}
-    keys = ("weights", "means", "covariances", "time", "peak_mb", "n_iter")
+    keys = ("weights", "means", "covariances", "time", "n_iter")
     out = {k: float(np.median([r[k] for r in ok])) for k in keys}
-    out.update(status="ok", n_seeds=len(ok), converged=sum(r["converged"] for r in ok))
+    mem = [r["peak_mb"] for r in records if r["status"] == "memory"]
+    out.update(
+        status="ok",
+        n_seeds=len(ok),
+        converged=sum(r["converged"] for r in ok),
+        peak_mb=float(mem[0]) if mem else float("nan"),
+    )
     return out
 
 
-def run_setting(d, K, R, N, sigma, seeds, methods, log) -> dict:
+def _result(setting: dict, per_method: dict) -> dict:
+    summary = {m: summarise(recs) for m, recs in per_method.items() if recs}
+    ref = summary.get("sklearn-EM", {})
+    for s in summary.values():
+        if s["status"] == "ok" and ref.get("status") == "ok":
+            s["speedup_vs_sklearn"] = ref["time"] / s["time"]
+    return {"setting": setting, "summary": summary, "records": per_method}
+
+
+def run_setting(d, K, R, N, sigma, seeds, methods, log, checkpoint) -> dict:
+    """All methods on the same data for every seed; memory from one extra traced run (seed 0)."""
+    setting = dict(d=d, K=K, R=R, N=N, sigma=sigma, seeds=seeds)
     per_method = {m: [] for m in methods}
     for seed in range(seeds):
         data = make_lowrank_gaussian_mixture(
@@ -136,26 +157,22 @@ def run_setting(d, K, R, N, sigma, seeds, methods, log) -> dict:
             random_state=seed,
         )
         for method in methods:
-            rec = run_one(method, data, K, R, sigma, seed)
+            rec = run_one(method, data, K, R, sigma, seed, trace=False)
             per_method[method].append(rec)
             if rec["status"] == "ok":
                 log(
                     f"  d={d} K={K} R={R} N={N} sigma={sigma} seed={seed} {method}: "
                     f"{rec['weights']:.3f}/{rec['means']:.3f}/{rec['covariances']:.3f} "
-                    f"{rec['time']:.2f}s {rec['peak_mb']:.0f}MB it={rec['n_iter']}"
+                    f"{rec['time']:.2f}s it={rec['n_iter']}"
                 )
             else:
                 log(f"  d={d} ... {method}: refused ({rec['message'][:60]}...)")
-    summary = {m: summarise(recs) for m, recs in per_method.items()}
-    ref = summary.get("sklearn-EM", {})
-    for s in summary.values():
-        if s["status"] == "ok" and ref.get("status") == "ok":
-            s["speedup_vs_sklearn"] = ref["time"] / s["time"]
-    return {
-        "setting": dict(d=d, K=K, R=R, N=N, sigma=sigma, seeds=seeds),
-        "summary": summary,
-        "records": per_method,
-    }
+            if seed == 0 and rec["status"] == "ok":
+                mem = run_one(method, data, K, R, sigma, seed, trace=True)
+                per_method[method].append(mem)
+                log(f"    peak traced memory {mem['peak_mb']:.0f} MB")
+        checkpoint(_result(setting, per_method))
+    return _result(setting, per_method)
 
 
 def markdown(results: list[dict]) -> str:
@@ -163,7 +180,8 @@ def markdown(results: list[dict]) -> str:
         "Machine: 2 cores (shared with other jobs), 24 GiB RAM; BLAS single-threaded for all "
         f"methods; Python {platform.python_version()}. Medians over seeds; errors are "
         "Hungarian-matched relative errors (weights / means / covariances); memory is the "
-        "tracemalloc peak; iterations are L-BFGS-B (+ EM) iterations, or EM iterations of the "
+        "tracemalloc peak of one extra traced run on seed 0 (times are untraced); "
+        "iterations are L-BFGS-B (+ EM) iterations, or EM iterations of the "
         "best scikit-learn restart.",
         "",
         "| d | K | R | N | sigma | seeds | method | weights | means | covariances | time (s) "
@@ -196,11 +214,17 @@ def parse_args(argv=None):
     p.add_argument("--N", type=int, nargs="+", default=[10_000])
     p.add_argument("--sigma", type=float, nargs="+", default=[0.5])
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--merge", nargs="+", metavar="TAG", help="merge earlier results into --tag")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument(
         "--tag", default="lowrank_gaussian", help="output file stem in benchmarks/results"
     )
     return p.parse_args(argv)
+
+
+def _save(tag: str, results: list[dict]) -> None:
+    (RESULTS / f"{tag}.json").write_text(json.dumps(results, indent=1))
+    (RESULTS / f"{tag}.md").write_text(markdown(results))
 
 
 def merge(tags: list[str], out: str) -> list[dict]:
@@ -228,12 +252,12 @@ def main(argv=None) -> None:
     with threadpool_limits(limits=1):
         for d, K, R, N, sigma, seeds in settings:
             print(f"setting d={d} K={K} R={R} N={N} sigma={sigma} seeds={seeds}", flush=True)
+
             # GMM-full refuses cleanly (ValueError) where d^L is large; the refusal is recorded
-            results.append(
-                run_setting(d, K, R, N, sigma, seeds, args.methods, lambda s: print(s, flush=True))
-            )
-            (RESULTS / f"{args.tag}.json").write_text(json.dumps(results, indent=1))
-            (RESULTS / f"{args.tag}.md").write_text(markdown(results))
+            log = lambda s: print(s, flush=True)  # noqa: E731
+            save = lambda partial, done=tuple(results): _save(args.tag, [*done, partial])  # noqa: E731
+            results.append(run_setting(d, K, R, N, sigma, seeds, args.methods, log, save))
+            _save(args.tag, results)
     print(markdown(results))
 
 
