@@ -24,6 +24,8 @@ from math import comb, factorial
 
 import numpy as np
 
+from ..special import complete_bell
+
 __all__ = [
     "MixtureParams",
     "AlphaResult",
@@ -194,16 +196,6 @@ def data_term(X, sqnorm, omega, params: MixtureParams, order_weights) -> DataTer
 # ---------------------------------------------------------------------------------------
 
 
-def _bell(kappa: np.ndarray) -> np.ndarray:
-    """Complete Bell polynomials :math:`B_0..B_L` of cumulants ``kappa`` (orders 1..L)."""
-    L = kappa.shape[0]
-    B = np.zeros(L + 1)
-    B[0] = 1.0
-    for k in range(1, L + 1):
-        B[k] = sum(comb(k - 1, l) * B[l] * kappa[k - l - 1] for l in range(k))
-    return B
-
-
 class _Pair:
     """Products with :math:`\\Sigma_i` ('P') and :math:`\\Sigma_j` ('Q') for one pair (i, j)."""
 
@@ -366,7 +358,7 @@ def alpha_moments(
                 V[i], V[j], params.noise_variance, d if ambient_dim is None else ambient_dim
             )
             kappa = _pair_cumulants(pair, mu[i], mu[j], L)
-            B = _bell(kappa)
+            B = complete_bell(kappa)
             alpha += f * pi[i] * pi[j] * B[1:]
             if not want:
                 continue
