@@ -12,17 +12,35 @@ from sklearn.cluster import KMeans
 from ..exceptions import DataError
 from ._engine import MixtureParams
 
-__all__ = ["weighted_covariance", "estimate_noise_variance", "initial_params", "user_params"]
+__all__ = [
+    "weighted_second_moment",
+    "weighted_covariance",
+    "estimate_noise_variance",
+    "initial_params",
+    "user_params",
+]
 
 #: rows used by the k-means initialisation (a weighted subsample of larger data)
 KMEANS_MAX_SAMPLES = 5_000
 
 
+def weighted_second_moment(
+    X: np.ndarray, omega: np.ndarray, center: np.ndarray | None = None, chunk_size: int = 16384
+) -> np.ndarray:
+    """:math:`\\sum_n \\omega_n (y_n - c)(y_n - c)^\\top` (d, d), over row chunks (c = 0 default)."""
+    out = np.zeros((X.shape[1], X.shape[1]))
+    for start in range(0, X.shape[0], chunk_size):
+        rows = X[start : start + chunk_size]
+        if center is not None:
+            rows = rows - center
+        out += (rows * omega[start : start + chunk_size, None]).T @ rows
+    return out
+
+
 def weighted_covariance(X: np.ndarray, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted mean (d,) and covariance (d, d) of the data."""
+    """Weighted mean (d,) and covariance (d, d), centred before squaring (no cancellation)."""
     mean = omega @ X
-    Xc = X - mean
-    return mean, (Xc * omega[:, None]).T @ Xc
+    return mean, weighted_second_moment(X, omega, center=mean)
 
 
 def estimate_noise_variance(

@@ -22,6 +22,7 @@ from scipy.optimize import minimize
 
 from ._engine import MixtureParams, alpha_moments, beta_moments, data_term
 from ._explicit import FullWeighting, full_objective
+from ._init import weighted_second_moment
 from ._stats import MomentStatistics, data_term_from_statistics, moment_statistics
 
 __all__ = [
@@ -93,7 +94,7 @@ def signal_basis(data: MomentData, dim: int) -> np.ndarray:
     whose top-:math:`K(R+1)` eigenspace contains every :math:`\\mu_j` and every column of
     :math:`V_j`.
     """
-    second = (data.X * data.omega[:, None]).T @ data.X
+    second = weighted_second_moment(data.X, data.omega)
     _, vecs = np.linalg.eigh(second)
     return vecs[:, ::-1][:, :dim]
 

@@ -110,7 +110,12 @@ def _comb(n, k):
 
 
 def nystrom_kernel_sums(
-    X: np.ndarray, omega: np.ndarray, max_order: int, n_landmarks: int, rng: np.random.Generator
+    X: np.ndarray,
+    omega: np.ndarray,
+    max_order: int,
+    n_landmarks: int,
+    rng: np.random.Generator,
+    chunk_size: int = 8192,
 ) -> KernelSums:
     """Nystrom approximation of :math:`G_k(n)` with one landmark set for every order.
 
@@ -122,7 +127,8 @@ def nystrom_kernel_sums(
 
     with the pseudo-inverse cut at :math:`10^{-14}` of the largest eigenvalue. Exact when
     :math:`\\operatorname{rank} H^{(k)}` is at most the landmark rank (noiseless low-rank data).
-    The diagonal sums :math:`\\|y_n\\|^{2k}` stay exact. Cost :math:`O(N d m + L m^3)`.
+    The diagonal sums :math:`\\|y_n\\|^{2k}` stay exact. Cost :math:`O(N d m + L m^3)`; two
+    passes over row chunks keep the memory at :math:`O(\\text{chunk}\\cdot m)`.
     """
     N, L = X.shape[0], max_order
     m = int(min(n_landmarks, N))
@@ -130,17 +136,30 @@ def nystrom_kernel_sums(
     seed = int(rng.integers(np.iinfo(np.int32).max))
     _, idx = kmeans_plusplus(X[pool], m, random_state=seed)
     Z = X[pool[idx]]
-    cross = X @ Z.T  # (N, m)
     inner = Z @ Z.T
-    G = np.empty((N, 2 * L))
-    Ck, Wk = np.ones_like(cross), np.ones_like(inner)
+    # pass 1: C_k^T omega for every k, in row chunks (memory O(chunk * m))
+    ct_omega = np.zeros((2 * L, m))
+    for start in range(0, N, chunk_size):
+        cross = X[start : start + chunk_size] @ Z.T
+        power = np.ones_like(cross)
+        for k in range(2 * L):
+            power *= cross
+            ct_omega[k] += omega[start : start + chunk_size] @ power
+    coef = np.empty((2 * L, m))  # W_k^+ C_k^T omega
+    Wk = np.ones_like(inner)
     for k in range(2 * L):
-        Ck *= cross
         Wk *= inner
         evals, evecs = np.linalg.eigh(Wk)
         keep = evals > 1e-14 * evals[-1]
-        proj = evecs[:, keep] / evals[keep]
-        G[:, k] = Ck @ (proj @ (evecs[:, keep].T @ (Ck.T @ omega)))
+        coef[k] = evecs[:, keep] @ ((evecs[:, keep].T @ ct_omega[k]) / evals[keep])
+    # pass 2: G_k = C_k coef_k
+    G = np.empty((N, 2 * L))
+    for start in range(0, N, chunk_size):
+        cross = X[start : start + chunk_size] @ Z.T
+        power = np.ones_like(cross)
+        for k in range(2 * L):
+            power *= cross
+            G[start : start + chunk_size, k] = power @ coef[k]
     return KernelSums(rows=G[:, :L], totals=omega @ G, diag=_diag_sums(X, omega, L), n_landmarks=m)
 
 
