@@ -27,7 +27,7 @@ KMEANS_MAX_SAMPLES = 5_000
 def weighted_second_moment(
     X: np.ndarray, omega: np.ndarray, center: np.ndarray | None = None, chunk_size: int = 16384
 ) -> np.ndarray:
-    """:math:`\\sum_n \\omega_n (y_n - c)(y_n - c)^\\top` (d, d), over row chunks (c = 0 default)."""
+    """:math:`\\sum_n \\omega_n (y_n - c)(y_n - c)^\\top` (d, d) over row chunks; c = 0 default."""
     out = np.zeros((X.shape[1], X.shape[1]))
     for start in range(0, X.shape[0], chunk_size):
         rows = X[start : start + chunk_size]
