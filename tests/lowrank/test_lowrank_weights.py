@@ -151,3 +151,29 @@ def test_weights_raise_on_inconsistent_sums():
     bad = KernelSums(rows=np.zeros((X.shape[0], 4)), totals=-1e12 * np.ones(8), diag=np.zeros(4))
     with pytest.raises(NumericalError, match="nystrom"):
         dgmm_weights(alpha_moments(params, 4).alpha, beta_moments(X, sq, params, 4), omega, bad)
+
+
+def test_full_gmm_gradient_and_value():
+    from momix.lowrank._explicit import full_weighting
+    from momix.lowrank._solver import full_gmm_objective
+
+    params, X, omega = _setting(seed=5, n=80)
+    fw = full_weighting(X, omega, 3, chunk_size=13)
+    theta = pack(params)
+    value, grad = full_gmm_objective(theta, fw, 3, params.factors.shape, 0.0)
+    tensors = mixture_moment_tensors(params, 3)
+    g = np.concatenate([tensors[k - 1][tuple(idx.T)] for k, idx in zip((1, 2, 3), fw.index_sets)])
+    g = g - fw.sample_moments
+    np.testing.assert_allclose(value, g @ fw.weight @ g, rtol=1e-10)
+    h = 1e-6
+    numeric = np.array(
+        [
+            (
+                full_gmm_objective(theta + h * e, fw, 3, params.factors.shape, 0.0)[0]
+                - full_gmm_objective(theta - h * e, fw, 3, params.factors.shape, 0.0)[0]
+            )
+            / (2 * h)
+            for e in np.eye(theta.size)
+        ]
+    )
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6 * np.abs(numeric).max())

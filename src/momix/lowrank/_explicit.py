@@ -14,7 +14,7 @@ not depend on :math:`\\theta`, so the second GMM step has a fixed weight
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations_with_replacement, permutations
+from itertools import combinations_with_replacement
 from math import comb, factorial
 
 import numpy as np
@@ -88,11 +88,15 @@ class FullWeighting:
         :math:`\\sum_n \\omega_n \\phi(y_n)`.
     index_sets : list of ndarray
         Monomial index tuples of each order.
+    expansions : list of (ndarray, ndarray)
+        Per order, the map from every full multi-index to its monomial and
+        1 / (number of permutations) of each monomial.
     """
 
     weight: np.ndarray
     sample_moments: np.ndarray
     index_sets: list
+    expansions: list
 
 
 def full_weighting(
@@ -102,27 +106,37 @@ def full_weighting(
     sets = _index_sets(X.shape[1], max_order)
     q = sum(len(s) for s in sets)
     mean, second = np.zeros(q), np.zeros((q, q))
+    shift = None  # shifted-data accumulation: centre on the first chunk's mean
     for start in range(0, X.shape[0], chunk_size):
         phi = _monomials(X[start : start + chunk_size], sets)
         w = omega[start : start + chunk_size]
+        if shift is None:
+            shift = (w @ phi) / max(w.sum(), 1e-300)
         mean += w @ phi
-        second += (phi * w[:, None]).T @ phi
-    cov = second - np.outer(mean, mean)
+        centred = phi - shift
+        second += (centred * w[:, None]).T @ centred
+    cov = second - np.outer(mean - shift, mean - shift)
     return FullWeighting(
         weight=np.linalg.pinv(cov, rcond=1e-10, hermitian=True),
         sample_moments=mean,
         index_sets=sets,
+        expansions=[_expansion(idx, X.shape[1]) for idx in sets],
     )
 
 
-def _scatter_symmetric(values: np.ndarray, idx: np.ndarray, d: int) -> np.ndarray:
-    """Symmetric T with :math:`\\langle T, M\\rangle = \\sum_u v_u M_u` for every symmetric M."""
+def _expansion(idx: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
     k = idx.shape[1]
-    out = np.zeros((d,) * k)
-    scaled = values / _multiplicities(idx)
-    for perm in set(permutations(range(k))):
-        out[tuple(idx[:, perm].T)] = scaled
-    return out
+    lookup = {tuple(row): u for u, row in enumerate(idx.tolist())}
+    full = np.zeros((d,) * k, dtype=np.intp)
+    for multi in np.ndindex(*full.shape):
+        full[multi] = lookup[tuple(sorted(multi))]
+    return full, 1.0 / _multiplicities(idx)
+
+
+def _scatter_symmetric(values: np.ndarray, expansion) -> np.ndarray:
+    """Symmetric T with :math:`\\langle T, M\\rangle = \\sum_u v_u M_u` for every symmetric M."""
+    full, inverse_mult = expansion
+    return (values * inverse_mult)[full]
 
 
 def _multiplicities(idx: np.ndarray) -> np.ndarray:
@@ -165,8 +179,10 @@ def full_objective(params: MixtureParams, weighting: FullWeighting, max_order: i
     v = 2 * Wg
     g_pi, g_mu, g_S = np.zeros(K), np.zeros((K, d)), np.zeros((K, d, d))
     start = 0
-    for k, idx in zip(range(1, max_order + 1), weighting.index_sets, strict=True):
-        T = _scatter_symmetric(v[start : start + len(idx)], idx, d)
+    for k, idx, exp in zip(
+        range(1, max_order + 1), weighting.index_sets, weighting.expansions, strict=True
+    ):
+        T = _scatter_symmetric(v[start : start + len(idx)], exp)
         start += len(idx)
         for j in range(K):
             g_pi[j] += np.sum(T * comp[j][k])
