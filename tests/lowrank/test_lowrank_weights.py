@@ -162,7 +162,9 @@ def test_full_gmm_gradient_and_value():
     theta = pack(params)
     value, grad = full_gmm_objective(theta, fw, 3, params.factors.shape, 0.0)
     tensors = mixture_moment_tensors(params, 3)
-    g = np.concatenate([tensors[k - 1][tuple(idx.T)] for k, idx in zip((1, 2, 3), fw.index_sets)])
+    g = np.concatenate(
+        [tensors[k - 1][tuple(idx.T)] for k, idx in zip((1, 2, 3), fw.index_sets, strict=True)]
+    )
     g = g - fw.sample_moments
     np.testing.assert_allclose(value, g @ fw.weight @ g, rtol=1e-10)
     h = 1e-6
