@@ -1,0 +1,150 @@
+"""Crude parameter estimates and the likelihood-ratio partition into cells.
+
+Crude estimates (Chen-Kontonis-Shah, Lemma 2.7 and Section 5, simplified): project the data on
+its top principal directions, run k-means++ there, and take each cluster's weight, mean and
+covariance (computed in the full space). They need not be accurate -- k-means is biased when
+components overlap -- because they are used only to cut space into cells, to warm-start the
+parameter read-off and to bound the noise grid.
+
+Cells at diffusion time :math:`t` (Section 6, Definition 2.4): noise each crude component with
+the forward process, :math:`\\mu_j(t) = a_t\\mu_j`, :math:`\\Sigma_j(t) = a_t^2\\Sigma_j + s_t^2 I`,
+join components whose noised Mahalanobis separation
+
+.. math::
+
+    \\Delta_{jl}(t) = \\big\\|\\big(\\tfrac12(\\Sigma_j(t)+\\Sigma_l(t))\\big)^{-1/2}
+        (\\mu_j(t)-\\mu_l(t))\\big\\|
+
+is below ``merge_distance`` (single linkage), and send each point to the group with the largest
+crude log-likelihood :math:`\\log\\sum_{j\\in g} w_j N(x;\\mu_j(t),\\Sigma_j(t))`. At large ``t``
+the noised components coincide and everything merges into one cell; at small ``t`` each crude
+component keeps its own cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.special import logsumexp
+from sklearn.cluster import KMeans
+
+from .._base import covariance_cholesky
+from ._process import noised_mixture
+
+__all__ = ["CrudeMixture", "crude_estimates", "merge_groups", "crude_log_joint",
+           "group_log_likelihood", "assign_cells"]
+
+_LOG_2PI = float(np.log(2 * np.pi))
+
+
+@dataclass(frozen=True)
+class CrudeMixture:
+    """Crude Gaussian-mixture estimate: one entry per k-means cluster.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_clusters,)
+    means : ndarray of shape (n_clusters, n_features)
+    covariances : ndarray of shape (n_clusters, n_features, n_features)
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+
+
+def crude_estimates(X: np.ndarray, n_clusters: int, rng: np.random.Generator,
+                    *, reg: float = 1e-6) -> CrudeMixture:
+    """PCA + k-means++ crude estimates of a Gaussian mixture.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_clusters : int
+        Number of k-means clusters (capped at the number of distinct rows).
+    rng : numpy.random.Generator
+    reg : float
+        Added to each cluster covariance, relative to the trace of the data covariance
+        divided by ``n_features`` (so that singleton clusters stay positive definite).
+
+    Notes
+    -----
+    k-means runs in the span of the top ``r = min(d, max(2, n_clusters))`` principal
+    directions of the centred data, scaled to unit variance in that span.
+    """
+    n, d = X.shape
+    n_clusters = int(max(1, min(n_clusters, len(np.unique(X, axis=0)))))
+    center = X.mean(axis=0)
+    _, sing, Vt = np.linalg.svd(X - center, full_matrices=False)
+    r = min(d, max(2, n_clusters))
+    scale = np.where(sing[:r] > 0, sing[:r] / np.sqrt(n), 1.0)
+    Z = (X - center) @ Vt[:r].T / scale
+    km = KMeans(n_clusters, n_init=3, random_state=int(rng.integers(2**31 - 1))).fit(Z)
+    labels = km.labels_
+    floor = reg * max(float(np.trace(np.atleast_2d(np.cov(X.T)))) / d, 1e-300) if n > 1 else reg
+    weights = np.bincount(labels, minlength=n_clusters) / n
+    means = np.array([X[labels == k].mean(axis=0) for k in range(n_clusters)])
+    covs = np.empty((n_clusters, d, d))
+    for k in range(n_clusters):
+        diff = X[labels == k] - means[k]
+        covs[k] = diff.T @ diff / max(len(diff), 1) + floor * np.eye(d)
+    keep = weights > 0
+    return CrudeMixture(weights[keep] / weights[keep].sum(), means[keep], covs[keep])
+
+
+def merge_groups(crude: CrudeMixture, t: float, merge_distance: float) -> np.ndarray:
+    """Group label of each crude component at time ``t`` (single linkage on noised distances).
+
+    Returns
+    -------
+    groups : ndarray of shape (n_clusters,)
+        Labels ``0..n_groups-1``.
+    """
+    K = len(crude.weights)
+    if K == 1 or merge_distance <= 0:
+        return np.arange(K)
+    mu, cov = noised_mixture(crude.means, crude.covariances, t)
+    dist = []
+    for j in range(K):
+        for l in range(j + 1, K):
+            diff = mu[j] - mu[l]
+            dist.append(np.sqrt(diff @ np.linalg.solve(0.5 * (cov[j] + cov[l]), diff)))
+    tree = linkage(np.array(dist), method="single")
+    return fcluster(tree, t=merge_distance, criterion="distance") - 1
+
+
+def crude_log_joint(X: np.ndarray, crude: CrudeMixture, t: float) -> np.ndarray:
+    """:math:`\\log w_j + \\log N(x; \\mu_j(t), \\Sigma_j(t))` for every point and crude component.
+
+    Returns
+    -------
+    log_joint : ndarray of shape (n_samples, n_clusters)
+    """
+    mu, cov = noised_mixture(crude.means, crude.covariances, t)
+    chol = covariance_cholesky(cov)
+    inv_chol = np.linalg.inv(chol)
+    d = X.shape[1]
+    out = np.empty((X.shape[0], len(crude.weights)))
+    for k in range(len(crude.weights)):
+        Z = X @ inv_chol[k].T - inv_chol[k] @ mu[k]
+        logdet = 2.0 * np.sum(np.log(np.diag(chol[k])))
+        out[:, k] = np.einsum("ij,ij->i", Z, Z)
+        out[:, k] = np.log(crude.weights[k]) - 0.5 * (d * _LOG_2PI + logdet + out[:, k])
+    return out
+
+
+def group_log_likelihood(log_joint: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Crude log-likelihood of each point under each group, shape (n_samples, n_groups)."""
+    n_groups = int(groups.max()) + 1
+    out = np.empty((log_joint.shape[0], n_groups))
+    for g in range(n_groups):
+        cols = np.flatnonzero(groups == g)
+        out[:, g] = log_joint[:, cols[0]] if len(cols) == 1 else logsumexp(log_joint[:, cols], axis=1)
+    return out
+
+
+def assign_cells(X: np.ndarray, crude: CrudeMixture, groups: np.ndarray, t: float) -> np.ndarray:
+    """Likelihood-ratio cell of each point: the group with the largest crude likelihood."""
+    return np.argmax(group_log_likelihood(crude_log_joint(X, crude, t), groups), axis=1)
