@@ -235,3 +235,28 @@ def test_dgmm_not_worse_than_mm_low_snr():
                 )
             cov_err[weighting].append(_errors(data, model).covariances)
     assert np.median(cov_err["diagonal"]) <= np.median(cov_err["identity"])
+
+
+@pytest.mark.parametrize("nystrom", ["model", 150, "exact"])
+def test_weight_modes_and_verbose(nystrom, caplog):
+    import logging
+
+    data = make_lowrank_gaussian_mixture(
+        1500, 6, 2, rank=1, noise_variance=0.1, mean_norm=2.0, random_state=9
+    )
+    with caplog.at_level(logging.INFO, logger="momix.lowrank"):
+        model = LowRankGaussianMixture(
+            2,
+            1,
+            noise_variance="estimate",
+            nystrom=nystrom,
+            init=_truth_init(data),
+            verbose=1,
+            random_state=0,
+        )
+        model.fit(data.X)
+    assert any("diagonal step 1" in r.message for r in caplog.records)
+    assert abs(model.noise_variance_ - 0.1) < 0.03
+    assert np.all(model.moment_weights_ > 0)
+    err = _errors(data, model)
+    assert max(err.weights, err.means, err.covariances) < 0.3
