@@ -47,15 +47,16 @@ from momix.softmax._start import feature_scaling
 SEPARATION = {"low": 1.0, "high": 2.0}  # norm of every coefficient vector (whitened units)
 PRESETS = {
     "quick": [
-        # N scaling at fixed p, L, K
-        dict(p=[10_000], L=[5], K=[3], N=[10_000, 100_000, 1_000_000], sep=["high"]),
         # method comparison across L, K and separation
         dict(p=[10_000], L=[2], K=[2], N=[100_000], sep=["low", "high"]),
-        dict(p=[10_000], L=[10], K=[3, 5], N=[100_000], sep=["low", "high"]),
+        # N scaling at fixed p, L, K
+        dict(p=[10_000], L=[5], K=[3], N=[10_000, 100_000, 1_000_000], sep=["high"]),
         dict(p=[1_000], L=[5], K=[3], N=[100_000], sep=["high"]),
+        dict(p=[10_000], L=[10], K=[3], N=[100_000], sep=["high", "low"]),
+        dict(p=[10_000], L=[10], K=[5], N=[100_000], sep=["high"]),
     ],
 }
-EM_OPTIONS = dict(max_iter=3000, tol=1e-8, accelerate=True)
+EM_OPTIONS = dict(max_iter=2000, tol=1e-8, accelerate=True)
 
 
 # ----------------------------------------------------------------------------- synthetic
@@ -243,6 +244,7 @@ def summarise(runs):
                 and r["random"]["budget_best_log_likelihood"]
                 >= r["random"]["best_log_likelihood"] - 1e-6 * r["N"] for r in rs),
             random_starts_reaching_best=_med([r["random"]["n_reaching_best"] for r in rs]),
+            worst_gap_per_obs=max(r["gap_to_best_random"] / r["N"] for r in rs),
         ))
     return table
 
@@ -256,11 +258,13 @@ def markdown(results):
             "Coefficient error = max_k ||theta_k - theta_hat_sigma(k)||_2 (Hungarian matching); "
             "*reached* = EM(MoM) log-likelihood within 1e-6 N of the best of the 20 random "
             "starts; *budget* = the random starts that finished within EM(MoM)'s wall time "
-            "reached that best; *MoM used* = runs where the moment start applied.", "",
+            "reached that best; *MoM used* = runs where the moment start applied; *worst gap / "
+            "N* = largest (best random - EM(MoM)) log-likelihood per choice over the seeds "
+            "(negative: EM(MoM) was higher in every seed).", "",
             "| p | L | K | N | sep | seeds | reached | budget | MoM used | err MoM | err EM(MoM) "
             "| err EM(best rnd) | w-err EM(MoM) | steps EM(MoM) | steps/rnd start | t MoM [s] "
-            "| t EM(MoM) [s] | t 20 rnd [s] | rnd starts at best |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| t EM(MoM) [s] | t 20 rnd [s] | rnd starts at best | worst gap / N |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in results["synthetic_summary"]:
             lines.append(
@@ -270,7 +274,7 @@ def markdown(results):
                 f"| {r['err_em_mom']:.4f} | {r['err_random']:.4f} | {r['werr_em_mom']:.4f} "
                 f"| {r['iter_em_mom']:.0f} | {r['iter_random']:.0f} | {r['time_mom']:.2f} "
                 f"| {r['time_em_mom']:.2f} | {r['time_random']:.1f} "
-                f"| {r['random_starts_reaching_best']:.0f}/20 |")
+                f"| {r['random_starts_reaching_best']:.0f}/20 | {r['worst_gap_per_obs']:.1e} |")
         tot = results["synthetic_summary"]
         n = sum(r["seeds"] for r in tot)
         lines += ["", f"Overall: EM(MoM) reached the best of the random starts in "
@@ -374,13 +378,24 @@ def main(argv=None):
         dict(p=args.p, L=args.L, K=args.K, N=args.N, sep=args.sep)]
     results = dict(machine=f"{platform.machine()}, 2 cores, 24 GiB, Python "
                            f"{platform.python_version()}", command=argv, synthetic=[])
+    args.out.mkdir(parents=True, exist_ok=True)
+    done_file = args.out / "softmax_mixture_runs.jsonl"  # one line per finished run (resume)
+    done = [json.loads(line) for line in done_file.read_text().splitlines()] \
+        if done_file.exists() else []
     with threadpool_limits(1):
         if not args.no_synthetic:
             for grid in grids:
                 for p, L, K, N, sep in itertools.product(*grid.values()):
                     for seed in range(args.seeds):
+                        key = dict(p=p, L=L, K=K, N=N, sep=sep, seed=seed)
+                        old = [d for d in done if all(d[k] == v for k, v in key.items())]
+                        if old:
+                            results["synthetic"].append(old[0])
+                            continue
                         r = synthetic_run(p, L, K, N, sep, seed, args.n_random)
                         results["synthetic"].append(r)
+                        with done_file.open("a") as fh:
+                            fh.write(json.dumps(r, default=float) + "\n")
                         print(f"p={p} L={L} K={K} N={N:.0e} {sep} seed={seed}: reached="
                               f"{r['reached']} err={r['em_mom']['coef_error']:.4f} "
                               f"t={r['em_mom']['time']:.2f}s vs {r['random']['time']:.1f}s",
@@ -396,7 +411,6 @@ def main(argv=None):
                 real_data("Yogurt", load_yogurt, [1, 2, 3, 4], args.real_n_init, args.scipy_starts),
                 real_data("Catsup", load_catsup, [1, 2, 3, 4], args.real_n_init, args.scipy_starts),
             ]
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "softmax_mixture.json").write_text(json.dumps(results, indent=1, default=float))
     (args.out / "softmax_mixture.md").write_text(markdown(results))
     figure(results, args.out / "softmax_mixture.png")

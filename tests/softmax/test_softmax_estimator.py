@@ -145,3 +145,14 @@ def test_bad_choice_set_input():
         m = SoftmaxMixture(2, init="random", max_iter=5).fit(F, y)
     with pytest.raises(DataError, match="features per alternative"):
         m.predict_proba(np.zeros((10, 3, 4)), y)
+
+
+def test_single_feature_uses_sphere_directions_and_recovers():
+    """Spec test 12: K > L (here L = 1) skips the subspace step; lifting still works."""
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((4000, 1))
+    theta, w = np.array([[1.3], [-0.9]]), np.array([0.5, 0.5])
+    y, _ = SoftmaxMixture(2).set_fitted(w, theta, X).sample(60_000, random_state=2)
+    model = SoftmaxMixture(2, random_state=0).fit(X, y)
+    assert model.init_used_ == "moments"
+    assert parameter_error(theta, model.coefs_, relative=False).value < 0.1
