@@ -29,10 +29,11 @@ COLT 2025 (arXiv:2404.18893), Section 4.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import cho_solve
 from scipy.special import logsumexp
 
-from .._base import covariance_cholesky, gaussian_log_prob
+from .._base import covariance_cholesky
+
+_LOG_2PI = float(np.log(2 * np.pi))
 
 __all__ = [
     "vp_coefficients",
@@ -66,15 +67,24 @@ def noised_mixture(means: np.ndarray, covariances: np.ndarray, t: float):
 
 
 def _score_and_log_density(X, weights, means, covariances):
+    """Score and log-density through inverse Cholesky factors (tall-thin products only)."""
     chol = covariance_cholesky(covariances)
+    inv_chol = np.linalg.inv(chol)
+    d = X.shape[1]
+    log_joint = np.empty((X.shape[0], len(weights)))
+    whitened = []
     with np.errstate(divide="ignore"):
-        log_joint = gaussian_log_prob(X, means, chol) + np.log(weights)
+        for k in range(len(weights)):
+            Z = X @ inv_chol[k].T - inv_chol[k] @ means[k]
+            logdet = 2.0 * np.sum(np.log(np.diag(chol[k])))
+            log_joint[:, k] = np.log(weights[k]) - 0.5 * (d * _LOG_2PI + logdet
+                                                          + np.einsum("ij,ij->i", Z, Z))
+            whitened.append(Z)
     log_p = logsumexp(log_joint, axis=1)
     resp = np.exp(log_joint - log_p[:, None])
     score = np.zeros_like(X)
-    for k in range(len(weights)):
-        prec_diff = cho_solve((chol[k], True), (X - means[k]).T).T
-        score -= resp[:, k:k + 1] * prec_diff
+    for k, Z in enumerate(whitened):
+        score -= resp[:, k:k + 1] * (Z @ inv_chol[k])
     return score, log_p
 
 
@@ -108,6 +118,4 @@ def mixture_log_density(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
                         covariances: np.ndarray, t: float = 0.0) -> np.ndarray:
     """Log-density :math:`\\log p_t(x)` of a VP-noised Gaussian mixture, shape (n_samples,)."""
     mu_t, cov_t = noised_mixture(means, covariances, t)
-    chol = covariance_cholesky(cov_t)
-    with np.errstate(divide="ignore"):
-        return logsumexp(gaussian_log_prob(X, mu_t, chol) + np.log(weights), axis=1)
+    return _score_and_log_density(X, weights, mu_t, cov_t)[1]

@@ -1,0 +1,96 @@
+"""Per-level DSM regression, cells and the extrapolation guard."""
+
+import numpy as np
+
+from momix.diffusion import crude_estimates, mixture_score, vp_coefficients
+from momix.diffusion._cells import CrudeMixture, crude_log_joint, merge_groups
+from momix.diffusion._features import multi_indices
+from momix.diffusion._regression import (
+    LevelScore,
+    RegressionConfig,
+    _fit_cell,
+    _merge_small_cells,
+    evaluate_level,
+    fit_level,
+)
+
+
+def _single_gaussian(n, rng):
+    mu = np.array([1.0, -2.0])
+    cov = np.array([[1.5, 0.4], [0.4, 0.5]])
+    return mu, cov, rng.multivariate_normal(mu, cov, size=n)
+
+
+def test_degree_one_dsm_recovers_gaussian_score():
+    """Spec A test 3: a linear model recovers -Sigma_t^{-1}(x - mu_t)."""
+    rng = np.random.default_rng(0)
+    mu, cov, X = _single_gaussian(50_000, rng)
+    crude = crude_estimates(X, 1, rng)
+    t = 0.3
+    level = fit_level(X, t, crude, RegressionConfig(degree=1, noise_reps=8), rng)
+    a, s2 = vp_coefficients(t)
+    Xq = a * X[:2000] + np.sqrt(s2) * rng.standard_normal((2000, 2))
+    truth = mixture_score(Xq, np.ones(1), mu[None], cov[None], t)
+    est = evaluate_level(level, crude, Xq, 1).score
+    rel = np.linalg.norm(est - truth) / np.linalg.norm(truth)
+    assert rel < 2e-2
+
+
+def test_guard_is_finite_continuous_and_restoring():
+    rng = np.random.default_rng(1)
+    mu, cov, X = _single_gaussian(5000, rng)
+    crude = crude_estimates(X, 2, rng)
+    level = fit_level(X, 1e-3, crude, RegressionConfig(degree=5), rng)
+    far = np.array([[1e3, 1e3], [-1e6, 2.0], [3.0, 1e8], [-1e12, -1e12]])
+    ev = evaluate_level(level, crude, far, 5)
+    assert np.all(np.isfinite(ev.score)) and np.all(ev.extrapolated)
+    assert np.all(np.sum(ev.score * (far - X.mean(axis=0)), axis=1) < 0)
+    # continuity across the box boundary of one cell
+    poly = level.cells[0]
+    chol = np.linalg.inv(poly.whitening.inv_chol)
+    edge_u = np.array([poly.upper[0], 0.5 * (poly.lower[1] + poly.upper[1])])
+    pts = np.array([edge_u - [1e-7, 0], edge_u + [1e-7, 0]]) @ chol.T + poly.whitening.center
+    ev = evaluate_level(level, crude, pts, 5)
+    if ev.cell[0] == ev.cell[1] == 0:
+        assert not ev.extrapolated[0] and ev.extrapolated[1]
+        np.testing.assert_allclose(ev.score[0], ev.score[1], rtol=1e-4, atol=1e-4)
+
+
+def test_antithetic_pairs_reduce_small_t_error():
+    """At small t antithetic noise (the default) beats the same number of iid draws."""
+    rng = np.random.default_rng(2)
+    mu, cov, X = _single_gaussian(4000, rng)
+    crude = crude_estimates(X, 1, rng)
+    t = 1e-3
+    a, s2 = vp_coefficients(t)
+    Xq = a * X + np.sqrt(s2) * rng.standard_normal(X.shape)
+    truth = mixture_score(Xq, np.ones(1), mu[None], cov[None], t)
+    level = fit_level(X, t, crude, RegressionConfig(degree=2, noise_reps=2), rng)
+    anti = np.linalg.norm(evaluate_level(level, crude, Xq, 2).score - truth)
+    # the same fit with 2n independent noise draws, no pairing
+    z = rng.standard_normal((2 * len(X), 2))
+    Xt = a * np.vstack([X, X]) + np.sqrt(s2) * z
+    poly = _fit_cell(Xt, -z / np.sqrt(s2), multi_indices(2, 2), RegressionConfig(degree=2))
+    iid_level = LevelScore(t, np.zeros(1, dtype=int), (poly,), 0.0)
+    iid = np.linalg.norm(evaluate_level(iid_level, crude, Xq, 2).score - truth)
+    assert anti < 0.5 * iid
+
+
+def test_cells_merge_at_large_t_and_split_at_small_t():
+    crude = CrudeMixture(np.array([0.5, 0.5]), np.array([[-3.0, 0.0], [3.0, 0.0]]),
+                         np.array([np.eye(2) * 0.5] * 2))
+    assert len(np.unique(merge_groups(crude, 1e-2, 0.5))) == 2
+    assert len(np.unique(merge_groups(crude, 10.0, 0.5))) == 1
+    assert len(np.unique(merge_groups(crude, 1e-2, np.inf))) == 1
+
+
+def test_small_cells_are_merged_into_a_neighbour():
+    rng = np.random.default_rng(4)
+    crude = CrudeMixture(np.array([0.98, 0.01, 0.01]),
+                         np.array([[0.0, 0.0], [4.0, 0.0], [-4.0, 0.0]]),
+                         np.array([np.eye(2)] * 3))
+    X = rng.normal(size=(500, 2))
+    log_joint = crude_log_joint(X, crude, 1e-2)
+    groups = _merge_small_cells(log_joint, np.arange(3), min_count=50)
+    assert groups.max() == 0
+    np.testing.assert_array_equal(_merge_small_cells(log_joint, np.arange(3), 0), np.arange(3))
