@@ -260,3 +260,12 @@ def test_weight_modes_and_verbose(nystrom, caplog):
     assert np.all(model.moment_weights_ > 0)
     err = _errors(data, model)
     assert max(err.weights, err.means, err.covariances) < 0.3
+
+
+@pytest.mark.slow
+def test_demo_writes_figure(tmp_path):
+    from momix.lowrank._demo import FIGURE, run
+
+    section = run(tmp_path, np.random.default_rng(0))
+    assert (tmp_path / FIGURE).exists()
+    assert "| 10000 | DGMM (momix) |" in section.text

@@ -23,7 +23,12 @@ from scipy.optimize import minimize
 from ._engine import MixtureParams, alpha_moments, beta_moments, data_term
 from ._explicit import FullWeighting, full_objective
 from ._init import weighted_second_moment
-from ._stats import MomentStatistics, data_term_from_statistics, moment_statistics
+from ._stats import (
+    MomentStatistics,
+    alpha_from_tensors,
+    data_term_from_statistics,
+    moment_statistics,
+)
 
 __all__ = [
     "MomentData",
@@ -155,12 +160,16 @@ def diagonal_objective(
 ):
     """:math:`F_w(\\theta)` and its exact gradient.
 
-    :math:`\\alpha_k` always from the implicit engine; the data term from the one-pass
-    statistics when ``data`` carries them, else from a pass over the samples.
+    The data term from the one-pass statistics when ``data`` carries them, else from a pass
+    over the samples; :math:`\\alpha_k` from the implicit cumulant engine, or from explicit
+    tensors when the statistics exist (small :math:`r^L`) and the fit is in the whole space.
     """
     params = unpack(theta, shape, noise, tau)
     w = np.asarray(order_weights)
-    a = alpha_moments(params, w.shape[0], w, data.ambient_dim)
+    if data.statistics is not None and data.ambient_dim == data.X.shape[1]:
+        a = alpha_from_tensors(params, w)  # small d^L in the whole space: explicit is faster
+    else:
+        a = alpha_moments(params, w.shape[0], w, data.ambient_dim)
     if data.statistics is not None:
         t = data_term_from_statistics(data.statistics, params, w)
     else:
