@@ -141,7 +141,7 @@ def _result(setting: dict, per_method: dict) -> dict:
     return {"setting": setting, "summary": summary, "records": per_method}
 
 
-def run_setting(d, K, R, N, sigma, seeds, methods, log, checkpoint) -> dict:
+def run_setting(d, K, R, N, sigma, seeds, methods, log, checkpoint, skip_memory=()) -> dict:
     """All methods on the same data for every seed; memory from one extra traced run (seed 0)."""
     setting = dict(d=d, K=K, R=R, N=N, sigma=sigma, seeds=seeds)
     per_method = {m: [] for m in methods}
@@ -167,7 +167,7 @@ def run_setting(d, K, R, N, sigma, seeds, methods, log, checkpoint) -> dict:
                 )
             else:
                 log(f"  d={d} ... {method}: refused ({rec['message'][:60]}...)")
-            if seed == 0 and rec["status"] == "ok":
+            if seed == 0 and rec["status"] == "ok" and method not in skip_memory:
                 mem = run_one(method, data, K, R, sigma, seed, trace=True)
                 per_method[method].append(mem)
                 log(f"    peak traced memory {mem['peak_mb']:.0f} MB")
@@ -214,6 +214,14 @@ def parse_args(argv=None):
     p.add_argument("--N", type=int, nargs="+", default=[10_000])
     p.add_argument("--sigma", type=float, nargs="+", default=[0.5])
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--skip-memory",
+        nargs="+",
+        default=[],
+        choices=METHODS,
+        metavar="METHOD",
+        help="no traced memory run for these methods (it repeats a whole fit)",
+    )
     p.add_argument("--merge", nargs="+", metavar="TAG", help="merge earlier results into --tag")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument(
@@ -256,7 +264,9 @@ def main(argv=None) -> None:
             # GMM-full refuses cleanly (ValueError) where d^L is large; the refusal is recorded
             log = lambda s: print(s, flush=True)  # noqa: E731
             save = lambda partial, done=tuple(results): _save(args.tag, [*done, partial])  # noqa: E731
-            results.append(run_setting(d, K, R, N, sigma, seeds, args.methods, log, save))
+            results.append(
+                run_setting(d, K, R, N, sigma, seeds, args.methods, log, save, args.skip_memory)
+            )
             _save(args.tag, results)
     print(markdown(results))
 
