@@ -43,7 +43,15 @@ from scipy.special import logsumexp
 
 from ._engine import MixtureParams
 
-__all__ = ["ppca_log_prob", "mixture_log_likelihood", "EMResult", "em_step", "fit_em"]
+__all__ = [
+    "ppca_log_prob",
+    "mixture_log_likelihood",
+    "EMResult",
+    "em_step",
+    "fit_em",
+    "start_noise",
+    "refine",
+]
 
 logger = logging.getLogger("momix.lowrank")
 _LOG_2PI = float(np.log(2 * np.pi))
@@ -174,3 +182,60 @@ def fit_em(
             break
     trace.append(mixture_log_likelihood(X, omega, params, resid, extra_dims))
     return EMResult(params, np.array(trace), len(trace) - 1, converged)
+
+
+def start_noise(X, omega, sqnorm, ambient_dim: int, n_components: int, rank: int) -> float:
+    """Starting :math:`\\sigma^2` of EM after a noiseless moment fit.
+
+    The mean energy per dimension outside the fitted subspace when one is used, else the
+    trailing-spectrum estimate; at least 1e-3 of the mean variance.
+    """
+    from ._init import estimate_noise_variance, weighted_covariance
+
+    _, cov = weighted_covariance(X, omega)
+    floor = 1e-3 * np.trace(cov) / cov.shape[0] + 1e-12
+    extra = ambient_dim - X.shape[1]
+    if extra:
+        resid = sqnorm - np.einsum("nd,nd->n", X, X)
+        return max(float(omega @ resid) / extra, floor)
+    try:
+        est = estimate_noise_variance(X, omega, n_components, rank)
+    except ValueError:
+        return floor
+    return max(est, floor)
+
+
+def refine(
+    X,
+    omega,
+    sqnorm,
+    ambient_dim: int,
+    params: MixtureParams,
+    *,
+    estimate_noise: bool,
+    max_iter: int,
+    tol: float,
+    callback: Callable | None = None,
+) -> EMResult:
+    """EM from a moment estimate; ``X`` may hold subspace coordinates (``ambient_dim`` > its width).
+
+    A noiseless start (:math:`\\sigma^2 = 0`) begins at :func:`start_noise`.
+    """
+    K, _, R = params.factors.shape
+    start = params.noise_variance
+    if start <= 0:
+        start = start_noise(X, omega, sqnorm, ambient_dim, K, R)
+    params = MixtureParams(params.weights, params.means, params.factors, start)
+    extra = ambient_dim - X.shape[1]
+    resid = sqnorm - np.einsum("nd,nd->n", X, X) if extra else None
+    return fit_em(
+        X,
+        omega,
+        params,
+        estimate_noise=estimate_noise,
+        max_iter=max_iter,
+        tol=tol,
+        callback=callback,
+        resid=resid,
+        extra_dims=extra,
+    )

@@ -12,28 +12,24 @@ from tqdm.auto import tqdm
 
 from .._base import GaussianMixin, MixtureEstimator, best_of_restarts, warn_not_converged
 from .._validation import check_n_components, check_rng, check_sample_weight
-from ._em import fit_em, ppca_log_prob
+from ._em import ppca_log_prob, refine
 from ._engine import MixtureParams
 from ._explicit import MAX_MONOMIALS, full_weighting, monomial_count
-from ._init import estimate_noise_variance, initial_params, user_params, weighted_covariance
+from ._init import estimate_noise_variance, initial_params, user_params
 from ._solver import (
     MomentData,
     diagonal_objective,
     fit_moments,
-    make_weight_fn,
     pack,
     reduce_to_subspace,
     signal_basis,
 )
 from ._stats import statistics_size
-from ._weights import exact_kernel_sums, nystrom_kernel_sums, nystrom_landmark_count
+from ._weights import weight_function
 
 __all__ = ["LowRankGaussianMixture"]
 
 logger = logging.getLogger("momix.lowrank")
-
-#: ``nystrom='auto'`` uses the exact kernel sums up to this many samples
-EXACT_SUMS_MAX_SAMPLES = 3000
 
 #: one-pass moment statistics are used when they have at most this many entries
 STATISTICS_MAX_ENTRIES = 200_000
@@ -134,6 +130,9 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         EM iterations (0 without refinement).
     em_log_likelihood_ : ndarray
         Mean log-likelihood before each EM iteration and after the last (empty without EM).
+    nystrom_mode_ : str, int or None
+        How the DGMM weights got their kernel sums (``'exact'``, ``'model'`` or the landmark
+        count); None for the other weightings.
     converged_ : bool
     n_features_in_ : int
 
@@ -297,8 +296,8 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
 
     def _weighting_setup(self, data: MomentData, fit_data: MomentData, noise: float, rng):
         """Full-GMM weighting or DGMM weight function; kernel sums use the full data."""
-        n, d = data.X.shape
-        L = self.max_order
+        d, L = data.X.shape[1], self.max_order
+        self.nystrom_mode_ = None
         if self.weighting == "full":
             q = monomial_count(d, L)
             if q > MAX_MONOMIALS:
@@ -311,17 +310,10 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
             return None, full_weighting(data.X, data.omega, L)
         if self.weighting == "identity":
             return None, None
-        mode = self.nystrom
-        if mode == "auto":
-            landmarks = nystrom_landmark_count(n, self.n_components, self.rank, L)
-            mode = "exact" if n <= EXACT_SUMS_MAX_SAMPLES else ("model" if noise > 0 else landmarks)
-        self.nystrom_mode_ = mode
-        if mode == "model":
-            return make_weight_fn(fit_data, L, None), None
-        if mode == "exact":
-            return make_weight_fn(fit_data, L, exact_kernel_sums(data.X, data.omega, L)), None
-        sums = nystrom_kernel_sums(data.X, data.omega, L, int(mode), rng)
-        return make_weight_fn(fit_data, L, sums), None
+        weight_fn, self.nystrom_mode_ = weight_function(
+            self.nystrom, data, fit_data, noise, self.n_components, self.rank, L, rng
+        )
+        return weight_fn, None
 
     def _initial(self, data: MomentData, basis, noise: float, rng) -> MixtureParams:
         if isinstance(self.init, dict):
@@ -367,49 +359,24 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
             bar.close()
 
     def _refine(self, data: MomentData, params: MixtureParams):
-        estimate = not isinstance(self.noise_variance, Real)
-        start = params.noise_variance
-        if start <= 0:
-            start = self._em_start_noise(data)
-        params = MixtureParams(params.weights, params.means, params.factors, start)
         bar = tqdm(total=self.max_iter, desc="EM refinement", disable=self.verbose <= 0)
-        extra = data.ambient_dim - data.X.shape[1]
-        resid = data.sqnorm - np.einsum("nd,nd->n", data.X, data.X) if extra else None
         try:
-            res = fit_em(
+            res = refine(
                 data.X,
                 data.omega,
+                data.sqnorm,
+                data.ambient_dim,
                 params,
-                estimate_noise=estimate,
+                estimate_noise=not isinstance(self.noise_variance, Real),
                 max_iter=self.max_iter,
                 tol=self.tol,
                 callback=lambda it, ll: bar.update(1),
-                resid=resid,
-                extra_dims=extra,
             )
         finally:
             bar.close()
         if not res.converged:
             warn_not_converged("EM refinement", "increase max_iter or loosen tol")
         return res.params, res.log_likelihood, res.n_iter, res.converged
-
-    def _em_start_noise(self, data: MomentData) -> float:
-        """Starting :math:`\\sigma^2` of EM after a noiseless moment fit.
-
-        The mean energy per dimension outside the fitted subspace when one is used, else
-        the trailing-spectrum estimate; at least 1e-3 of the mean variance.
-        """
-        _, cov = weighted_covariance(data.X, data.omega)
-        floor = 1e-3 * np.trace(cov) / cov.shape[0] + 1e-12
-        extra = data.ambient_dim - data.X.shape[1]
-        if extra:
-            resid = data.sqnorm - np.einsum("nd,nd->n", data.X, data.X)
-            return max(float(data.omega @ resid) / extra, floor)
-        try:
-            est = estimate_noise_variance(data.X, data.omega, self.n_components, self.rank)
-        except ValueError:
-            return floor
-        return max(est, floor)
 
     def _store(self, params: MixtureParams, best, em_trace, em_iter, converged) -> None:
         self.weights_ = params.weights

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import minimize
 
-from ._engine import MixtureParams, alpha_moments, beta_moments, data_term
+from ._engine import MixtureParams, alpha_moments, data_term
 from ._explicit import FullWeighting, full_objective
 from ._init import weighted_second_moment
 from ._stats import (
@@ -323,39 +323,3 @@ def fit_moments(
         logger.info("full GMM step: objective %.6g, %d iterations", res.value, res.n_iter)
         theta, value, converged = res.theta, res.value, res.success
     return MomentFit(unpack(theta, shape, noise), w, value, total_iter, steps, bool(converged))
-
-
-def make_weight_fn(
-    data: MomentData, max_order: int, sums=None
-) -> Callable[[MixtureParams], np.ndarray]:
-    """``params -> DGMM weights``.
-
-    ``sums`` is a :class:`KernelSums` (exact or Nystrom sample sums, the paper's estimate of
-    S), or None for the *model-based* estimate: the data kernel sums are replaced by their
-    values under the current fit, :math:`G_k(n) \\to \\beta_{k,n}` and
-    :math:`\\bar G_k \\to \\alpha_k` (k <= 2L), which gives
-
-    .. math:: \\|S_{kk'}\\|_F^2 = \\alpha_{k+k'}
-              - 2\\textstyle\\sum_n\\omega_n\\beta_{k,n}\\beta_{k',n}
-              + \\alpha_k\\alpha_{k'} + 2(\\alpha_k - b_k)(\\alpha_{k'} - b_{k'})
-
-    (at a consistent fit, :math:`b_k \\approx \\alpha_k`, the population value
-    :math:`\\|\\operatorname{Cov}(y^{\\otimes k}, y^{\\otimes k'})\\|_F^2` with the cross term
-    averaged over the data) at cost :math:`O(NKL + K^2 L^2 dR)`. Unlike the sample sums it
-    has no :math:`n = n'` (V-statistic) term, which dominates the sample sums of
-    :math:`\\langle y_n, y_{n'}\\rangle^{k+k'}` when noise is strong in high dimension.
-    """
-    from ._weights import KernelSums, dgmm_weights
-
-    diag = np.array([data.omega @ data.sqnorm**k for k in range(1, max_order + 1)])
-
-    def weight_fn(params: MixtureParams) -> np.ndarray:
-        beta = beta_moments(data.X, data.sqnorm, params, max_order)
-        if sums is not None:
-            alpha = alpha_moments(params, max_order, ambient_dim=data.ambient_dim).alpha
-            return dgmm_weights(alpha, beta, data.omega, sums)
-        alpha = alpha_moments(params, 2 * max_order, ambient_dim=data.ambient_dim).alpha
-        model = KernelSums(rows=beta, totals=alpha, diag=diag)
-        return dgmm_weights(alpha[:max_order], beta, data.omega, model)
-
-    return weight_fn

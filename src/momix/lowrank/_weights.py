@@ -21,12 +21,14 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
 
 from ..exceptions import NumericalError
+from ._engine import MixtureParams, alpha_moments, beta_moments
 
 __all__ = [
     "KernelSums",
@@ -34,7 +36,12 @@ __all__ = [
     "nystrom_kernel_sums",
     "nystrom_landmark_count",
     "dgmm_weights",
+    "make_weight_fn",
+    "weight_function",
 ]
+
+#: ``nystrom='auto'`` uses the exact kernel sums up to this many samples
+EXACT_SUMS_MAX_SAMPLES = 3000
 
 
 @dataclass(frozen=True)
@@ -220,3 +227,70 @@ def dgmm_weights(
             "coarse -- increase `nystrom` (landmarks) or use nystrom='exact'"
         )
     return trace / denom
+
+
+def make_weight_fn(data, max_order: int, sums=None) -> Callable[[MixtureParams], np.ndarray]:
+    """``params -> DGMM weights`` for a :class:`._solver.MomentData` ``data``.
+
+    ``sums`` is a :class:`KernelSums` (exact or Nystrom sample sums, the paper's estimate of
+    S), or None for the *model-based* estimate: the data kernel sums are replaced by their
+    values under the current fit, :math:`G_k(n) \\to \\beta_{k,n}` and
+    :math:`\\bar G_k \\to \\alpha_k` (k <= 2L), which gives
+
+    .. math:: \\|S_{kk'}\\|_F^2 = \\alpha_{k+k'}
+              - 2\\textstyle\\sum_n\\omega_n\\beta_{k,n}\\beta_{k',n}
+              + \\alpha_k\\alpha_{k'} + 2(\\alpha_k - b_k)(\\alpha_{k'} - b_{k'})
+
+    (at a consistent fit, :math:`b_k \\approx \\alpha_k`, the population value
+    :math:`\\|\\operatorname{Cov}(y^{\\otimes k}, y^{\\otimes k'})\\|_F^2` with the cross term
+    averaged over the data) at cost :math:`O(NKL + K^2 L^2 dR)`. Unlike the sample sums it
+    has no :math:`n = n'` (V-statistic) term, which dominates the sample sums of
+    :math:`\\langle y_n, y_{n'}\\rangle^{k+k'}` when noise is strong in high dimension.
+    """
+    diag = np.array([data.omega @ data.sqnorm**k for k in range(1, max_order + 1)])
+
+    def weight_fn(params: MixtureParams) -> np.ndarray:
+        beta = beta_moments(data.X, data.sqnorm, params, max_order)
+        if sums is not None:
+            alpha = alpha_moments(params, max_order, ambient_dim=data.ambient_dim).alpha
+            return dgmm_weights(alpha, beta, data.omega, sums)
+        alpha = alpha_moments(params, 2 * max_order, ambient_dim=data.ambient_dim).alpha
+        model = KernelSums(rows=beta, totals=alpha, diag=diag)
+        return dgmm_weights(alpha[:max_order], beta, data.omega, model)
+
+    return weight_fn
+
+
+def weight_function(
+    mode,
+    data,
+    fit_data,
+    noise: float,
+    n_components: int,
+    rank: int,
+    max_order: int,
+    rng: np.random.Generator,
+):
+    """Resolve ``nystrom`` and build the DGMM weight function.
+
+    ``mode`` is ``'auto'``, ``'exact'``, ``'model'`` or a landmark count; ``'auto'`` means
+    exact sums up to :data:`EXACT_SUMS_MAX_SAMPLES` samples, above that Nystrom for
+    noiseless data and ``'model'`` for noisy data. Kernel sums use the full data ``data``;
+    the weights are evaluated on ``fit_data`` (possibly subspace coordinates).
+
+    Returns
+    -------
+    weight_fn : callable ``params -> (L,) weights``
+    mode : str or int
+        The resolved mode.
+    """
+    n, L = data.X.shape[0], max_order
+    if mode == "auto":
+        landmarks = nystrom_landmark_count(n, n_components, rank, L)
+        mode = "exact" if n <= EXACT_SUMS_MAX_SAMPLES else ("model" if noise > 0 else landmarks)
+    if mode == "model":
+        return make_weight_fn(fit_data, L, None), mode
+    if mode == "exact":
+        return make_weight_fn(fit_data, L, exact_kernel_sums(data.X, data.omega, L)), mode
+    sums = nystrom_kernel_sums(data.X, data.omega, L, int(mode), rng)
+    return make_weight_fn(fit_data, L, sums), int(mode)
