@@ -1,0 +1,132 @@
+"""ScoreMatchingMixture: learned score against the closed form, sampling, API and bad input."""
+
+import numpy as np
+import pytest
+from diffusion_helpers import overlapping_mixture
+from sklearn.exceptions import NotFittedError
+
+from momix._base import sample_gaussian_mixture
+from momix.diffusion import ScoreMatchingMixture, forward_noise, mixture_log_density, mixture_score
+
+FAST = {"n_noise_levels": 14, "n_steps": 80, "n_readoff_samples": 3000}
+
+
+def _rel_score_error(model, w, mu, cov, t, rng, n=5000):
+    X0 = sample_gaussian_mixture(n, w, mu, cov, rng)[0]
+    Xt = forward_noise(X0, t, rng.standard_normal(X0.shape))
+    truth = mixture_score(Xt, w, mu, cov, t)
+    return np.linalg.norm(model.score_function(Xt, t) - truth) / np.linalg.norm(truth)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    w, mu, cov = overlapping_mixture(3, 2, seed=3)
+    X = sample_gaussian_mixture(20_000, w, mu, cov, np.random.default_rng(0))[0]
+    model = ScoreMatchingMixture(3, random_state=0, **FAST).fit(X)
+    return model, (w, mu, cov), X
+
+
+def test_learned_score_close_to_closed_form(fitted):
+    model, (w, mu, cov), _ = fitted
+    rng = np.random.default_rng(1)
+    assert _rel_score_error(model, w, mu, cov, 1.0, rng) < 0.02
+    assert _rel_score_error(model, w, mu, cov, 0.1, rng) < 0.1
+
+
+def test_partition_beats_single_polynomial(fitted):
+    """Spec A test 5: the partition cuts the score error at small t (here >= 2x)."""
+    model, (w, mu, cov), X = fitted
+    single = ScoreMatchingMixture(3, partition="none", random_state=0, **FAST).fit(X)
+    rng = np.random.default_rng(2)
+    for t in (0.01, 0.1):
+        part = _rel_score_error(model, w, mu, cov, t, rng)
+        assert 2 * part < _rel_score_error(single, w, mu, cov, t, rng)
+
+
+def test_samples_finite_and_close_in_log_density(fitted):
+    model, (w, mu, cov), _ = fitted
+    X, labels = model.sample(5000)
+    assert X.shape == (5000, 2) and labels.shape == (5000,)
+    assert np.all(np.isfinite(X))
+    ref = mixture_log_density(sample_gaussian_mixture(50_000, w, mu, cov,
+                                                      np.random.default_rng(3))[0], w, mu, cov)
+    assert abs(mixture_log_density(X, w, mu, cov).mean() - ref.mean()) < 0.1
+
+
+def test_read_off_parameters_are_a_valid_mixture(fitted):
+    model, _, X = fitted
+    assert model.weights_.shape == (3,) and model.means_.shape == (3, 2)
+    np.testing.assert_allclose(model.weights_.sum(), 1.0)
+    assert np.all(np.linalg.eigvalsh(model.covariances_) > 0)
+    assert np.isfinite(model.score(X)) and model.predict(X).shape == (len(X),)
+    assert model.bic(X) > model.aic(X) - 1e9
+
+
+def test_same_seed_same_samples(fitted):
+    model, _, _ = fitted
+    np.testing.assert_array_equal(model.sample(50, random_state=7)[0],
+                                  model.sample(50, random_state=7)[0])
+    assert not np.array_equal(model.sample(50, random_state=7)[0],
+                              model.sample(50, random_state=8)[0])
+
+
+def test_score_finite_far_out(fitted):
+    model, _, _ = fitted
+    far = np.array([[1e6, 1e6], [-1e9, 0.0], [0.0, 1e12]])
+    for t in (0.0, 1e-3, 0.1, 10.0):
+        ev = model.score_evaluation(far, t)
+        assert np.all(np.isfinite(ev.score)) and np.all(ev.extrapolated)
+
+
+@pytest.mark.parametrize("seed", [0, 2**32 - 1, pytest.param(1, marks=pytest.mark.slow),
+                                  pytest.param(2**31 - 1, marks=pytest.mark.slow),
+                                  pytest.param(123456789, marks=pytest.mark.slow)])
+def test_no_nan_with_extreme_seeds_and_degree(seed):
+    """Spec A test 6: no NaN in generated samples for any degree <= 5."""
+    w, mu, cov = overlapping_mixture(4, 2, seed=seed % 97)
+    X = sample_gaussian_mixture(3000, w, mu, cov, np.random.default_rng(seed))[0]
+    model = ScoreMatchingMixture(4, degree=5, n_noise_levels=8, n_steps=40,
+                                 n_readoff_samples=500, random_state=seed).fit(X)
+    Xs, _ = model.sample(2000)
+    assert np.all(np.isfinite(Xs))
+
+
+def test_single_gaussian_mean_and_covariance():
+    """Spec A test 9 (k = 1): sample mean and covariance within 5%."""
+    rng = np.random.default_rng(4)
+    cov = np.array([[1.0, 0.6], [0.6, 2.0]])
+    X = rng.multivariate_normal([2.0, -1.0], cov, size=5000)
+    model = ScoreMatchingMixture(1, random_state=0, n_noise_levels=8, n_steps=200,
+                                 n_readoff_samples=500).fit(X)
+    Xs, _ = model.sample(10_000)
+    np.testing.assert_allclose(Xs.mean(axis=0), [2.0, -1.0], atol=0.05 * 2.0)
+    np.testing.assert_allclose(np.cov(Xs.T), cov, atol=0.05 * 2.0)
+    np.testing.assert_allclose(model.means_[0], [2.0, -1.0], atol=0.1)
+
+
+def test_progress_bar_at_verbose(capsys):
+    X = np.random.default_rng(5).normal(size=(300, 2))
+    ScoreMatchingMixture(1, verbose=1, n_noise_levels=3, n_steps=5,
+                         n_readoff_samples=100, random_state=0).fit(X)
+    err = capsys.readouterr().err
+    assert "score matching" in err and "read-off sampling" in err
+
+
+def test_bad_input():
+    X = np.random.default_rng(6).normal(size=(100, 2))
+    with pytest.raises(ValueError, match="noise_reps"):
+        ScoreMatchingMixture(noise_reps=3).fit(X)
+    with pytest.raises(ValueError):
+        ScoreMatchingMixture(partition="kmeans").fit(X)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        ScoreMatchingMixture().fit(np.array([[0.0, np.nan]] * 10))
+    with pytest.raises(NotFittedError):
+        ScoreMatchingMixture().score_function(X, 0.1)
+    model = ScoreMatchingMixture(n_noise_levels=3, n_steps=5, n_readoff_samples=100,
+                                 random_state=0).fit(X)
+    with pytest.raises(ValueError, match="t must be"):
+        model.score_function(X, -1.0)
+    with pytest.raises(ValueError, match="n_samples"):
+        model.sample(0)
+    with pytest.raises(ValueError, match="features"):
+        model.score_function(X[:, :1], 0.1)
