@@ -7,7 +7,7 @@ EM with its optimality certificate, bandwidth search) are re-exported for direct
 from ._bandwidth import BandwidthSearch, select_bandwidth, silverman_factor
 from ._em import em_map, em_weights, precompute
 from ._estimator import GMMExpansion
-from ._grid import axis_kernels, grid_means, make_grid, robust_scale
+from ._grid import grid_means, local_kernels, make_grid, robust_scale
 from ._kernels import (
     WeightFit,
     kde_grid_weights,
@@ -21,12 +21,12 @@ __all__ = [
     "GMMExpansion",
     "BandwidthSearch",
     "WeightFit",
-    "axis_kernels",
     "em_map",
     "em_weights",
     "grid_means",
     "kde_grid_weights",
     "kernel_counts",
+    "local_kernels",
     "log_density",
     "make_grid",
     "one_step_weights",

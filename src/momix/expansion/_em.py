@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._grid import axis_kernels
-from ._kernels import WeightFit, _chunks, backproject, contract
+from ._grid import LocalKernels, local_kernels
+from ._kernels import WeightFit, _chunks, backproject, contract, window_elements
 
 __all__ = ["PrecomputedKernels", "precompute", "em_map", "em_weights"]
 
@@ -27,18 +27,18 @@ logger = logging.getLogger("momix.expansion")
 
 @dataclass(frozen=True)
 class PrecomputedKernels:
-    """Per-chunk axis kernels and sample weights, reused by every EM iteration."""
+    """Per-chunk windowed kernels and sample weights, reused by every EM iteration."""
 
-    kernels: tuple[list[np.ndarray], ...]
+    kernels: tuple[LocalKernels, ...]
     sample_weight: tuple[np.ndarray, ...]
     total_weight: float
 
 
 def precompute(X: np.ndarray, sample_weight: np.ndarray, grid, sigmas) -> PrecomputedKernels:
-    """Evaluate the axis kernels of every chunk of ``X`` once."""
-    slices = list(_chunks(X.shape[0], grid))
+    """Evaluate the windowed kernels of every chunk of ``X`` once."""
+    slices = list(_chunks(X.shape[0], window_elements(grid, sigmas)))
     return PrecomputedKernels(
-        tuple(axis_kernels(X[sl], grid, sigmas) for sl in slices),
+        tuple(local_kernels(X[sl], grid, sigmas) for sl in slices),
         tuple(sample_weight[sl] for sl in slices),
         float(sample_weight.sum()),
     )

@@ -41,8 +41,11 @@ class GMMExpansion(MixtureEstimator):
     Parameters
     ----------
     n_grid : int or "auto", default="auto"
-        Nodes per axis. ``"auto"`` spaces the nodes :math:`\\sigma_j/2` apart, so the number
-        of components is about :math:`\\prod_j (\\mathrm{range}_j/\\sigma_j + 12)`.
+        Nodes per axis. ``"auto"`` spaces the nodes :math:`\\Delta_j = \\sigma_j` apart (the
+        paper's default :math:`\\sigma = \\Delta`), so the number of components is about
+        :math:`\\prod_j (\\mathrm{range}_j/\\sigma_j + 7)`. A finer spacing
+        (:math:`\\sigma/2`) changed the held-out log-likelihood by less than 1e-4 nats in
+        the benchmark and costs :math:`2^d` times more.
     bandwidth : float or "auto", default="auto"
         Relative bandwidth :math:`h`. ``"auto"`` maximises the ``n_folds``-fold held-out
         log-likelihood over 16 log-spaced multiples of Silverman's factor plus one parabolic
@@ -58,7 +61,7 @@ class GMMExpansion(MixtureEstimator):
     max_iter : int or None, default=None
         ``"one_step"``: number of steps (None = 1). ``"em"``: largest number of map
         evaluations (None = 5000). Ignored by ``"kde_grid"``.
-    tol : float, default=1e-4
+    tol : float, default=1e-3
         ``"em"`` stops when the certified gap to the maximal mean log-likelihood is below
         ``tol`` nats.
     n_folds : int, default=5
@@ -137,7 +140,7 @@ class GMMExpansion(MixtureEstimator):
         bandwidth="auto",
         update="one_step",
         max_iter=None,
-        tol=1e-4,
+        tol=1e-3,
         n_folds=5,
         max_grid_size=200_000,
         random_state=None,

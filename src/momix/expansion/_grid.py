@@ -11,14 +11,16 @@ factorises over axes,
     \\phi_{i_1 \\dots i_d}(x) = \\prod_{j=1}^d \\varphi_{\\sigma_j}(x_j - g^{(j)}_{i_j}),
 
 so every quantity the estimator needs is a contraction of the weight tensor with the
-per-axis kernel matrices :math:`\\Phi^{(j)}_{n i} = \\varphi_{\\sigma_j}(x_{nj} - g^{(j)}_i)`
-(see :mod:`momix.expansion._kernels`). The full :math:`n \\times N^d` design matrix is
-never formed.
+per-axis kernel values :math:`\\varphi_{\\sigma_j}(x_{nj} - g^{(j)}_i)`, kept only on a window
+of nodes within :math:`8\\sigma_j` of each point (see :mod:`momix.expansion._kernels`). The
+cost per pass is :math:`O(n\\, m^d)` with :math:`m \\approx 16\\sigma/\\Delta + 1`, independent
+of the data range; the full :math:`n \\times N^d` design matrix is never formed.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,14 +33,22 @@ __all__ = [
     "grid_size",
     "make_grid",
     "grid_means",
-    "axis_kernels",
+    "TRUNCATION",
+    "LocalKernels",
+    "local_kernels",
+    "window_sizes",
+    "truncation_bound",
     "axis_log_kernels",
 ]
 
 #: the grid extends this many bandwidths beyond the data range on every side
 GRID_PADDING = 3.0
 #: with ``n_grid="auto"`` the node spacing is ``bandwidth / NODES_PER_BANDWIDTH``
-NODES_PER_BANDWIDTH = 2.0
+NODES_PER_BANDWIDTH = 1.0
+#: kernels are evaluated on the nodes within this many bandwidths of a point, per axis
+TRUNCATION = 8.0
+#: windows are used only for grids more than this many times larger than a window
+DENSE_FACTOR = 16
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -81,8 +91,8 @@ def grid_size(X: np.ndarray, n_grid, sigmas: np.ndarray) -> tuple[int, ...]:
     """Number of nodes per axis: ``n_grid`` itself, or the ``"auto"`` rule.
 
     With ``"auto"`` the padded range :math:`[\\min_j - 3\\sigma_j, \\max_j + 3\\sigma_j]` is
-    covered with spacing :math:`\\Delta_j \\le \\sigma_j / 2`, so every point lies within a
-    quarter bandwidth of a node and the soft assignment resolves the kernel.
+    covered with spacing :math:`\\Delta_j \\le \\sigma_j` (the paper's :math:`\\sigma = \\Delta`),
+    so every point lies within half a bandwidth of a node.
     """
     if n_grid != "auto":
         return (int(n_grid),) * X.shape[1]
@@ -140,23 +150,82 @@ def grid_means(grid: list[np.ndarray]) -> np.ndarray:
     return np.stack([m.ravel() for m in mesh], axis=1)
 
 
-def axis_kernels(X: np.ndarray, grid: list[np.ndarray], sigmas: np.ndarray) -> list[np.ndarray]:
-    """Per-axis kernel matrices :math:`\\Phi^{(j)}_{ni} = \\varphi_{\\sigma_j}(x_{nj} - g^{(j)}_i)`.
+@dataclass(frozen=True)
+class LocalKernels:
+    """Per-axis Gaussian kernel values on a window of nodes around each point.
 
-    Returns
-    -------
-    kernels : list of ndarray
-        ``kernels[j]`` has shape (n_samples, N_j).
+    Attributes
+    ----------
+    starts : ndarray of shape (n_samples, n_features)
+        Index of the first node of each point's window on each axis.
+    values : tuple of ndarray
+        ``values[j]`` has shape (n_samples, m_j): :math:`\\varphi_{\\sigma_j}(x_{nj} -
+        g^{(j)}_{s_{nj} + a})` for :math:`a < m_j` (or its logarithm).
+    shape : tuple of int
+        Number of nodes per axis of the full grid.
+    dense : bool
+        True when every window is the whole axis (``starts`` all zero): the contractions
+        then use matrix products, which beat gathering windows unless the grid is much
+        larger than a window.
     """
-    out = []
+
+    starts: np.ndarray
+    values: tuple[np.ndarray, ...]
+    shape: tuple[int, ...]
+    dense: bool
+
+
+def window_sizes(grid: list[np.ndarray], sigmas: np.ndarray) -> tuple[int, ...]:
+    """Nodes per axis within ``TRUNCATION`` bandwidths of a point; whole axes if the grid is small.
+
+    Windows are used only when the full grid has more than ``DENSE_FACTOR`` times as many
+    nodes as a window; otherwise every axis is taken whole.
+    """
+    sizes = []
     for j, nodes in enumerate(grid):
-        u = (X[:, j, None] - nodes[None, :]) / sigmas[j]
-        out.append(np.exp(-0.5 * u * u - _LOG_SQRT_2PI - math.log(sigmas[j])))
-    return out
+        delta = nodes[1] - nodes[0] if len(nodes) > 1 else np.inf
+        half = int(math.ceil(TRUNCATION * sigmas[j] / delta)) if len(nodes) > 1 else 0
+        sizes.append(min(2 * half + 1, len(nodes)))
+    full = tuple(len(g) for g in grid)
+    return full if math.prod(full) <= DENSE_FACTOR * math.prod(sizes) else tuple(sizes)
+
+
+def local_kernels(
+    X: np.ndarray, grid: list[np.ndarray], sigmas: np.ndarray, *, log: bool = False
+) -> LocalKernels:
+    """Kernel values on the nodes within ``TRUNCATION`` bandwidths of each point, per axis.
+
+    A node outside the window is at least :math:`8\\sigma_j` away on axis :math:`j`, so the
+    dropped part of :math:`\\sum_i \\pi_i \\phi_i(x)` is at most
+    :math:`e^{-32} \\prod_j (\\sigma_j\\sqrt{2\\pi})^{-1}` (see :func:`truncation_bound`).
+    Points outside the grid get the window at the nearest edge.
+    """
+    sizes = window_sizes(grid, sigmas)
+    dense = sizes == tuple(len(g) for g in grid)
+    starts, values = [], []
+    for j, (nodes, m) in enumerate(zip(grid, sizes, strict=True)):
+        n_nodes = len(nodes)
+        if dense:
+            start = np.zeros(len(X), dtype=np.intp)
+        else:
+            delta = nodes[1] - nodes[0]
+            centre = np.rint((X[:, j] - nodes[0]) / delta)
+            start = np.clip(centre - (m - 1) // 2, 0, n_nodes - m).astype(np.intp)
+        u = (X[:, j, None] - nodes[start[:, None] + np.arange(m)]) / sigmas[j]
+        logv = -0.5 * u * u - _LOG_SQRT_2PI - math.log(sigmas[j])
+        starts.append(start)
+        values.append(logv if log else np.exp(logv))
+    shape = tuple(len(g) for g in grid)
+    return LocalKernels(np.stack(starts, axis=1), tuple(values), shape, dense)
+
+
+def truncation_bound(sigmas: np.ndarray) -> float:
+    """Upper bound on the mixture density left out by :func:`local_kernels`."""
+    return float(math.exp(-0.5 * TRUNCATION**2) / np.prod(sigmas * math.sqrt(2 * math.pi)))
 
 
 def axis_log_kernels(X: np.ndarray, grid: list[np.ndarray], sigmas: np.ndarray) -> list[np.ndarray]:
-    """Logarithms of :func:`axis_kernels`, without underflow for far-away points."""
+    """Log-kernels against every node of each axis (the exact path), shapes (n_samples, N_j)."""
     out = []
     for j, nodes in enumerate(grid):
         u = (X[:, j, None] - nodes[None, :]) / sigmas[j]
