@@ -156,7 +156,8 @@ def to_markdown(rows, args):
         tv = r.get("tv_hist", {})
         tvs = [f"{tv[k]:.3f}" if k in tv else "-" for k in ("smm", "gmm_bic", "kde", "true")]
         lines.append(
-            f"| {r['d']} | {r['K']} | {r['N']:.0e} | " + " | ".join(f"{e[str(t)]:.3f}" for t in TIMES)
+            f"| {r['d']} | {r['K']} | {r['N']:.0e} | "
+            + " | ".join(f"{e[str(t)]:.3f}" for t in TIMES)
             + f" | {g['smm']:+.3f} | {g['gmm_bic']:+.3f} ({r['gmm_k']}) | {g['kde']:+.3f} | "
             f"{g['true']:+.3f} | " + " | ".join(tvs)
             + f" | {r['fit_s']:.1f} | {r['sample_s']:.1f} | {r['fit_peak_mib']:.0f} |")

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from diffusion_helpers import overlapping_mixture
 from scipy.stats import multivariate_normal
 
 from momix.diffusion import (
@@ -11,8 +12,6 @@ from momix.diffusion import (
     noised_mixture,
     vp_coefficients,
 )
-
-from diffusion_helpers import overlapping_mixture
 
 
 def test_vp_coefficients_small_t_accurate():

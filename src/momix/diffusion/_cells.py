@@ -141,7 +141,8 @@ def group_log_likelihood(log_joint: np.ndarray, groups: np.ndarray) -> np.ndarra
     out = np.empty((log_joint.shape[0], n_groups))
     for g in range(n_groups):
         cols = np.flatnonzero(groups == g)
-        out[:, g] = log_joint[:, cols[0]] if len(cols) == 1 else logsumexp(log_joint[:, cols], axis=1)
+        single = len(cols) == 1
+        out[:, g] = log_joint[:, cols[0]] if single else logsumexp(log_joint[:, cols], axis=1)
     return out
 
 

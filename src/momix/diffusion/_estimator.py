@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .._base import GaussianMixin, MixtureEstimator, warn_not_converged
 from .._validation import check_rng
 from ..exceptions import NumericalError
-from ._cells import CrudeMixture, crude_estimates
+from ._cells import crude_estimates
 from ._regression import RegressionConfig, ScoreEvaluation, fit_level
 from ._sampler import PiecewisePolynomialScore, evaluate_score, reverse_diffusion, time_grid
 
@@ -218,7 +218,8 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
             warnings.simplefilter("always")
             gm.fit(generated)
         self.weights_, self.means_, self.covariances_ = gm.weights_, gm.means_, gm.covariances_
-        self.converged_, self.n_iter_, self.lower_bound_ = gm.converged_, gm.n_iter_, gm.lower_bound_
+        self.converged_, self.n_iter_ = gm.converged_, gm.n_iter_
+        self.lower_bound_ = gm.lower_bound_
         if not gm.converged_ or any("converge" in str(w.message) for w in caught):
             warn_not_converged("the parameter read-off EM on generated samples",
                                "increase n_readoff_samples or decrease n_components")

@@ -67,7 +67,8 @@ class Whitening:
         return (X - self.center) @ self.inv_chol.T
 
 
-def fit_whitening(X: np.ndarray, weights: np.ndarray | None = None, floor: float = 1e-8) -> Whitening:
+def fit_whitening(X: np.ndarray, weights: np.ndarray | None = None,
+                  floor: float = 1e-8) -> Whitening:
     """Whitening of ``X`` by its (weighted) mean and covariance.
 
     The covariance is floored at ``floor`` times its largest eigenvalue (and absolutely at

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._cells import CrudeMixture
-from ._regression import LevelScore, ScoreEvaluation, evaluate_level
 from ._process import vp_coefficients
+from ._regression import ScoreEvaluation, evaluate_level
 
 __all__ = ["PiecewisePolynomialScore", "evaluate_score", "time_grid", "reverse_diffusion"]
 
