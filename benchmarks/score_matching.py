@@ -103,15 +103,16 @@ def timed(fn):
     return result, time.perf_counter() - start
 
 
-def run_setting(d, K, N, seed, n_gen):
+def run_setting(d, K, N, seed, n_gen, degree=3):
     w, mu, cov = make_mixture(K, d, seed)
     rng = np.random.default_rng(seed)
     X = sample_gaussian_mixture(N, w, mu, cov, rng)[0]
     fresh = sample_gaussian_mixture(100_000, w, mu, cov, rng)[0]
     ref = float(mixture_log_density(fresh, w, mu, cov).mean())
-    row = {"d": d, "K": K, "N": N, "seed": seed}
+    row = {"d": d, "K": K, "N": N, "seed": seed, "degree": degree}
     tracemalloc.start()
-    model, row["fit_s"] = timed(lambda: ScoreMatchingMixture(K, random_state=seed).fit(X))
+    model, row["fit_s"] = timed(lambda: ScoreMatchingMixture(K, degree=degree,
+                                                              random_state=seed).fit(X))
     row["fit_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     (Xs, _), row["sample_s"] = timed(lambda: model.sample(n_gen, random_state=seed + 1))
@@ -139,7 +140,7 @@ def to_markdown(rows, args):
         "",
         f"Machine: 2 cores shared with up to 7 other jobs (load average during the run "
         f"{args.load}), 24 GiB; {platform.python_version()}. ScoreMatchingMixture at its "
-        "defaults (degree 3, 24 noise levels, 2K crude cells, 200 sampler steps); "
+        "defaults (degree D in the table, 24 noise levels, 2K crude cells, 200 sampler steps); "
         f"{args.n_gen} generated samples per sampler; seeds {args.seeds}.",
         "",
         "Score error: relative L2 error of the learned score against the closed-form score of "
@@ -147,16 +148,17 @@ def to_markdown(rows, args):
         "true), nats ('true' = a fresh true sample of the same size: the noise floor). TV: "
         "2-D histogram (20x20) against the exact bin probabilities.",
         "",
-        "| d | K | N | err t=1e-3 | err t=1e-2 | err t=0.1 | err t=1 | gap SMM | gap GMM-BIC (K) "
+        "| d | K | N | D | err t=1e-3 | err t=1e-2 | err t=0.1 | err t=1 | gap SMM "
+        "| gap GMM-BIC (K) "
         "| gap KDE | gap true | TV SMM | TV GMM | TV KDE | TV true | fit s | sample s | fit MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         e, g = r["score_rel_err"], r["logdens_gap"]
         tv = r.get("tv_hist", {})
         tvs = [f"{tv[k]:.3f}" if k in tv else "-" for k in ("smm", "gmm_bic", "kde", "true")]
         lines.append(
-            f"| {r['d']} | {r['K']} | {r['N']:.0e} | "
+            f"| {r['d']} | {r['K']} | {r['N']:.0e} | {r.get('degree', 3)} | "
             + " | ".join(f"{e[str(t)]:.3f}" for t in TIMES)
             + f" | {g['smm']:+.3f} | {g['gmm_bic']:+.3f} ({r['gmm_k']}) | {g['kde']:+.3f} | "
             f"{g['true']:+.3f} | " + " | ".join(tvs)
@@ -171,20 +173,22 @@ def main():
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e4, 1e5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--n-gen", dest="n_gen", type=int, default=10_000)
+    parser.add_argument("--degree", type=int, default=3, help="polynomial degree per cell")
+    parser.add_argument("--append", action="store_true", help="add rows to an existing <out>.json")
     parser.add_argument("--out", default="benchmarks/results/score_matching")
     args = parser.parse_args()
     import os
 
     args.load = f"{os.getloadavg()[0]:.1f}"
-    rows = []
+    out = Path(args.out)
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"] if args.append else []
     for d in args.dims:
         for K in args.components:
             for N in args.sizes:
                 for seed in args.seeds:
-                    row = run_setting(d, K, int(N), seed, args.n_gen)
+                    row = run_setting(d, K, int(N), seed, args.n_gen, args.degree)
                     rows.append(row)
                     print(json.dumps(row), flush=True)
-                    out = Path(args.out)
                     out.with_suffix(".json").write_text(json.dumps(
                         {"machine": "2 cores (shared), 24 GiB", "args": vars(args),
                          "rows": rows}, indent=1))
