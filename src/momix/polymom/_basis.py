@@ -49,10 +49,20 @@ def monomial_basis(n_vars: int, order: int, degree_weights=None) -> np.ndarray:
     ndarray of shape (s, n_vars), int
     """
     w = np.ones(n_vars, int) if degree_weights is None else np.asarray(degree_weights, int)
-    ranges = [range(order // wp + 1) for wp in w]
-    exps = [e for e in product(*ranges) if np.dot(e, w) <= order]
+    exps = list(_bounded_exponents([int(v) for v in w], order))
     exps.sort(key=lambda e: (int(np.dot(e, w)), tuple(-x for x in e)))
     return np.array(exps, dtype=int).reshape(-1, n_vars)
+
+
+def _bounded_exponents(weights: list[int], budget: int):
+    """Exponent tuples e with sum(w * e) <= budget (recursion, no full grid)."""
+    if not weights:
+        yield ()
+        return
+    head, rest = weights[0], weights[1:]
+    for a in range(budget // head + 1):
+        for tail in _bounded_exponents(rest, budget - a * head):
+            yield (a, *tail)
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,10 +13,12 @@ Steps (paper Alg. 1 with convex iteration):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..exceptions import MomixWarning
 from ._basis import (
     equality_rows,
     linear_rows,
@@ -101,6 +103,26 @@ def build_problem(model: ComponentModel, system: MomentSystem, n_components: int
     return MomentProblem(st, A, system.b, _residual_weights(system, moment_weighting), E, locs)
 
 
+def _extract(st, M, k: int, rank: int, rng):
+    """Extract K atoms; a moment matrix of numerical rank r < K means the measure has only
+    r distinct atoms: those are extracted and the heaviest are repeated with their weight
+    split evenly (with a warning), so the K components coincide in pairs."""
+    k_eff = max(1, min(k, rank))
+    ext = extract_atoms(st, M, k_eff, rng)
+    if k_eff == k:
+        return ext.params, ext.weights
+    warnings.warn(f"the moment matrix has numerical rank {rank} < n_components={k}: the data "
+                  f"support only {k_eff} distinct components, which are repeated", MomixWarning,
+                  stacklevel=3)
+    params, weights = list(ext.params), list(ext.weights)
+    while len(params) < k:
+        j = int(np.argmax(weights))
+        weights[j] /= 2
+        params.append(params[j].copy())
+        weights.append(weights[j])
+    return np.array(params), np.array(weights)
+
+
 def polymom(model: ComponentModel, system: MomentSystem, n_components: int, *, rng,
             order=None, moment_weighting="none", rank_rtol=None, **sdp_options) -> PolymomResult:
     """Fit a K-component mixture of ``model`` to moment equations.
@@ -129,7 +151,7 @@ def polymom(model: ComponentModel, system: MomentSystem, n_components: int, *, r
     low = st.rows_below(st.order - int(st.degree_weights.max()))
     sub = sdp.moment_matrix[np.ix_(low, low)]
     ranks = (numerical_rank(np.linalg.eigvalsh(sub), tol), numerical_rank(sdp.eigenvalues, tol))
-    ext = extract_atoms(st, sdp.moment_matrix, n_components, rng)
+    params, weights = _extract(st, sdp.moment_matrix, n_components, ranks[1], rng)
     flat = ranks[0] == ranks[1] == n_components
-    return PolymomResult(ext.params, ext.weights, flat, ranks, np.abs(sdp.eigenvalues),
+    return PolymomResult(params, weights, flat, ranks, np.abs(sdp.eigenvalues),
                          sdp.moment_matrix, st.basis, st.order, sdp)

@@ -19,6 +19,9 @@ from ._model import empirical_system
 
 __all__ = ["MixtureOfLinearRegressions"]
 
+#: widest covariates accepted by the Polymom start
+MAX_POLYMOM_FEATURES = 10
+
 #: noise levels tried by the Polymom start, as fractions of the least-squares residual variance
 _NOISE_GRID = (0.0, 0.25, 0.5, 0.75)
 
@@ -133,7 +136,13 @@ class MixtureOfLinearRegressions(MixtureEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
-    _check_params: dict = {"n_components": 2, "x_order": 1, "y_order": 2, "max_iter": 20}
+    _check_params: dict = {"n_components": 2, "x_order": 1, "y_order": 2, "noise_variance": 0.1,
+                           "max_iter": 20}
+    _expected_failed_checks: dict = {
+        "check_sample_weight_equivalence_on_dense_data":
+            "the check fits 30 features; init='polymom' accepts at most 10 because the moment "
+            "SDP grows combinatorially, so it raises DataError",
+    }
 
     def __init__(self, n_components=2, *, init="polymom", fit_intercept=True,
                  noise_variance=None, x_order=2, y_order=3, max_iter=200, tol=1e-6, n_init=1,
@@ -159,7 +168,7 @@ class MixtureOfLinearRegressions(MixtureEstimator):
     def _check_Xy(self, X, y, reset):
         X = check_fit_data(self, X, reset=reset)
         if y is None:
-            raise DataError("MixtureOfLinearRegressions needs the target y: call fit(X, y)")
+            raise DataError("MixtureOfLinearRegressions needs the target y: pass (X, y)")
         y = np.asarray(y, dtype=float).reshape(-1)
         if y.shape[0] != X.shape[0]:
             raise DataError(f"y has {y.shape[0]} values for {X.shape[0]} rows of X")
@@ -170,6 +179,11 @@ class MixtureOfLinearRegressions(MixtureEstimator):
     def _start(self, X, y, sw, rng):
         k = self.n_components
         if self.init == "polymom":
+            if X.shape[1] > MAX_POLYMOM_FEATURES:
+                raise DataError(
+                    f"init='polymom' supports at most {MAX_POLYMOM_FEATURES} features (got "
+                    f"{X.shape[1]}): the moment SDP grows combinatorially; use init='random'"
+                )
             return polymom_regression_start(
                 X, y, sw, k, noise_variance=self.noise_variance, x_order=self.x_order,
                 y_order=self.y_order, solver=self.solver, rng=rng)
@@ -216,7 +230,7 @@ class MixtureOfLinearRegressions(MixtureEstimator):
 
     def _log_resp(self, X, y):
         check_is_fitted(self, ["coef_"])
-        X, y = self._check_Xy(X, y, reset=False)
+        X, y = self._check_Xy(X, y, reset=False)  # X first: n_features_in_ is checked
         with np.errstate(divide="ignore"):
             logp = (regression_log_prob(X, y, self.coef_, self.intercept_, self.noise_variance_)
                     + np.log(self.weights_)[None])
@@ -235,15 +249,23 @@ class MixtureOfLinearRegressions(MixtureEstimator):
         X = check_fit_data(self, X, reset=False)
         return X @ self.coef_.T + self.intercept_[None]
 
-    def predict_proba(self, X, y) -> np.ndarray:
-        """Posterior component probabilities given (x, y), shape (n_samples, n_components)."""
+    def predict_proba(self, X, y=None) -> np.ndarray:
+        """Posterior component probabilities, shape (n_samples, n_components).
+
+        Given (x, y) this is :math:`P(z = k \\mid x, y)`; given x alone it is
+        :math:`P(z = k \\mid x) = \\pi_k`, since the component does not depend on x.
+        """
+        if y is None:
+            check_is_fitted(self, ["coef_"])
+            X = check_fit_data(self, X, reset=False)
+            return np.tile(self.weights_, (X.shape[0], 1))
         return np.exp(self._log_resp(X, y)[1])
 
-    def score_samples(self, X, y) -> np.ndarray:
-        """Conditional log-density :math:`\\log p(y_n \\mid x_n)`, shape (n_samples,)."""
+    def conditional_log_likelihood(self, X, y) -> np.ndarray:
+        """:math:`\\log p(y_n \\mid x_n)` of each sample, shape (n_samples,)."""
         return self._log_resp(X, y)[0]
 
-    def score(self, X, y, sample_weight=None) -> float:
-        """Mean conditional log-likelihood (higher is better)."""
-        ll = self.score_samples(X, y)
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """Mean conditional log-likelihood :math:`\\log p(y \\mid x)` (higher is better)."""
+        ll = self.conditional_log_likelihood(X, y)
         return float(np.average(ll, weights=sample_weight))

@@ -188,9 +188,10 @@ def solve_moment_sdp(problem: MomentProblem, n_components: int, *, relaxation="e
     max_iter : int
         Most convex-iteration steps.
     tol : float
-        Rank-gap tolerance of the convex iteration (``converged`` means gap < tol). The
-        iteration goes on polishing until the gap is below ``1e-3 * tol`` or has not halved
-        over four solves, and keeps the solve with the smallest gap.
+        Rank-gap tolerance of the convex iteration (``converged`` means gap < tol). The exact
+        relaxation goes on polishing until the gap is below ``1e-3 * tol`` (population
+        moments deserve solver precision); both stop when the gap has not halved over four
+        solves, and keep the solve with the smallest gap.
     growth : float
         Least-squares relaxation only: the weight of :math:`\\langle C, M\\rangle` is
         ``penalty * growth**t`` at convex-iteration step t, a continuation that trades moment
@@ -236,6 +237,7 @@ def _chain(W0, iters, *, prob, y, c, st, k, solvers, relaxation, penalty, growth
            progress):
     """One convex-iteration run from the direction ``W0``; returns (best, solves)."""
     trace = st.trace_vector()
+    polish = 1e-3 if relaxation == "exact" else 1.0  # sample moments: no need to polish
     first = st.inner_vector(W0)
     c.value = first if relaxation == "exact" else penalty * first
     best, history, n_iter = None, [], 0
@@ -248,7 +250,7 @@ def _chain(W0, iters, *, prob, y, c, st, k, solvers, relaxation, penalty, growth
             progress(gap)
         if best is None or gap < best[2]:
             best = (np.array(y.value), M, gap, vals, used)
-        if gap < 1e-3 * tol or _stalled(history := [*history, gap]):
+        if gap < polish * tol or _stalled(history := [*history, gap]):
             break
         U = vecs[:, k:]
         if relaxation == "exact":
