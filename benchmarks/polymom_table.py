@@ -153,7 +153,8 @@ def _timed(fn):
 
 def categorical_em(views, weights, means, max_iter=100, tol=1e-5):
     counts = views.sum(axis=0)  # (n, d): how often each category appears over the views
-    w, xi = weights.copy(), np.clip(means, 1e-6, None)
+    w = np.maximum(weights, 0.01 / len(weights))  # a zero weight would stay dead under EM
+    w, xi = w / w.sum(), np.clip(means, 1e-6, None)
     xi /= xi.sum(1, keepdims=True)
     prev = -np.inf
     for _ in range(max_iter):

@@ -185,17 +185,16 @@ class Polymom(MixtureEstimator):
             raise DataError(f"the model expects {model.n_features} feature(s), X has {n_features}")
         return model
 
-    def _data_matrix(self, X, y, reset: bool):
-        X = check_fit_data(self, X, reset=reset)
-        model = self.model_ if not reset else self._resolve_model(X.shape[1])
+    @staticmethod
+    def _with_target(X, y, model):
         if not model.uses_target:
-            return X, model
+            return X
         if y is None:
             raise DataError(f"the {model.name} model needs the target y: call fit(X, y)")
         y = np.asarray(y, dtype=float).reshape(-1)
         if y.shape[0] != X.shape[0] or not np.all(np.isfinite(y)):
             raise DataError("y must be finite with one value per row of X")
-        return np.column_stack([X, y]), model
+        return np.column_stack([X, y])
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit from data: empirical moments, SDP, extraction (and EM if ``refine="em"``).
@@ -208,8 +207,10 @@ class Polymom(MixtureEstimator):
         sample_weight : array-like of shape (n_samples,), optional
         """
         self._validate_params()
-        Z, model = self._data_matrix(X, y, reset=True)
-        sw = check_sample_weight(sample_weight, Z.shape[0])
+        X = check_fit_data(self, X, reset=True)
+        sw = check_sample_weight(sample_weight, X.shape[0])
+        model = self._resolve_model(X.shape[1])
+        Z = self._with_target(X, y, model)
         self.model_ = model
         self._fit_system(empirical_system(model, Z, sw), from_data=True)
         if self.refine == "em":
@@ -276,13 +277,19 @@ class Polymom(MixtureEstimator):
         self.means_ = means
         self.covariances_ = np.stack([np.diag(v) for v in np.maximum(var, 0) + self.reg_covar])
 
+    def _em_start_weights(self) -> np.ndarray:
+        """Moment weights floored at 1/(100 K) for EM: a component with zero weight would
+        stay dead under EM, whereas a small weight lets the likelihood revive it."""
+        w = np.maximum(self.weights_, 1.0 / (100 * self.n_components))
+        return w / w.sum()
+
     def _refine(self, Z, sw) -> None:
         model = self.model_
         if isinstance(model, (GaussianDiagonal, GaussianSpherical, Gaussian1D)):
             self._refine_gaussian(Z, sw)
         elif isinstance(model, Poisson):
-            rates, w, it, conv = poisson_em(Z, self.params_, self.weights_, sample_weight=sw,
-                                            max_iter=self.refine_max_iter)
+            rates, w, it, conv = poisson_em(Z, self.params_, self._em_start_weights(),
+                                            sample_weight=sw, max_iter=self.refine_max_iter)
             self.params_, self.weights_ = rates, w
             self.n_iter_, self.converged_ = self.n_iter_ + it, conv
         elif isinstance(model, LinearRegression):
@@ -300,7 +307,7 @@ class Polymom(MixtureEstimator):
         var = np.maximum(self.model_.gaussian_parameters(self.params_)[1], 0) + self.reg_covar
         gm = GaussianMixture(
             self.n_components, covariance_type="spherical" if spherical else "diag",
-            weights_init=self.weights_ / self.weights_.sum(), means_init=self.means_,
+            weights_init=self._em_start_weights(), means_init=self.means_,
             precisions_init=1.0 / (var[:, 0] if spherical else var), reg_covar=self.reg_covar,
             max_iter=self.refine_max_iter, random_state=0).fit(Z)
         var_new = gm.covariances_[:, None] if spherical else gm.covariances_
@@ -315,7 +322,7 @@ class Polymom(MixtureEstimator):
         X, y = Z[:, :-1], Z[:, -1]
         icpt = self.params_[:, d] if model.fit_intercept else np.zeros(self.n_components)
         var = np.full(self.n_components, max(model.noise_variance, 1e-3 * np.var(y)))
-        res = regression_em(X, y, self.params_[:, :d], icpt, var, self.weights_,
+        res = regression_em(X, y, self.params_[:, :d], icpt, var, self._em_start_weights(),
                             sample_weight=sw, fit_intercept=model.fit_intercept,
                             max_iter=self.refine_max_iter)
         self.params_ = (np.column_stack([res.coef, res.intercept]) if model.fit_intercept
@@ -327,7 +334,7 @@ class Polymom(MixtureEstimator):
 
     def _log_resp(self, X, y=None):
         check_is_fitted(self, ["params_", "weights_"])
-        Z, _ = self._data_matrix(X, y, reset=False)
+        Z = self._with_target(check_fit_data(self, X, reset=False), y, self.model_)
         with np.errstate(divide="ignore"):
             logp = self._component_log_prob(Z) + np.log(self.weights_)[None]
         norm = logsumexp(logp, axis=1)
