@@ -370,6 +370,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.replot:
         results = json.loads(args.replot.read_text())
+        results["synthetic_summary"] = summarise(results.get("synthetic", []))
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "softmax_mixture.md").write_text(markdown(results))
         figure(results, args.out / "softmax_mixture.png")
