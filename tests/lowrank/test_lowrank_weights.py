@@ -179,3 +179,23 @@ def test_full_gmm_gradient_and_value():
         ]
     )
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6 * np.abs(numeric).max())
+
+
+def test_model_weights_fall_back_to_subsample_when_not_positive():
+    from momix.lowrank._weights import make_weight_fn, weight_function
+
+    data = make_lowrank_gaussian_mixture(4000, 10, 2, rank=2, noise_variance=0.25, random_state=8)
+    md = MomentData.build(data.X, np.ones(4000))
+    fn, mode = weight_function("model", md, md, 0.25, 2, 2, 4, np.random.default_rng(0))
+    assert mode == "model"
+    rng = np.random.default_rng(1)
+    far = MixtureParams(
+        np.array([0.5, 0.5]),
+        0.1 * rng.normal(size=(2, 10)),
+        0.1 * rng.normal(size=(2, 10, 2)),
+        0.25,
+    )
+    with pytest.raises(NumericalError):  # the model-based S is not positive this far off
+        make_weight_fn(md, 4, None)(far)
+    w = fn(far)
+    assert np.all(np.isfinite(w)) and np.all(w > 0)

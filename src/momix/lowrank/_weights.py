@@ -21,8 +21,9 @@ References
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
@@ -39,6 +40,8 @@ __all__ = [
     "make_weight_fn",
     "weight_function",
 ]
+
+logger = logging.getLogger("momix.lowrank")
 
 #: ``nystrom='auto'`` uses the exact kernel sums up to this many samples
 EXACT_SUMS_MAX_SAMPLES = 3000
@@ -229,7 +232,9 @@ def dgmm_weights(
     return trace / denom
 
 
-def make_weight_fn(data, max_order: int, sums=None) -> Callable[[MixtureParams], np.ndarray]:
+def make_weight_fn(
+    data, max_order: int, sums=None, fallback: Callable | None = None
+) -> Callable[[MixtureParams], np.ndarray]:
     """``params -> DGMM weights`` for a :class:`._solver.MomentData` ``data``.
 
     ``sums`` is a :class:`KernelSums` (exact or Nystrom sample sums, the paper's estimate of
@@ -246,6 +251,10 @@ def make_weight_fn(data, max_order: int, sums=None) -> Callable[[MixtureParams],
     averaged over the data) at cost :math:`O(NKL + K^2 L^2 dR)`. Unlike the sample sums it
     has no :math:`n = n'` (V-statistic) term, which dominates the sample sums of
     :math:`\\langle y_n, y_{n'}\\rangle^{k+k'}` when noise is strong in high dimension.
+
+    The model-based value is not guaranteed positive away from a consistent fit (the data
+    average of :math:`\\beta_{k}\\beta_{k'}` need not match the model); where it is not,
+    ``fallback(params)`` gives the weights instead (and this is logged).
     """
     diag = np.array([data.omega @ data.sqnorm**k for k in range(1, max_order + 1)])
 
@@ -256,9 +265,37 @@ def make_weight_fn(data, max_order: int, sums=None) -> Callable[[MixtureParams],
             return dgmm_weights(alpha, beta, data.omega, sums)
         alpha = alpha_moments(params, 2 * max_order, ambient_dim=data.ambient_dim).alpha
         model = KernelSums(rows=beta, totals=alpha, diag=diag)
-        return dgmm_weights(alpha[:max_order], beta, data.omega, model)
+        try:
+            return dgmm_weights(alpha[:max_order], beta, data.omega, model)
+        except NumericalError:
+            if fallback is None:
+                raise
+            logger.info("model-based S not positive here; weights from exact sums on a subsample")
+            return fallback(params)
 
     return weight_fn
+
+
+def _subsample_weight_fn(data, fit_data, max_order: int, rng: np.random.Generator) -> Callable:
+    """Weights from exact sample sums on at most :data:`EXACT_SUMS_MAX_SAMPLES` random rows.
+
+    Always a valid (positive) estimate of S; the sums are formed on first use.
+    """
+    n = data.X.shape[0]
+    idx = np.sort(rng.choice(n, min(n, EXACT_SUMS_MAX_SAMPLES), replace=False))
+    omega = data.omega[idx] / data.omega[idx].sum()
+    sub_fit = replace(
+        fit_data, X=fit_data.X[idx], omega=omega, sqnorm=fit_data.sqnorm[idx], statistics=None
+    )
+    cache: dict = {}
+
+    def fallback(params: MixtureParams) -> np.ndarray:
+        if "fn" not in cache:
+            sums = exact_kernel_sums(data.X[idx], omega, max_order)
+            cache["fn"] = make_weight_fn(sub_fit, max_order, sums)
+        return cache["fn"](params)
+
+    return fallback
 
 
 def weight_function(
@@ -275,7 +312,9 @@ def weight_function(
 
     ``mode`` is ``'auto'``, ``'exact'``, ``'model'`` or a landmark count; ``'auto'`` means
     exact sums up to :data:`EXACT_SUMS_MAX_SAMPLES` samples, above that Nystrom for
-    noiseless data and ``'model'`` for noisy data. Kernel sums use the full data ``data``;
+    noiseless data and ``'model'`` for noisy data. ``'model'`` falls back to exact sums on
+    a random subsample of :data:`EXACT_SUMS_MAX_SAMPLES` rows wherever the model-based S
+    is not positive. Kernel sums use the full data ``data``;
     the weights are evaluated on ``fit_data`` (possibly subspace coordinates).
 
     Returns
@@ -289,7 +328,8 @@ def weight_function(
         landmarks = nystrom_landmark_count(n, n_components, rank, L)
         mode = "exact" if n <= EXACT_SUMS_MAX_SAMPLES else ("model" if noise > 0 else landmarks)
     if mode == "model":
-        return make_weight_fn(fit_data, L, None), mode
+        fallback = _subsample_weight_fn(data, fit_data, L, rng)
+        return make_weight_fn(fit_data, L, None, fallback), mode
     if mode == "exact":
         return make_weight_fn(fit_data, L, exact_kernel_sums(data.X, data.omega, L)), mode
     sums = nystrom_kernel_sums(data.X, data.omega, L, int(mode), rng)
