@@ -12,9 +12,14 @@ BLAS runs single-threaded for every method (threadpoolctl): the 2-core machine i
 
 Examples
 --------
-Representative subset (what docs/lowrank.md reports)::
+Representative subset (what docs/lowrank.md reports; the same settings as ``subset``)::
 
-    nice -n 10 python benchmarks/lowrank_gaussian.py --preset subset
+    nice -n 10 python benchmarks/lowrank_gaussian.py --preset noiseless --tag lr_noiseless
+    nice -n 10 python benchmarks/lowrank_gaussian.py --preset noisy --tag lr_noisy
+    nice -n 10 python benchmarks/lowrank_gaussian.py --preset anchor --skip-memory sklearn-EM \
+        --tag lr_anchor
+    python benchmarks/lowrank_gaussian.py --merge lr_noiseless lr_noisy lr_anchor \
+        --tag lowrank_gaussian
 
 One grid of your own::
 
@@ -48,6 +53,13 @@ PRESETS = {
     # (d, K, R, N, sigma, seeds)
     "subset": [
         (10, 2, 2, 100_000, 0.0, 5),
+        (10, 2, 2, 10_000, 0.5, 10),
+        (10, 2, 2, 10_000, 1.0, 10),
+        (10, 3, 1, 10_000, 0.5, 5),
+        (100, 2, 1, 10_000, 0.5, 5),
+    ],
+    "noiseless": [(10, 2, 2, 100_000, 0.0, 5)],
+    "noisy": [
         (10, 2, 2, 10_000, 0.5, 10),
         (10, 2, 2, 10_000, 1.0, 10),
         (10, 3, 1, 10_000, 0.5, 5),
