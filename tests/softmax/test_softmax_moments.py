@@ -187,3 +187,16 @@ def test_tensor_atoms_exact_on_population_tensor(K):
     perm = [int(np.argmin(np.linalg.norm(out[0] - e, axis=1))) for e in eta]
     np.testing.assert_allclose(out[0][perm], eta, atol=1e-8)
     np.testing.assert_allclose(out[1][perm], w, atol=1e-8)
+
+
+def test_screening_keeps_the_start_that_em_improves_most():
+    from momix.softmax._start import screen_starts
+
+    X, y, w, theta = make_item_data(1000, 3, 2, 20_000, seed=13)
+    data = ItemSetData(X, np.bincount(y, minlength=len(X)).astype(float))
+    j = int(np.argmax(data.counts))
+    spike = np.array([30 * X[j] / np.linalg.norm(X[j]), theta[1]])  # one class on one item
+    weights = np.array([[0.1, 0.9], w])
+    kept_w, kept_t = screen_starts(data, weights, np.array([spike, theta]), 1)
+    assert kept_t.shape == (1, 2, 3)
+    assert parameter_error(theta, kept_t[0], relative=False).value < 0.3

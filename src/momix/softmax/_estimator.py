@@ -30,12 +30,16 @@ from ._start import (
     moment_start_issue,
     moment_starts,
     random_starts,
+    screen_starts,
     within_covariance,
 )
 
 __all__ = ["SoftmaxMixture", "MomentStartWarning"]
 
 logger = logging.getLogger("momix.softmax")
+
+#: moment candidates advanced by a few EM steps before the best n_init are kept
+SCREENED_CANDIDATES = 5
 
 _ROW_WISE = "methods need the chosen alternatives y next to the features X; called with X only"
 
@@ -63,9 +67,12 @@ class SoftmaxMixture(MixtureEstimator):
         Number of latent classes K.
     init : {'moments', 'random'}, default='moments'
         ``'moments'``: Hermite method of moments along ``10 K`` random directions of the
-        estimated top-K subspace (:mod:`momix.softmax._moments`); EM starts from the
-        ``n_init`` candidates with the highest log-likelihood (topped up with random
-        starts if fewer directions succeed). It applies to an item set with p >= 200
+        estimated top-K subspace plus a third-order tensor route
+        (:mod:`momix.softmax._moments`, :func:`~momix.softmax._start.moment_starts`); the
+        ``max(n_init, 5)`` candidates with the highest log-likelihood are advanced by 12 EM
+        steps each (:func:`~momix.softmax._start.screen_starts`, not counted in
+        ``n_iter_``) and EM continues from the ``n_init`` best of them (topped up with
+        random starts if fewer candidates exist). It applies to an item set with p >= 200
         Gaussian-looking items; elsewhere (always for choice situations) it is skipped
         with a :class:`MomentStartWarning` and random starts are used (recorded in
         ``init_used_``). ``'random'``: uniform weights, :math:`\\theta_k = \\hat\\Sigma^{-1/2}z_k`,
@@ -229,7 +236,9 @@ class SoftmaxMixture(MixtureEstimator):
             else:
                 logger.info("moment start: %d candidates, %d directions failed",
                             len(ms.weights), ms.n_failed)
-                w, t = ms.weights[:n], ms.theta[:n]
+                top = max(n, SCREENED_CANDIDATES)
+                w, t = screen_starts(data, ms.weights[:top], ms.theta[:top], n,
+                                     step_size=self.step_size, accelerate=self.accelerate)
                 extra = random_starts(feature_scaling(data), K, n - len(w), rng)
                 return np.concatenate([w, extra[0]]), np.concatenate([t, extra[1]])
         return random_starts(feature_scaling(data), K, n, rng)
