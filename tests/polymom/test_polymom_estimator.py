@@ -9,6 +9,7 @@ from momix.polymom import (
     ComponentModel,
     Gaussian1D,
     GaussianDiagonal,
+    GaussianSpherical,
     LinearRegression,
     MonomialError,
     MultiView,
@@ -197,3 +198,16 @@ def test_integer_sample_weight_equals_repeated_rows():
     b = Polymom(Gaussian1D(6), 2, random_state=0, moment_weighting="none").fit(
         np.repeat(X, w, axis=0))
     np.testing.assert_allclose(a.params_, b.params_, atol=1e-5)
+
+
+def test_shared_variance_is_profiled():
+    model = GaussianSpherical(2, 3, shared_variance=True)
+    assert model.n_params == 2 and model.constants[0][0].name == "variance"
+    truth = [[0.0, 1.0], [1.5, -0.5]]
+    moments = model.with_constants({"variance": 0.7}).population_moments([0.4, 0.6], truth)
+    grid = {"variance": np.linspace(0.1, 1.5, 8)}  # 0.7 is on the grid
+    est = Polymom(model, 2, relaxation="exact", profile=grid, random_state=0)
+    est.fit_moments(moments)
+    assert est.constants_ == {"variance": pytest.approx(0.7)}
+    assert max(_match(est.params_, est.weights_, truth, [0.4, 0.6])) < 1e-6
+    np.testing.assert_allclose(est.covariances_[:, 0, 0], 0.7 + est.reg_covar)

@@ -92,14 +92,15 @@ class GaussianDiagonal(_GaussianModel):
         self._init_gaussian(xi, c, c, order, data, eqs, nonnegative_variance, weighted,
                             f"diagonal Gaussian in R^{d}")
 
-    def _init_gaussian(self, xi, var_syms, c_per_dim, order, data, eqs, nonneg, weighted, name):
+    def _init_gaussian(self, xi, var_syms, c_per_dim, order, data, eqs, nonneg, weighted, name,
+                       constants=None):
         obs = []
         for alpha in monomial_exponents(len(data), order):
             f = sp.Mul(*[_moment("gaussian", a, xi[j], c_per_dim[j]) for j, a in enumerate(alpha)])
             obs.append((_monomial(data, alpha), sp.expand(f)))
         params = tuple(xi) + tuple(var_syms)
         ComponentModel.__init__(
-            self, params, data, obs, equalities=eqs,
+            self, params, data, obs, equalities=eqs, constants=constants,
             inequalities=list(var_syms) if nonneg else [],
             degree_weights=(1,) * len(xi) + (2 if weighted else 1,) * len(var_syms), name=name)
         self.order = order
@@ -115,21 +116,35 @@ class GaussianSpherical(GaussianDiagonal):
     """Gaussian with one variance per component, :math:`\\theta = (\\xi_1..\\xi_D, c)`.
 
     Same observations as :class:`GaussianDiagonal`; the moments use :math:`c_d = c`.
+
+    With ``shared_variance=True`` one variance is *shared by all components* (parameter
+    sharing, as in EM): it becomes a model constant named ``"variance"`` (so
+    :math:`\\theta = \\xi`, P = D) whose value is profiled by ``Polymom(profile=...)`` or set
+    with :meth:`with_constants`.
     """
 
     def __init__(self, n_features: int = 2, order: int = 4, *, mean_sum=None,
-                 nonnegative_variance=True, weighted=True):
+                 nonnegative_variance=True, weighted=True, shared_variance=False,
+                 variance=1.0):
         d = int(n_features)
         xi = sp.symbols(f"mean_0:{d}")
         c = sp.Symbol("variance")
         data = sp.symbols(f"x_0:{d}")
         eqs = [] if mean_sum is None else [sp.Add(*xi) - sp.nsimplify(mean_sum)]
         self.mean_sum = mean_sum
-        self._init_gaussian(xi, (c,), (c,) * d, order, data, eqs, nonnegative_variance,
-                            weighted, f"spherical Gaussian in R^{d}")
+        self.shared_variance = shared_variance
+        if shared_variance:
+            self._init_gaussian(xi, (), (c,) * d, order, data, eqs, False, weighted,
+                                f"spherical Gaussian in R^{d}, shared variance",
+                                constants={c: variance})
+        else:
+            self._init_gaussian(xi, (c,), (c,) * d, order, data, eqs, nonnegative_variance,
+                                weighted, f"spherical Gaussian in R^{d}")
 
     def gaussian_parameters(self, params):
         d = self.n_features
+        if self.shared_variance:
+            return params[:, :d], np.full((params.shape[0], d), self.constants[0][1])
         return params[:, :d], np.repeat(params[:, d:d + 1], d, axis=1)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MixtureEstimator, sample_gaussian_mixture, warn_not_converged
 from .._validation import check_fit_data, check_rng, check_sample_weight
-from ..exceptions import DataError
+from ..exceptions import DataError, SolverError
 from ._builtin import Gaussian1D, GaussianDiagonal, GaussianSpherical, LinearRegression, Poisson
 from ._em import poisson_em, regression_em
 from ._fit import polymom
@@ -94,6 +95,12 @@ class Polymom(MixtureEstimator):
         Most convex-iteration solves.
     tol : float, default=1e-7
         Rank-gap tolerance (trailing eigenvalues over the trace).
+    profile : dict, optional
+        ``{constant name: candidate values}``: model constants that are unknown and shared by
+        all components (e.g. the ``"variance"`` of ``GaussianSpherical(shared_variance=True)``,
+        the ``"noise_variance"`` of ``LinearRegression``) are profiled: Polymom is fitted for
+        every combination and the one with the smallest moment residual at rank K is kept
+        (``constants_``). The resolution is that of the grid.
     refine : {"em"} or None, default=None
         Warm-started EM after the moment fit (Gaussian, Poisson and regression models).
     refine_max_iter : int, default=100
@@ -141,6 +148,7 @@ class Polymom(MixtureEstimator):
         "fallback": [str, None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
+        "profile": [dict, None],
         "refine": [StrOptions({"em"}), None],
         "refine_max_iter": [Interval(Integral, 1, None, closed="left")],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
@@ -157,7 +165,8 @@ class Polymom(MixtureEstimator):
     def __init__(self, model=None, n_components=2, *, order=None, relaxation="least_squares",
                  penalty=0.1, slack=0.0, moment_weighting="auto",
                  rank_method="convex_iteration", solver="CLARABEL", fallback="SCS",
-                 max_iter=50, tol=1e-7, refine=None, refine_max_iter=100, reg_covar=1e-6,
+                 max_iter=50, tol=1e-7, profile=None, refine=None, refine_max_iter=100,
+                 reg_covar=1e-6,
                  random_state=None, verbose=0):
         self.model = model
         self.n_components = n_components
@@ -171,6 +180,7 @@ class Polymom(MixtureEstimator):
         self.fallback = fallback
         self.max_iter = max_iter
         self.tol = tol
+        self.profile = profile
         self.refine = refine
         self.refine_max_iter = refine_max_iter
         self.reg_covar = reg_covar
@@ -212,7 +222,7 @@ class Polymom(MixtureEstimator):
         model = self._resolve_model(X.shape[1])
         Z = self._with_target(X, y, model)
         self.model_ = model
-        self._fit_system(empirical_system(model, Z, sw), from_data=True)
+        self._fit_profiled(lambda m: empirical_system(m, Z, sw), from_data=True)
         if self.refine == "em":
             self._refine(Z, sw)
         return self
@@ -233,8 +243,34 @@ class Polymom(MixtureEstimator):
         if self.refine is not None:
             raise ValueError("refine='em' needs data; use fit(X)")
         self.model_ = self.model
-        self._fit_system(mapping_system(self.model, moments), from_data=False)
+        self._fit_profiled(lambda m: mapping_system(m, moments), from_data=False)
         return self
+
+    def _fit_profiled(self, make_system, from_data: bool) -> None:
+        """Fit once, or once per grid point of the profiled constants (keep the best)."""
+        grid = [{}]
+        for name, values in (self.profile or {}).items():
+            grid = [{**g, name: float(v)} for g in grid for v in np.atleast_1d(values)]
+        base, best, failure = self.model_, None, None
+        for values in grid:
+            self.model_ = base.with_constants(values) if values else base
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    self._fit_system(make_system(self.model_), from_data)
+                except SolverError as exc:  # e.g. an exact relaxation infeasible at this value
+                    if len(grid) == 1:
+                        raise
+                    failure = exc
+                    continue
+            if best is None or self._residual_ < best[0]:
+                best = (self._residual_, dict(self.__dict__), caught)
+        if best is None:
+            raise failure
+        self.__dict__.update(best[1])
+        for w in best[2]:  # warnings of the kept fit only
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self.constants_ = {s.name: v for s, v in self.model_.constants}
 
     def _fit_system(self, system, from_data: bool) -> None:
         rng = check_rng(self.random_state)
@@ -265,6 +301,9 @@ class Polymom(MixtureEstimator):
         self.moment_basis_, self.order_ = res.basis, res.order
         self.n_iter_, self.converged_ = res.sdp.n_iter, res.sdp.converged
         self.solver_ = res.sdp.solver
+        # profile score: moment residual, plus the rank gap in moment units (the exact
+        # relaxation matches the moments at every feasible value; only rank K tells them apart)
+        self._residual_ = res.sdp.residual + res.sdp.rank_gap * float(np.linalg.norm(system.b))
         if not res.sdp.converged:
             warn_not_converged(f"Polymom convex iteration (rank gap {res.sdp.rank_gap:.1e})",
                                "increase max_iter or tol, or change order/relaxation")
