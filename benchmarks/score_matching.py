@@ -8,7 +8,8 @@ vertices, so it cannot give K = 8 in 2-D; the generator here is the tests' one.)
 Per setting (d, K, N, seed) it measures, against the closed form of the true mixture:
 
 * relative L2 error of the learned score, sqrt(E||s_hat - s||^2 / E||s||^2) on fresh noised
-  points, per noise level t;
+  points, per noise level t (the VP process on the standardised data, as the model defines
+  it; the closed form takes the model's center_ and scale_);
 * sample log-density gap: mean log p_true(generated) - mean log p_true(fresh true samples)
   (negative: samples too concentrated; positive: too spread), for ScoreMatchingMixture,
   scikit-learn GaussianMixture with K chosen by BIC among 1..2K (n_init=3) used as a
@@ -54,11 +55,14 @@ def make_mixture(K: int, d: int, seed: int):
 
 
 def score_errors(model, w, mu, cov, rng, n=20_000):
+    """Error against the closed-form score of the law the model estimates (its process runs
+    on the standardised data: center_ and scale_)."""
     X0 = sample_gaussian_mixture(n, w, mu, cov, rng)[0]
+    std = {"center": model.center_, "scale": model.scale_}
     out = {}
     for t in TIMES:
-        Xt = forward_noise(X0, t, rng.standard_normal(X0.shape))
-        truth = mixture_score(Xt, w, mu, cov, t)
+        Xt = forward_noise(X0, t, rng.standard_normal(X0.shape), **std)
+        truth = mixture_score(Xt, w, mu, cov, t, **std)
         err = model.score_function(Xt, t) - truth
         out[str(t)] = float(np.sqrt(np.sum(err ** 2) / np.sum(truth ** 2)))
     return out

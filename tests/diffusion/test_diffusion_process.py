@@ -35,6 +35,21 @@ def test_score_matches_finite_differences(d, t):
     np.testing.assert_allclose(mixture_score(X, w, mu, cov, t), fd, rtol=1e-5, atol=1e-6)
 
 
+def test_standardised_process_matches_finite_differences_and_transform(mixture3):
+    """center/scale: the score is the plain VP score of the standardised variable / scale."""
+    w, mu, cov = mixture3
+    c, sig, t = np.array([3.0, -1.0]), np.array([2.0, 0.5]), 0.2
+    X = np.random.default_rng(4).normal(size=(10, 2))
+    std = {"center": c, "scale": sig}
+    plain = mixture_score((X - c) / sig, w, (mu - c) / sig, cov / np.outer(sig, sig), t)
+    np.testing.assert_allclose(mixture_score(X, w, mu, cov, t, **std), plain / sig, rtol=1e-10)
+    h = 1e-6
+    fd = np.stack([(mixture_log_density(X + h * e, w, mu, cov, t, **std)
+                    - mixture_log_density(X - h * e, w, mu, cov, t, **std)) / (2 * h)
+                   for e in np.eye(2)], axis=1)
+    np.testing.assert_allclose(mixture_score(X, w, mu, cov, t, **std), fd, rtol=1e-5, atol=1e-6)
+
+
 def test_log_density_matches_scipy(mixture3):
     w, mu, cov = mixture3
     t = 0.3

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .._base import GaussianMixin, MixtureEstimator, warn_not_converged
 from .._validation import check_rng
-from ..exceptions import NumericalError
+from ..exceptions import DataError, NumericalError
 from ._cells import crude_estimates
 from ._regression import RegressionConfig, ScoreEvaluation, fit_level
 from ._sampler import PiecewisePolynomialScore, evaluate_score, reverse_diffusion, time_grid
@@ -64,12 +64,25 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
     alpha : float, default=1e-6
         Ridge strength relative to the cell size.
     t_min : float, default=1e-3
-        Smallest noise level relative to the smallest within-cluster variance :math:`\\lambda`:
-        ``t_min_ = t_min * min(1, lambda)``. The largest level is
-        ``t_max_ = 4 + max(0, log(sqrt(lambda_max(E[x x^T]))))`` so that :math:`p_T` is within
-        :math:`e^{-4}` of :math:`N(0, I)` in scale.
+        Smallest noise level relative to the smallest within-cluster variance :math:`\\lambda`
+        (standardised data): ``times_[0] = t_min * min(1, max(lambda, 1e-3))``. The floor
+        is the paper's early stopping for degenerate (low-rank) components (Remark 2.2):
+        the sampler then stops at noise :math:`\\sqrt{2\\,\\mathrm{times\\_[0]}}` in units of
+        the data's spread. The largest level is
+        ``times_[-1] = 4 + max(0, log(sqrt(lambda_max(E[x x^T]))))`` (standardised data) so
+        that :math:`p_T` is within :math:`e^{-4}` of :math:`N(0, I)` in scale.
     n_readoff_samples : int, default=10000
         Generated samples used by the parameter read-off.
+    standardize : bool, default=True
+        Run the diffusion on the standardised data :math:`(x - c)/\\sigma` (``center_`` the
+        mean, ``scale_`` the per-coordinate standard deviation) and map samples and scores
+        back. Without it, data far from the origin or on a large scale need a long, finely
+        resolved reverse path (measured: data scaled by 10 and shifted by 100 came back
+        with its mean at 95.9 and its spread 30% too small at the default settings).
+        ``score_function`` is then the score of :math:`c + \\sigma\\odot X_t` where
+        :math:`X_t` is the VP process of the standardised data; pass ``center=center_,
+        scale=scale_`` to :func:`momix.diffusion.mixture_score` for its closed form. With
+        ``standardize=False`` (``center_ = 0``, ``scale_ = 1``) it is the plain VP process.
     random_state : None, int or Generator, default=None
         Seeds crude estimates, noise draws, read-off and (when ``sample`` gets no
         ``random_state``) the sampler.
@@ -89,7 +102,9 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
     n_cells_ : ndarray of shape (n_noise_levels,)
         Number of cells at each level.
     crude_ : CrudeMixture
-        Crude estimates of the partition.
+        Crude estimates of the partition, in standardised coordinates.
+    center_, scale_ : ndarray of shape (n_features,)
+        Standardisation of the data (zeros and ones when ``standardize=False``).
     weights_, means_, covariances_ : ndarray
         Read-off mixture, shapes (K,), (K, d), (K, d, d).
     converged_, n_iter_, lower_bound_ :
@@ -131,6 +146,7 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "t_min": [Interval(Real, 0, 1, closed="neither")],
         "n_readoff_samples": [Interval(Integral, 2, None, closed="left")],
+        "standardize": ["boolean"],
         "random_state": ["random_state", np.random.Generator],
         "verbose": ["verbose"],
     }
@@ -142,8 +158,8 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
 
     def __init__(self, n_components: int = 1, *, degree: int = 3, n_noise_levels: int = 24,
                  partition="auto", n_steps: int = 200, noise_reps: int = 4, alpha: float = 1e-6,
-                 t_min: float = 1e-3, n_readoff_samples: int = 10000, random_state=None,
-                 verbose: int = 0):
+                 t_min: float = 1e-3, n_readoff_samples: int = 10000, standardize: bool = True,
+                 random_state=None, verbose: int = 0):
         self.n_components = n_components
         self.degree = degree
         self.n_noise_levels = n_noise_levels
@@ -153,6 +169,7 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
         self.alpha = alpha
         self.t_min = t_min
         self.n_readoff_samples = n_readoff_samples
+        self.standardize = standardize
         self.random_state = random_state
         self.verbose = verbose
 
@@ -173,7 +190,9 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
         self._validate_params()
         if self.noise_reps % 2:
             raise ValueError(f"noise_reps must be even (antithetic pairs), got {self.noise_reps}")
-        X = self._check_X(X, reset=True, min_samples=2)
+        X_user = self._check_X(X, reset=True, min_samples=2)
+        self.center_, self.scale_ = self._standardisation(X_user)
+        X = (X_user - self.center_) / self.scale_
         rng = check_rng(self.random_state)
         n_crude = {"auto": 2 * self.n_components, "none": self.n_components}.get(
             self.partition, self.partition)
@@ -193,14 +212,23 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
                                                      self.degree)
         self.extrapolation_rate_ = np.array([lv.train_extrapolated for lv in levels])
         self.n_cells_ = np.array([len(lv.cells) for lv in levels])
-        self._read_off_parameters(X, rng)
+        self._read_off_parameters(X_user, rng)
         return self
+
+    def _standardisation(self, X):
+        d = X.shape[1]
+        if not self.standardize:
+            return np.zeros(d), np.ones(d)
+        std = X.std(axis=0)
+        if not np.any(std > 0):
+            raise DataError("X has zero variance in every feature; a mixture cannot be learned")
+        return X.mean(axis=0), np.where(std > 1e-12 * std.max(), std, std.max())
 
     def _time_range(self, X):
         crude = self.crude_
         within = np.einsum("k,kij->ij", crude.weights, crude.covariances)
         lam = float(np.linalg.eigvalsh(within)[0])
-        t_min = self.t_min * min(1.0, max(lam, 1e-12))
+        t_min = self.t_min * min(1.0, max(lam, 1e-3))
         second = float(np.linalg.eigvalsh(X.T @ X / len(X))[-1])
         t_max = 4.0 + max(0.0, 0.5 * np.log(max(second, 1e-300)))
         return t_min, t_max
@@ -238,22 +266,26 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
         ``t`` outside ``[times_[0], times_[-1]]`` uses the nearest level.
         """
         check_is_fitted(self, "score_model_")
-        X = self._check_X(X, reset=False)
+        X = (self._check_X(X, reset=False) - self.center_) / self.scale_
         result = evaluate_score(self.score_model_, X, self._check_time(t))
+        result = ScoreEvaluation(result.score / self.scale_, result.cell, result.extrapolated)
         if not np.all(np.isfinite(result.score)):
             raise NumericalError("the learned score is not finite at some points; "
                                  "scale the data or lower `degree`")
         return result
 
     def score_function(self, X, t: float) -> np.ndarray:
-        """Learned :math:`\\nabla_x\\log p_t(x)` of the VP-noised data law.
+        """Learned :math:`\\nabla_x\\log p_t(x)` of the noised data law.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         t : float
-            Diffusion time (the process :math:`X_t = e^{-t}X_0 + \\sqrt{1-e^{-2t}}Z` in the
-            data's own coordinates); clamped to ``[times_[0], times_[-1]]``.
+            Diffusion time of the VP process :math:`e^{-t}X_0 + \\sqrt{1-e^{-2t}}Z` run on
+            the standardised data and mapped back, i.e. the law of
+            :math:`c + e^{-t}(X_0 - c) + \\sqrt{1-e^{-2t}}\\,\\sigma\\odot Z` with
+            ``c = center_``, ``sigma = scale_`` (the plain VP process when
+            ``standardize=False``); clamped to ``[times_[0], times_[-1]]``.
 
         Returns
         -------
@@ -273,7 +305,7 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
         if not np.all(np.isfinite(x)):
             raise NumericalError("reverse diffusion produced non-finite samples; "
                                  "lower `degree` or increase `n_steps`")
-        return x
+        return self.center_ + self.scale_ * x
 
     def sample(self, n_samples: int = 1, random_state=None):
         """Draw samples by reverse diffusion with the learned score.

@@ -53,17 +53,31 @@ def vp_coefficients(t) -> tuple[np.ndarray, np.ndarray]:
     return np.exp(-t), -np.expm1(-2.0 * t)
 
 
-def forward_noise(X0: np.ndarray, t: float, z: np.ndarray) -> np.ndarray:
-    """Noised points :math:`x_t = a_t x_0 + s_t z` for given standard normal draws ``z``."""
+def forward_noise(X0: np.ndarray, t: float, z: np.ndarray, *, center=None,
+                  scale=None) -> np.ndarray:
+    r"""Noised points :math:`x_t = c + a_t (x_0 - c) + s_t\, \sigma \odot z`.
+
+    ``center`` :math:`c` and ``scale`` :math:`\sigma` (per coordinate) default to 0 and 1,
+    the plain VP process. With the estimator's ``center_`` and ``scale_`` this is the VP
+    process run on the standardised data :math:`(x - c)/\sigma`, mapped back.
+    """
     a, s2 = vp_coefficients(t)
-    return a * X0 + np.sqrt(s2) * z
+    c = 0.0 if center is None else np.asarray(center)
+    sigma = 1.0 if scale is None else np.asarray(scale)
+    return c + a * (X0 - c) + np.sqrt(s2) * sigma * z
 
 
-def noised_mixture(means: np.ndarray, covariances: np.ndarray, t: float):
-    """Means and covariances of the components of :math:`p_t`, shapes (K, d) and (K, d, d)."""
+def noised_mixture(means: np.ndarray, covariances: np.ndarray, t: float, *, center=None,
+                   scale=None):
+    r"""Means :math:`c + a_t(\mu_i - c)` and covariances
+    :math:`a_t^2\Sigma_i + s_t^2\operatorname{diag}(\sigma^2)` of the components of
+    :math:`p_t`, shapes (K, d) and (K, d, d) (see :func:`forward_noise` for ``center`` and
+    ``scale``)."""
     a, s2 = vp_coefficients(t)
     d = means.shape[1]
-    return a * means, a * a * covariances + s2 * np.eye(d)
+    c = np.zeros(d) if center is None else np.asarray(center, dtype=np.float64)
+    sigma = np.ones(d) if scale is None else np.asarray(scale, dtype=np.float64)
+    return c + a * (means - c), a * a * covariances + s2 * np.diag(sigma ** 2)
 
 
 def _score_and_log_density(X, weights, means, covariances):
@@ -89,7 +103,8 @@ def _score_and_log_density(X, weights, means, covariances):
 
 
 def mixture_score(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
-                  covariances: np.ndarray, t: float = 0.0) -> np.ndarray:
+                  covariances: np.ndarray, t: float = 0.0, *, center=None,
+                  scale=None) -> np.ndarray:
     """Closed-form score :math:`\\nabla\\log p_t(x)` of a VP-noised Gaussian mixture.
 
     Parameters
@@ -102,6 +117,10 @@ def mixture_score(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
         Parameters of the clean mixture :math:`p_0`.
     t : float, default=0
         Diffusion time; ``t = 0`` gives the score of the mixture itself.
+    center, scale : array-like of shape (n_features,), optional
+        Run the process on the standardised variable (see :func:`forward_noise`); pass a
+        fitted ``ScoreMatchingMixture``'s ``center_`` and ``scale_`` to get the exact score
+        of the law its ``score_function`` estimates.
 
     Returns
     -------
@@ -110,12 +129,16 @@ def mixture_score(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
         finite ``x`` (far from all components it is the score of the nearest one in
         log-likelihood).
     """
-    mu_t, cov_t = noised_mixture(means, covariances, t)
+    mu_t, cov_t = noised_mixture(means, covariances, t, center=center, scale=scale)
     return _score_and_log_density(X, weights, mu_t, cov_t)[0]
 
 
 def mixture_log_density(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
-                        covariances: np.ndarray, t: float = 0.0) -> np.ndarray:
-    """Log-density :math:`\\log p_t(x)` of a VP-noised Gaussian mixture, shape (n_samples,)."""
-    mu_t, cov_t = noised_mixture(means, covariances, t)
+                        covariances: np.ndarray, t: float = 0.0, *, center=None,
+                        scale=None) -> np.ndarray:
+    """Log-density :math:`\\log p_t(x)` of a VP-noised Gaussian mixture, shape (n_samples,).
+
+    ``center`` and ``scale`` as in :func:`mixture_score`.
+    """
+    mu_t, cov_t = noised_mixture(means, covariances, t, center=center, scale=scale)
     return _score_and_log_density(X, weights, mu_t, cov_t)[1]
