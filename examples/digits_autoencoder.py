@@ -56,6 +56,8 @@ class MixtureAE(nn.Module):
 
     def loss(self, x, gen):
         log_w = self.embed(self.enc(x))
+        # soft relaxation: hard=True (straight-through) collapsed every image onto one
+        # component in our runs (1 predicted class among the generated digits)
         z = self.embed.rsample(log_w, temperature=0.5, generator=gen)
         return bce(self.dec(z), x)
 
