@@ -50,7 +50,7 @@ def test_prediction_api():
     proba = est.predict_proba(X, y)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert np.isfinite(est.score(X, y))
-    with pytest.raises(DataError, match="needs the target"):
+    with pytest.raises(DataError, match="requires y to be passed"):
         MixtureOfLinearRegressions(2).fit(X)
 
 
