@@ -205,8 +205,8 @@ def test_shared_variance_is_profiled():
     assert model.n_params == 2 and model.constants[0][0].name == "variance"
     truth = [[0.0, 1.0], [1.5, -0.5]]
     moments = model.with_constants({"variance": 0.7}).population_moments([0.4, 0.6], truth)
-    grid = {"variance": np.linspace(0.1, 1.5, 8)}  # 0.7 is on the grid
-    est = Polymom(model, 2, relaxation="exact", profile=grid, random_state=0)
+    grid = {"variance": [0.3, 0.7, 1.1]}
+    est = Polymom(model, 2, relaxation="exact", profile=grid, max_iter=20, random_state=0)
     est.fit_moments(moments)
     assert est.constants_ == {"variance": pytest.approx(0.7)}
     assert max(_match(est.params_, est.weights_, truth, [0.4, 0.6])) < 1e-6
