@@ -441,6 +441,8 @@ def _merge(tags, args):
                 cells.append(cell)
         sizes += part["sdp_sizes"]
         timing.update(part["d2_timing"])
+    order = ["spherical", "diagonal", "constrained", "3-view", "lin. reg."]
+    cells.sort(key=lambda c: (order.index(c["row"]), c["T"]))
     return _write(cells, sizes, timing, args)
 
 
