@@ -18,7 +18,8 @@ from ._estimator import Polymom, default_model
 from ._extract import Extraction, extract_atoms
 from ._fit import PolymomResult, polymom
 from ._mlr import MixtureOfLinearRegressions
-from ._model import ComponentModel, MomentSystem, empirical_system, mapping_system
+from ._model import ComponentModel
+from ._moments import MomentSystem, empirical_system, mapping_system
 from ._sdp import MomentProblem, SDPResult, solve_moment_sdp
 
 __all__ = [

@@ -17,7 +17,8 @@ from ..exceptions import DataError, SolverError
 from ._builtin import Gaussian1D, GaussianDiagonal, GaussianSpherical, LinearRegression, Poisson
 from ._em import poisson_em, regression_em
 from ._fit import polymom
-from ._model import ComponentModel, empirical_system, mapping_system
+from ._model import ComponentModel
+from ._moments import empirical_system, mapping_system
 
 __all__ = ["Polymom", "default_model"]
 

@@ -27,7 +27,8 @@ from ._basis import (
     moment_structure,
 )
 from ._extract import extract_atoms, numerical_rank
-from ._model import ComponentModel, MomentSystem
+from ._model import ComponentModel
+from ._moments import MomentSystem
 from ._sdp import MomentProblem, SDPResult, solve_moment_sdp
 
 __all__ = ["PolymomResult", "build_problem", "polymom"]

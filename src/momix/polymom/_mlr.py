@@ -15,7 +15,7 @@ from ..exceptions import DataError
 from ._builtin import LinearRegression
 from ._em import regression_em, regression_log_prob
 from ._fit import polymom
-from ._model import empirical_system
+from ._moments import empirical_system
 
 __all__ = ["MixtureOfLinearRegressions"]
 

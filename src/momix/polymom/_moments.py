@@ -1,0 +1,109 @@
+"""Observed moments as linear equations on the moments of the mixing measure.
+
+For data, each observation function and auxiliary data moment is averaged with sample
+weights (powers of the columns are built once by repeated products); for user-given moments
+the mapping is checked against the model's keys. Auxiliary moments and known constants are
+then substituted into the coefficients :math:`a_{n\\alpha}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from ._model import CompiledModel, ComponentModel, _aux_vector, _eval_aux_poly
+
+__all__ = ["MomentSystem", "empirical_system", "mapping_system"]
+
+
+
+@dataclass(frozen=True)
+class MomentSystem:
+    """The linear moment equations :math:`\\sum_\\alpha a_{n\\alpha} y_\\alpha = b_n`.
+
+    Attributes
+    ----------
+    terms : tuple of dict
+        Per equation, ``{param exponent: a_{n,alpha}}`` (auxiliary moments substituted).
+    b : ndarray of shape (n_observations,)
+        Observed moments.
+    std : ndarray of shape (n_observations,) or None
+        Standard error of each observed moment (from data), used by moment weighting.
+    """
+
+    terms: tuple[dict, ...]
+    b: np.ndarray
+    std: np.ndarray | None
+
+
+def _power_table(Z: np.ndarray, polys) -> list[list[np.ndarray]]:
+    """``table[j][a] = Z[:, j] ** a`` by repeated products, up to the largest exponent used."""
+    top = np.zeros(Z.shape[1], int)
+    for poly in polys:
+        if not callable(poly):
+            for e in poly:
+                top = np.maximum(top, e)
+    table = []
+    for j in range(Z.shape[1]):
+        col = [np.ones(Z.shape[0])]
+        for _ in range(int(top[j])):
+            col.append(col[-1] * Z[:, j])
+        table.append(col)
+    return table
+
+
+def _data_values(poly, Z: np.ndarray, table) -> np.ndarray:
+    if callable(poly):
+        return np.broadcast_to(np.asarray(poly(*Z.T), dtype=float), (Z.shape[0],))
+    out = np.zeros(Z.shape[0])
+    for e, c in poly.items():
+        term = np.full(Z.shape[0], c)
+        for j, a in enumerate(e):
+            if a:
+                term *= table[j][a]
+        out += term
+    return out
+
+
+def empirical_system(model: ComponentModel, Z: np.ndarray,
+                     sample_weight: np.ndarray) -> MomentSystem:
+    """Weighted empirical moments of a data matrix ``Z`` (columns = data symbols)."""
+    c = model.compiled()
+    w = sample_weight / sample_weight.sum()
+    n_eff = sample_weight.sum() ** 2 / np.sum(sample_weight**2)
+    table = _power_table(Z, c.data_polys)
+    V = np.column_stack([_data_values(poly, Z, table) for poly in c.data_polys])
+    means = np.sum(V * w[:, None], axis=0)  # elementwise: no multi-threaded BLAS for a mean
+    var = np.sum((V - means) ** 2 * w[:, None], axis=0)
+    stds = np.sqrt(np.maximum(var, 0.0) / n_eff)
+    n_obs = len(c.obs_keys)
+    aux = np.concatenate([means[n_obs:], model.constant_values])
+    system = _substitute(c, np.array(means[:n_obs]), aux)
+    return MomentSystem(system.terms, system.b, np.array(stds[:n_obs]))
+
+
+def mapping_system(model: ComponentModel, moments: Mapping) -> MomentSystem:
+    """Moment equations from a user mapping ``{observation: value}`` (keys: sympy or str)."""
+    c = model.compiled()
+    values = {str(sp.sympify(k)) if not isinstance(k, str) else k: v for k, v in moments.items()}
+    missing = [k for k in c.obs_keys if k not in values]
+    if missing:
+        raise ValueError(f"moments are missing for observation functions {missing}")
+    unknown = sorted(set(values) - set(c.obs_keys) - set(c.aux_keys))
+    if unknown:
+        raise ValueError(f"moments given for unknown observation functions {unknown}")
+    b = np.array([float(values[k]) for k in c.obs_keys])
+    if not np.all(np.isfinite(b)):
+        raise ValueError("moments must be finite")
+    return _substitute(c, b, np.concatenate([_aux_vector(c, values), model.constant_values]))
+
+
+def _substitute(c: CompiledModel, b: np.ndarray, aux: np.ndarray) -> MomentSystem:
+    terms = []
+    for entry in c.obs_terms:
+        terms.append({alpha: _eval_aux_poly(coef, aux) for alpha, coef in entry.items()})
+    return MomentSystem(tuple(terms), b, None)
+
