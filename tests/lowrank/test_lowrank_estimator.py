@@ -269,3 +269,20 @@ def test_demo_writes_figure(tmp_path):
     section = run(tmp_path, np.random.default_rng(0))
     assert (tmp_path / FIGURE).exists()
     assert "| 10000 | DGMM (momix) |" in section.text
+
+
+@pytest.mark.slow
+def test_error_falls_like_inverse_root_n():
+    errors = []
+    for n in (1_000, 10_000, 100_000):
+        per_seed = []
+        for seed in range(3):
+            data = make_lowrank_gaussian_mixture(n, 10, 2, rank=2, random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = LowRankGaussianMixture(2, 2, init=_truth_init(data, 0.1), random_state=0)
+                model.fit(data.X)
+            per_seed.append(_errors(data, model).covariances)
+        errors.append(np.median(per_seed))
+    slope = np.polyfit(np.log10([1e3, 1e4, 1e5]), np.log10(errors), 1)[0]
+    assert -0.8 < slope < -0.3, (errors, slope)
