@@ -196,6 +196,9 @@ def gaussian_row(kind, T, seed):
         "Poly": lambda: _poly_gauss(X),
         "Poly (paper settings)": lambda: _poly_gauss(X, paper_settings=True),
         "Poly + EM": lambda: _poly_gauss(X, refine="em"),
+        "Poly (unweighted lambda=1e-2)": lambda: Polymom(
+            GaussianDiagonal(2, order=3, mean_sum=1.0), 2, moment_weighting="none",
+            penalty=1e-2, random_state=0).fit(X).means_,
     }
     if kind == "spherical":  # the correctly specified model (the paper fitted diagonal)
         methods["Poly (spherical model)"] = lambda: Polymom(
