@@ -43,9 +43,14 @@ def _symbols(seq, what: str) -> tuple[sp.Symbol, ...]:
     return out
 
 
+def _expr(x) -> sp.Expr:
+    """A sympy object as is; anything else (user input only) through ``sympify``."""
+    return x if isinstance(x, sp.Basic) else sp.sympify(x)
+
+
 def _poly_dict(expr, gens) -> dict[tuple[int, ...], sp.Expr]:
     """Exponent tuple -> coefficient (an expression free of ``gens``); raises if not polynomial."""
-    expr = sp.expand(sp.sympify(expr))
+    expr = sp.expand(_expr(expr))
     if not expr.is_polynomial(*gens):
         raise ValueError(f"{expr} is not a polynomial in {gens}")
     if expr == 0:
@@ -99,13 +104,13 @@ class ComponentModel:
         self.params = _symbols(params, "parameter")
         self.data_symbols = _symbols(data_symbols, "data")
         pairs = observations.items() if isinstance(observations, Mapping) else observations
-        self.observations = tuple((sp.sympify(p), sp.expand(sp.sympify(f))) for p, f in pairs)
+        self.observations = tuple((sp.expand(_expr(p)), sp.expand(_expr(f))) for p, f in pairs)
         if not self.observations:
             raise ValueError("a component model needs at least one observation function")
-        self.auxiliary = tuple((s, sp.sympify(e)) for s, e in dict(auxiliary or {}).items())
+        self.auxiliary = tuple((s, _expr(e)) for s, e in dict(auxiliary or {}).items())
         self.constants = tuple((s, float(v)) for s, v in dict(constants or {}).items())
-        self.equalities = tuple(sp.expand(sp.sympify(g)) for g in equalities)
-        self.inequalities = tuple(sp.expand(sp.sympify(g)) for g in inequalities)
+        self.equalities = tuple(sp.expand(_expr(g)) for g in equalities)
+        self.inequalities = tuple(sp.expand(_expr(g)) for g in inequalities)
         weights = (1,) * len(self.params) if degree_weights is None else tuple(degree_weights)
         if len(weights) != len(self.params) or any(int(w) < 1 for w in weights):
             raise ValueError("degree_weights needs one positive integer per parameter")
@@ -247,6 +252,30 @@ class ComponentModel:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name}, P={self.n_params}, N={len(self.observations)})"
+
+    # -- persistence: plain data only (skops, pickle); see ._state -------------------------
+
+    def __getstate__(self) -> dict:
+        """Symbol names and polynomials as ``[coefficient, exponents]`` lists (no sympy)."""
+        from ._state import model_state
+
+        return model_state(self)
+
+    def __setstate__(self, state: dict) -> None:
+        """Rebuild the sympy expressions from :meth:`__getstate__` data, parsing no string."""
+        from ._state import restore_model
+
+        restore_model(self, state)
+
+    def __copy__(self):
+        # every attribute is immutable (sympy objects, tuples, scalars; the compiled tables
+        # are never mutated), so copies share them instead of going through __getstate__
+        out = type(self).__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        return out
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
 
 
 # ---------------------------------------------------------------------------------------

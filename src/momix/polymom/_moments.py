@@ -88,7 +88,8 @@ def empirical_system(model: ComponentModel, Z: np.ndarray,
 def mapping_system(model: ComponentModel, moments: Mapping) -> MomentSystem:
     """Moment equations from a user mapping ``{observation: value}`` (keys: sympy or str)."""
     c = model.compiled()
-    values = {str(sp.sympify(k)) if not isinstance(k, str) else k: v for k, v in moments.items()}
+    values = {k if isinstance(k, str) else str(sp.expand(sp.sympify(k))): v
+              for k, v in moments.items()}
     missing = [k for k in c.obs_keys if k not in values]
     if missing:
         raise ValueError(f"moments are missing for observation functions {missing}")
