@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,7 +16,13 @@ from .._validation import check_n_components, check_rng, check_sample_weight
 from ._em import ppca_log_prob, refine
 from ._engine import MixtureParams
 from ._explicit import MAX_MONOMIALS, full_weighting, monomial_count
-from ._init import estimate_noise_variance, initial_params, user_params
+from ._init import (
+    KMEANS_MAX_SAMPLES,
+    estimate_noise_variance,
+    initial_params,
+    noise_from_covariance,
+    user_params,
+)
 from ._solver import (
     MomentData,
     diagonal_objective,
@@ -25,6 +32,7 @@ from ._solver import (
     signal_basis,
 )
 from ._stats import statistics_size
+from ._stream import ChunkSource, first_pass, is_streaming_source, statistics_pass
 from ._weights import weight_function
 
 __all__ = ["LowRankGaussianMixture"]
@@ -217,11 +225,18 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
     # ----------------------------------------------------------------------------- fit
 
     def fit(self, X, y=None, sample_weight=None):
-        """Estimate the mixture from data.
+        """Estimate the mixture from data, in memory or streamed in chunks.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), path, memmap, dask array or chunks
+            An in-memory array, or a streaming source (:mod:`momix.lowrank._stream`): a
+            path to a ``.npy`` file or a :class:`numpy.memmap`, a dask array, a list of
+            2-D chunks or ``(X, w)`` tuples, or a callable returning a fresh iterator of
+            them (the data are read twice, plus once per EM iteration, so a one-shot
+            generator is refused). Streaming sources are fitted from two passes: the
+            second moment with a bounded uniform subsample, then the projected moment
+            statistics; the fit itself then no longer depends on N.
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; every moment becomes a weighted average.
@@ -231,30 +246,13 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         self
         """
         self._validate_params()
-        X = self._check_X(X, reset=True, min_samples=2)
-        n, d = X.shape
-        check_n_components(self.n_components, n)
-        if self.rank > d:
-            raise ValueError(f"rank={self.rank} exceeds n_features={d}")
-        if (
-            self.refine == "em"
-            and isinstance(self.noise_variance, Real)
-            and self.noise_variance == 0
-        ):
-            raise ValueError(
-                "refine='em' needs a positive noise variance: the likelihood of a "
-                "noiseless low-rank mixture is degenerate; use noise_variance=None "
-                "(estimated by EM) or a positive value"
-            )
-        data = MomentData.build(X, check_sample_weight(sample_weight, n))
+        init_rng, aux_rng, key_rng = check_rng(self.random_state).spawn(3)
+        if is_streaming_source(X):
+            data, fit_data, basis, noise = self._prepare_stream(X, sample_weight, key_rng)
+        else:
+            data, fit_data, basis, noise = self._prepare(X, sample_weight)
         # independent streams: initialisations do not depend on the weighting (same
         # random_state gives MM, DGMM and full GMM the same starting points)
-        init_rng, aux_rng = check_rng(self.random_state).spawn(2)
-        noise = self._noise(data)
-        basis = self._basis(data)
-        fit_data = data if basis is None else reduce_to_subspace(data, basis)
-        if statistics_size(fit_data.X.shape[1], self.max_order) <= STATISTICS_MAX_ENTRIES:
-            fit_data = fit_data.with_statistics(self.max_order)
         weight_fn, full = self._weighting_setup(data, fit_data, noise, aux_rng)
         best = self._restarts(fit_data, basis, noise, weight_fn, full, init_rng)
         params, em_trace, em_iter, converged = best.params, np.empty(0), 0, best.converged
@@ -273,19 +271,84 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         self._store(params, best, em_trace, em_iter, converged)
         return self
 
-    def _basis(self, data: MomentData):
-        d = data.X.shape[1]
+    def _check_shape(self, n: int, d: int) -> None:
+        check_n_components(self.n_components, n)
+        if self.rank > d:
+            raise ValueError(f"rank={self.rank} exceeds n_features={d}")
+        if (
+            self.refine == "em"
+            and isinstance(self.noise_variance, Real)
+            and self.noise_variance == 0
+        ):
+            raise ValueError(
+                "refine='em' needs a positive noise variance: the likelihood of a "
+                "noiseless low-rank mixture is degenerate; use noise_variance=None "
+                "(estimated by EM) or a positive value"
+            )
+
+    def _prepare(self, X, sample_weight):
+        X = self._check_X(X, reset=True, min_samples=2)
+        n, d = X.shape
+        self._check_shape(n, d)
+        data = MomentData.build(X, check_sample_weight(sample_weight, n))
+        noise = self._noise(data)
+        basis = self._basis(data)
+        fit_data = data if basis is None else reduce_to_subspace(data, basis)
+        if statistics_size(fit_data.X.shape[1], self.max_order) <= STATISTICS_MAX_ENTRIES:
+            fit_data = fit_data.with_statistics(self.max_order)
+        return data, fit_data, basis, noise
+
+    def _prepare_stream(self, X, sample_weight, rng):
+        """Two passes: moments and subsample, then the projected statistics."""
+        source = ChunkSource.wrap(X, sample_weight)
+        first = first_pass(source, KMEANS_MAX_SAMPLES, rng)
+        n, d = first.n_samples, first.mean.size
+        self.n_features_in_ = d
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self._check_shape(n, d)
+        if self.refine == "em":
+            raise ValueError("refine='em' is not available for streaming input yet")
+        if self.weighting == "full":
+            raise ValueError(
+                "weighting='full' needs per-sample monomial moments; streaming input supports "
+                "weighting='diagonal' or 'identity'"
+            )
+        if self.noise_variance is None:
+            noise = 0.0
+        elif self.noise_variance == "estimate":
+            noise = noise_from_covariance(first.covariance, self.n_components, self.rank)
+        else:
+            noise = float(self.noise_variance)
+        dim = self._basis_dim(d)
+        basis = None if dim is None else np.linalg.eigh(first.second)[1][:, ::-1][:, :dim]
+        r = d if basis is None else dim
+        if statistics_size(r, self.max_order) > STATISTICS_MAX_ENTRIES:
+            raise ValueError(
+                f"streaming input needs the moment statistics of a {r}-dimensional fitting "
+                f"space up to order {self.max_order} ({statistics_size(r, self.max_order)} "
+                f"entries, limit {STATISTICS_MAX_ENTRIES}); lower max_order or subspace"
+            )
+        stats = statistics_pass(source, basis, self.max_order, first.count)
+        data = MomentData.build(first.sub_X, first.sub_w)
+        fit_data = data if basis is None else reduce_to_subspace(data, basis)
+        return data, replace(fit_data, statistics=stats), basis, noise
+
+    def _basis_dim(self, d: int) -> int | None:
+        """Dimension of the fitting subspace, or None for the whole space."""
         r = self.n_components * (self.rank + 1)
         if self.subspace is None or self.weighting == "full":
             return None
         dim = r if self.subspace == "auto" else int(self.subspace)
-        if self.subspace == "auto" and d <= 2 * r:
-            return None
-        if dim >= d:
+        if (self.subspace == "auto" and d <= 2 * r) or dim >= d:
             return None
         if dim < self.rank:
             raise ValueError(f"subspace={dim} is smaller than rank={self.rank}")
-        return signal_basis(data, dim)
+        return dim
+
+    def _basis(self, data: MomentData):
+        dim = self._basis_dim(data.X.shape[1])
+        return None if dim is None else signal_basis(data, dim)
 
     def _noise(self, data: MomentData) -> float:
         if self.noise_variance is None:

@@ -16,6 +16,7 @@ __all__ = [
     "weighted_second_moment",
     "weighted_covariance",
     "estimate_noise_variance",
+    "noise_from_covariance",
     "initial_params",
     "user_params",
 ]
@@ -59,14 +60,19 @@ def estimate_noise_variance(
     DataError
         If :math:`d \\le r` (no noise-only directions); pass ``noise_variance`` explicitly.
     """
-    d = X.shape[1]
+    _, cov = weighted_covariance(X, omega)
+    return noise_from_covariance(cov, n_components, rank)
+
+
+def noise_from_covariance(cov: np.ndarray, n_components: int, rank: int) -> float:
+    """:func:`estimate_noise_variance` from a (d, d) covariance already computed."""
+    d = cov.shape[0]
     r = n_components * (rank + 1) - 1
     if d <= r:
         raise DataError(
             f"noise_variance='estimate' needs n_features > n_components*(rank+1)-1 = {r} "
             f"noise-only directions, got n_features={d}; pass noise_variance as a number"
         )
-    _, cov = weighted_covariance(X, omega)
     evals = np.linalg.eigvalsh(cov)  # ascending
     return float(max(np.mean(evals[: d - r]), 0.0))
 

@@ -1,0 +1,218 @@
+r"""Out-of-core and distributed input: the fit from two passes over chunks.
+
+A *streaming source* is anything that is not an in-memory array: a path to a ``.npy`` file
+or a :class:`numpy.memmap` (read in row slices), a dask array (reduced on its scheduler,
+e.g. a ``distributed`` cluster), or a re-iterable of chunks -- a list of 2-D arrays or
+``(X, w)`` tuples, or a callable returning a fresh iterator of them (multi-pass
+algorithms need to read the data more than once; a one-shot generator is refused).
+
+The fit reads the source in two passes, after which its cost does not depend on N:
+
+1. the weighted mean and second moment :math:`\sum_n\omega_ny_ny_n^\top` (exact chunk
+   merges, :func:`momix.moments.one_pass`) and a bounded uniform subsample: every row gets
+   a key :math:`u_n \sim U(0, 1)` drawn in row order from the fit's random stream, and the
+   ``m`` rows with the smallest keys are kept (a reservoir for iterables, an index
+   selection for sources of known length; the same rows for every source and chunking);
+2. the signal basis :math:`B` (top eigenvectors of the second moment) and the statistics
+   :math:`T_{a,l} = \sum_n\omega_n\|y_n\|^{2l}(B^\top y_n)^{\otimes a}`, :math:`a + 2l \le L`
+   (:mod:`._stats`), summed over chunks (dask: one task per block, only the small
+   statistics leave the workers).
+
+The objective and its gradient then use :math:`T` only. The per-sample parts of the
+in-memory fit use the subsample instead: k-means initialisation (at most 5 000 rows, as
+in memory) and the DGMM order weights, estimated on the subsample exactly as the in-memory
+fit estimates them on the data (``nystrom``; exact kernel sums up to 3 000 rows). The
+weights only scale the orders -- any positive weights give a consistent estimator -- so a
+subsample estimate of :math:`S` can cost efficiency, not consistency. With
+:math:`N \le 3000` the subsample is the whole data and the streaming fit equals the
+in-memory one to rounding.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..exceptions import DataError
+from ..moments import MomentAccumulator, iter_chunks, one_pass
+from ..moments._sources import align_dask, is_dask_array
+from ._stats import MomentStatistics, moment_statistics
+
+__all__ = [
+    "is_streaming_source",
+    "ChunkSource",
+    "FirstPass",
+    "first_pass",
+    "statistics_pass",
+]
+
+#: rows of random keys drawn at a time when the length is known
+_KEY_BLOCK = 1 << 20
+
+
+def is_streaming_source(X) -> bool:
+    """True for a ``.npy`` path, a memory map, a dask array, a callable or a chunk iterable."""
+    if isinstance(X, (str, os.PathLike, np.memmap)) or is_dask_array(X) or callable(X):
+        return True
+    if isinstance(X, (list, tuple)):
+        return len(X) > 0 and ((isinstance(X[0], tuple) and len(X[0]) == 2) or np.ndim(X[0]) == 2)
+    return not hasattr(X, "shape") and not hasattr(X, "__array__") and isinstance(X, Iterable)
+
+
+@dataclass(frozen=True)
+class ChunkSource:
+    """A re-readable data source.
+
+    Attributes
+    ----------
+    data : path, memory map, dask array, list of chunks or callable
+    sample_weight : array-like of shape (n_samples,) or None
+        For arrays and dask arrays; iterables carry weights in ``(X, w)`` tuples.
+    chunk_size : int or None
+    """
+
+    data: object
+    sample_weight: object = None
+    chunk_size: int | None = None
+
+    @classmethod
+    def wrap(cls, X, sample_weight=None, chunk_size=None) -> ChunkSource:
+        if isinstance(X, (str, os.PathLike)):
+            try:
+                X = np.load(os.fspath(X), mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise DataError(f"cannot read {os.fspath(X)!r} as a .npy file: {exc}") from None
+        elif not (callable(X) or is_dask_array(X) or isinstance(X, (np.ndarray, list, tuple))):
+            if iter(X) is X:
+                raise ValueError(
+                    "the fit reads the data more than once: pass a list of chunks or a "
+                    "callable returning a fresh iterator, not a one-shot iterator/generator"
+                )
+        return cls(X, sample_weight, chunk_size)
+
+    @property
+    def is_dask(self) -> bool:
+        return is_dask_array(self.data)
+
+    @property
+    def n_rows(self) -> int | None:
+        """Rows when known without reading (arrays, memory maps, dask arrays)."""
+        if isinstance(self.data, np.ndarray) or self.is_dask:
+            return int(self.data.shape[0])
+        return None
+
+    def chunks(self):
+        """A fresh iterator of validated ``(X_chunk, w_chunk)``."""
+        data = self.data() if callable(self.data) else self.data
+        return iter_chunks(data, self.chunk_size, self.sample_weight)
+
+
+@dataclass(frozen=True)
+class FirstPass:
+    """Result of :func:`first_pass`: moments, the subsample and its raw weights."""
+
+    count: float
+    n_samples: int
+    mean: np.ndarray
+    second: np.ndarray
+    covariance: np.ndarray
+    sub_X: np.ndarray
+    sub_w: np.ndarray
+
+
+def _smallest_keys(rng: np.random.Generator, n: int, m: int) -> np.ndarray:
+    """Sorted indices of the ``m`` smallest of ``n`` uniform keys drawn in row order."""
+    best_k, best_i = np.empty(0), np.empty(0, dtype=np.int64)
+    for start in range(0, n, _KEY_BLOCK):
+        k = rng.random(min(_KEY_BLOCK, n - start))
+        best_k = np.concatenate([best_k, k])
+        best_i = np.concatenate([best_i, np.arange(start, start + k.size)])
+        if best_k.size > m:
+            keep = np.argpartition(best_k, m - 1)[:m]
+            best_k, best_i = best_k[keep], best_i[keep]
+    return np.sort(best_i)
+
+
+def _take_rows(source: ChunkSource, idx: np.ndarray):
+    X = source.data
+    rows = np.asarray(X[idx].compute() if source.is_dask else X[idx], dtype=np.float64)
+    w = source.sample_weight
+    if w is None:
+        return rows, np.ones(idx.size)
+    w = w[idx].compute() if is_dask_array(w) else np.asarray(w, dtype=np.float64)[idx]
+    return rows, np.asarray(w, dtype=np.float64)
+
+
+def first_pass(source: ChunkSource, subsample: int, rng: np.random.Generator) -> FirstPass:
+    """Pass 1: weighted mean, second moment, covariance and a uniform ``subsample`` of rows."""
+    n = source.n_rows
+    if n is not None:
+        s = one_pass(source.data, sample_weight=source.sample_weight, chunk_size=source.chunk_size)
+        sub_X, sub_w = _take_rows(source, _smallest_keys(rng, n, subsample))
+    else:
+        acc = MomentAccumulator()
+        keys, rows, ws, seen = np.empty(0), [], [], 0
+        for X, w in source.chunks():
+            acc.update(X, w)
+            keys = np.concatenate([keys, rng.random(X.shape[0])])
+            rows.append(X)
+            ws.append(w)
+            seen += X.shape[0]
+            if keys.size > subsample:
+                Xs, wsum = np.concatenate(rows), np.concatenate(ws)
+                keep = np.sort(np.argpartition(keys, subsample - 1)[:subsample])
+                keys, rows, ws = keys[keep], [Xs[keep]], [wsum[keep]]
+        if acc.plan is None or seen == 0:
+            raise DataError("data is empty: no rows were read")
+        s = acc.result()
+        sub_X, sub_w = np.concatenate(rows), np.concatenate(ws)
+    return FirstPass(s.count, s.n_samples, s.mean, s.second, s.covariance, sub_X, sub_w)
+
+
+def _chunk_statistics(X, w, basis, max_order: int) -> dict:
+    """Unnormalised :math:`T_{a,l}` of one chunk (raw weights)."""
+    X = np.asarray(X, dtype=np.float64)
+    w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
+    Y = X if basis is None else X @ basis
+    return moment_statistics(Y, np.einsum("nd,nd->n", X, X), w, max_order).tensors
+
+
+def _add(total: dict | None, part: dict) -> dict:
+    if total is None:
+        return dict(part)
+    return {key: total[key] + value for key, value in part.items()}
+
+
+def reduce_chunks(source: ChunkSource, fn: Callable, *args) -> dict:
+    """Sum of ``fn(X_chunk, w_chunk, *args)`` over the chunks (dicts of arrays, summed).
+
+    Dask sources run ``fn`` as one task per row block on dask's scheduler (the active
+    ``distributed`` client if any); only the returned sums travel.
+    """
+    total = None
+    if source.is_dask:
+        import dask
+
+        X, w = align_dask(source.data, source.sample_weight, source.chunk_size)
+        xb = X.to_delayed().ravel()
+        wb = [None] * len(xb) if w is None else w.to_delayed().ravel()
+        task = dask.delayed(fn)
+        for part in dask.compute(*[task(x, v, *args) for x, v in zip(xb, wb, strict=True)]):
+            total = _add(total, part)
+    else:
+        for X, w in source.chunks():
+            total = _add(total, fn(X, w, *args))
+    if total is None:
+        raise DataError("data is empty: no rows were read")
+    return total
+
+
+def statistics_pass(
+    source: ChunkSource, basis: np.ndarray | None, max_order: int, count: float
+) -> MomentStatistics:
+    """Pass 2: :math:`T_{a,l}` of :math:`B^\top y` (ambient norms), divided by the total weight."""
+    total = reduce_chunks(source, _chunk_statistics, basis, max_order)
+    return MomentStatistics({k: v / count for k, v in total.items()}, max_order)
