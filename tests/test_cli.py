@@ -96,3 +96,53 @@ def test_csv_with_missing_value_reads_as_nan(tmp_path):
     path.write_text("a,b\n1,\n3,4\n")
     got, _ = read_table(path)
     assert np.isnan(got[0, 1])
+
+
+def _write_two_clusters(path):
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(100, 2)), rng.normal(size=(100, 2)) + 5])
+    np.savetxt(path, X, delimiter=",", header="a,b", comments="")
+    return X
+
+
+def test_fit_predict_sample_round_trip(capsys, tmp_path):
+    data = tmp_path / "d.csv"
+    X = _write_two_clusters(data)
+    model = tmp_path / "m.skops"
+    code, out, err = _run(["fit", "lowrank", str(data), "--param", "n_components=2",
+                           "--param", "rank=1", "--param", "random_state=0", "--out", str(model)], capsys)
+    assert code == 0, err
+    assert "saved" in out and model.is_file()
+    code, _, err = _run(["predict", str(model), str(data), "--out", str(tmp_path / "p.csv")], capsys)
+    assert code == 0, err
+    labels = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1)
+    assert len(np.unique(labels[:100])) == 1 and labels[0] != labels[-1]
+    code, _, err = _run(["predict", str(model), str(data), "--proba", "--out", str(tmp_path / "q.npy")], capsys)
+    assert code == 0, err
+    np.testing.assert_allclose(np.load(tmp_path / "q.npy").sum(1), 1.0)
+    code, _, err = _run(["sample", str(model), "-n", "50", "--seed", "1", "--out", str(tmp_path / "s.csv")], capsys)
+    assert code == 0, err
+    assert np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1).shape == (50, X.shape[1])
+
+
+def test_nan_in_data_is_one_line(capsys, tmp_path):
+    path = tmp_path / "nan.csv"
+    path.write_text("a,b\n1,2\n,4\n5,6\n")
+    code, _, err = _run(["fit", "lowrank", str(path), "--param", "n_components=1"], capsys)
+    _assert_one_line_error(code, err, "NaN")
+
+
+def test_unknown_hyper_parameter_is_one_line(capsys, tmp_path):
+    path = tmp_path / "d.csv"
+    _write_two_clusters(path)
+    code, _, err = _run(["fit", "lowrank", str(path), "--param", "n_clusters=2"], capsys)
+    _assert_one_line_error(code, err, "no parameter 'n_clusters'")
+
+
+def test_untrusted_model_file_is_one_line(capsys, tmp_path):
+    path = tmp_path / "bad.skops"
+    path.write_bytes(b"junk")
+    data = tmp_path / "d.csv"
+    _write_two_clusters(data)
+    code, _, err = _run(["predict", str(path), str(data)], capsys)
+    _assert_one_line_error(code, err, "not a readable")
