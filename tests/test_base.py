@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from momix._base import GaussianMixin, MixtureEstimator, best_of_restarts, mixture_log_resp
-from momix._base import covariance_cholesky, sample_gaussian_mixture
+from momix._base import (
+    GaussianMixin,
+    MixtureEstimator,
+    best_of_restarts,
+    covariance_cholesky,
+    mixture_log_resp,
+    sample_gaussian_mixture,
+)
 from momix.exceptions import ConvergenceWarning, NumericalError
 
 
@@ -44,11 +50,15 @@ def test_score_samples_matches_scipy():
 def test_predict_proba_is_posterior():
     X = np.random.default_rng(1).normal(size=(30, 2))
     est = _Fixed().fit(X)
-    joint = np.column_stack([
-        w * multivariate_normal(m, c).pdf(X)
-        for w, m, c in zip(est.weights_, est.means_, est.covariances_, strict=True)
-    ])
-    np.testing.assert_allclose(est.predict_proba(X), joint / joint.sum(1, keepdims=True), rtol=1e-10)
+    joint = np.column_stack(
+        [
+            w * multivariate_normal(m, c).pdf(X)
+            for w, m, c in zip(est.weights_, est.means_, est.covariances_, strict=True)
+        ]
+    )
+    np.testing.assert_allclose(
+        est.predict_proba(X), joint / joint.sum(1, keepdims=True), rtol=1e-10
+    )
     np.testing.assert_array_equal(est.predict(X), joint.argmax(1))
 
 
@@ -93,7 +103,9 @@ def test_log_resp_normalised_with_zero_weight():
 
 def test_sample_gaussian_mixture_groups_labels():
     rng = np.random.default_rng(5)
-    X, labels = sample_gaussian_mixture(7, np.array([0.5, 0.5]), np.zeros((2, 3)), np.stack([np.eye(3)] * 2), rng)
+    X, labels = sample_gaussian_mixture(
+        7, np.array([0.5, 0.5]), np.zeros((2, 3)), np.stack([np.eye(3)] * 2), rng
+    )
     assert X.shape == (7, 3)
     assert np.all(np.diff(labels) >= 0)
 

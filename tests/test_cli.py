@@ -24,7 +24,9 @@ def test_help_exits_zero(args, capsys):
 
 
 def test_console_script_runs():
-    out = subprocess.run([sys.executable, "-m", "momix", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "momix", "--help"], capture_output=True, text=True, check=False
+    )
     assert out.returncode == 0 and "demo" in out.stdout
 
 
@@ -81,7 +83,9 @@ def test_read_table_formats(tmp_path):
     pq = pytest.importorskip("pyarrow.parquet")
     import pyarrow as pa
 
-    pq.write_table(pa.table({"a": data[:, 0], "b": data[:, 1], "c": data[:, 2]}), tmp_path / "d.parquet")
+    pq.write_table(
+        pa.table({"a": data[:, 0], "b": data[:, 1], "c": data[:, 2]}), tmp_path / "d.parquet"
+    )
     for name in ["d.npy", "h.csv", "n.csv", "d.parquet"]:
         got, names = read_table(tmp_path / name)
         np.testing.assert_array_equal(got, data)
@@ -109,18 +113,38 @@ def test_fit_predict_sample_round_trip(capsys, tmp_path):
     data = tmp_path / "d.csv"
     X = _write_two_clusters(data)
     model = tmp_path / "m.skops"
-    code, out, err = _run(["fit", "lowrank", str(data), "--param", "n_components=2",
-                           "--param", "rank=1", "--param", "random_state=0", "--out", str(model)], capsys)
+    code, out, err = _run(
+        [
+            "fit",
+            "lowrank",
+            str(data),
+            "--param",
+            "n_components=2",
+            "--param",
+            "rank=1",
+            "--param",
+            "random_state=0",
+            "--out",
+            str(model),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "saved" in out and model.is_file()
-    code, _, err = _run(["predict", str(model), str(data), "--out", str(tmp_path / "p.csv")], capsys)
+    code, _, err = _run(
+        ["predict", str(model), str(data), "--out", str(tmp_path / "p.csv")], capsys
+    )
     assert code == 0, err
     labels = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1)
     assert len(np.unique(labels[:100])) == 1 and labels[0] != labels[-1]
-    code, _, err = _run(["predict", str(model), str(data), "--proba", "--out", str(tmp_path / "q.npy")], capsys)
+    code, _, err = _run(
+        ["predict", str(model), str(data), "--proba", "--out", str(tmp_path / "q.npy")], capsys
+    )
     assert code == 0, err
     np.testing.assert_allclose(np.load(tmp_path / "q.npy").sum(1), 1.0)
-    code, _, err = _run(["sample", str(model), "-n", "50", "--seed", "1", "--out", str(tmp_path / "s.csv")], capsys)
+    code, _, err = _run(
+        ["sample", str(model), "-n", "50", "--seed", "1", "--out", str(tmp_path / "s.csv")], capsys
+    )
     assert code == 0, err
     assert np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1).shape == (50, X.shape[1])
 

@@ -64,8 +64,12 @@ def _fit_quietly(est, *args, **kwargs):
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize(
     "bad",
-    [np.array([[np.nan, 1.0], [0.0, 1.0]]), np.array([[np.inf, 1.0], [0.0, 1.0]]), np.zeros((0, 2)),
-     np.zeros(5)],
+    [
+        np.array([[np.nan, 1.0], [0.0, 1.0]]),
+        np.array([[np.inf, 1.0], [0.0, 1.0]]),
+        np.zeros((0, 2)),
+        np.zeros(5),
+    ],
     ids=["nan", "inf", "empty", "1d"],
 )
 def test_bad_input_clear_error(cls, bad):
@@ -98,8 +102,13 @@ _X_ONLY = [c for c in ESTIMATORS if c.__name__ not in _EXAMPLES]
 
 @pytest.mark.parametrize("cls", _X_ONLY, ids=lambda c: c.__name__)
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(X=arrays(np.float64, st.tuples(st.integers(1, 12), st.integers(1, 3)),
-                elements=st.floats(-1e3, 1e3, allow_nan=False, width=64)))
+@given(
+    X=arrays(
+        np.float64,
+        st.tuples(st.integers(1, 12), st.integers(1, 3)),
+        elements=st.floats(-1e3, 1e3, allow_nan=False, width=64),
+    )
+)
 def test_random_small_inputs_error_or_finite(cls, X):
     est = _make(cls).set_params(random_state=0)
     try:

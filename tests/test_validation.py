@@ -33,7 +33,12 @@ def test_check_data_min_samples():
 
 @pytest.mark.parametrize(
     ("w", "match"),
-    [([1.0, -1.0], "non-negative"), ([0.0, 0.0], "sums to zero"), ([1.0], "shape"), ([np.nan, 1], "NaN")],
+    [
+        ([1.0, -1.0], "non-negative"),
+        ([0.0, 0.0], "sums to zero"),
+        ([1.0], "shape"),
+        ([np.nan, 1], "NaN"),
+    ],
 )
 def test_sample_weight_errors(w, match):
     with pytest.raises(DataError, match=match):

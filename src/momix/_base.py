@@ -62,8 +62,13 @@ class _Scored:
     result: Any
 
 
-def best_of_restarts(fit_once: Callable[[np.random.Generator], Any], n_init: int, random_state,
-                     *, objective: Callable[[Any], float]) -> Any:
+def best_of_restarts(
+    fit_once: Callable[[np.random.Generator], Any],
+    n_init: int,
+    random_state,
+    *,
+    objective: Callable[[Any], float],
+) -> Any:
     """Run ``fit_once`` ``n_init`` times from one generator and keep the lowest objective.
 
     Parameters
@@ -128,10 +133,12 @@ def sample_gaussian_mixture(n_samples: int, weights, means, covariances, rng):
     """Draw ``(X, labels)`` from a Gaussian mixture, grouped by component like scikit-learn."""
     counts = rng.multinomial(n_samples, weights / weights.sum())
     chol = covariance_cholesky(covariances)
-    X = np.vstack([
-        means[k] + rng.standard_normal((c, means.shape[1])) @ chol[k].T
-        for k, c in enumerate(counts)
-    ])
+    X = np.vstack(
+        [
+            means[k] + rng.standard_normal((c, means.shape[1])) @ chol[k].T
+            for k, c in enumerate(counts)
+        ]
+    )
     labels = np.repeat(np.arange(len(weights)), counts)
     return X, labels
 

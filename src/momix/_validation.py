@@ -43,14 +43,18 @@ def check_data(X, *, name: str = "X", min_samples: int = 1, ensure_2d: bool = Tr
         raise DataError(f"{name} must be numeric: {exc}") from None
     if ensure_2d and arr.ndim != 2:
         hint = " (use X.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
-        raise DataError(f"{name} must be 2-D of shape (n_samples, n_features), got {arr.shape}{hint}")
+        raise DataError(
+            f"{name} must be 2-D of shape (n_samples, n_features), got {arr.shape}{hint}"
+        )
     if arr.shape[0] < min_samples:
         raise DataError(f"{name} has {arr.shape[0]} sample(s); at least {min_samples} are needed")
     if arr.ndim == 2 and arr.shape[1] < 1:
         raise DataError(f"{name} has 0 features")
     if not np.all(np.isfinite(arr)):
         bad = int(np.sum(~np.isfinite(arr)))
-        raise DataError(f"{name} contains {bad} NaN or infinite value(s); remove or impute them first")
+        raise DataError(
+            f"{name} contains {bad} NaN or infinite value(s); remove or impute them first"
+        )
     return arr
 
 
@@ -98,7 +102,8 @@ def check_n_components(n_components: int, n_samples: int, *, per_component: int 
     need = n_components * per_component
     if n_samples < need:
         raise DataError(
-            f"n_components={n_components} needs at least {need} samples, got n_samples={n_samples}; "
+            f"n_components={n_components} needs at least {need} samples, "
+            f"got n_samples={n_samples}; "
             "decrease n_components or provide more data"
         )
 
@@ -115,7 +120,9 @@ def check_rng(random_state) -> np.random.Generator:
         return random_state
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-    raise DataError(f"random_state must be None, an int, a Generator or a RandomState, got {random_state!r}")
+    raise DataError(
+        f"random_state must be None, an int, a Generator or a RandomState, got {random_state!r}"
+    )
 
 
 def check_finite_params(**params: np.ndarray) -> None:
@@ -125,5 +132,6 @@ def check_finite_params(**params: np.ndarray) -> None:
     for name, value in params.items():
         if not np.all(np.isfinite(value)):
             raise NumericalError(
-                f"fitted {name} contains non-finite values; scale the data or change the initialisation"
+                f"fitted {name} contains non-finite values; "
+                "scale the data or change the initialisation"
             )

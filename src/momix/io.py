@@ -63,6 +63,7 @@ def load(path: str | Path):
     refused = sorted(t for t in types if not _is_trusted(t))
     if refused:
         raise UntrustedFileError(
-            f"{path} names types that momix does not trust: {', '.join(refused)}; refusing to load it"
+            f"{path} names types that momix does not trust: {', '.join(refused)}; "
+            "refusing to load it"
         )
     return sio.load(path, trusted=list(types))
