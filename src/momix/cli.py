@@ -162,7 +162,9 @@ def _make_estimator(model: str, params: dict):
     valid = cls().get_params()
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise UsageError(f"{cls.__name__} has no parameter {unknown[0]!r}; valid: {', '.join(valid)}")
+        raise UsageError(
+            f"{cls.__name__} has no parameter {unknown[0]!r}; valid: {', '.join(valid)}"
+        )
     return cls(**params)
 
 
@@ -214,7 +216,9 @@ def _cmd_demo(args) -> None:
         parts = [p.strip() for p in args.parts.split(",")]
         unknown = [p for p in parts if p not in DEMO_PARTS]
         if unknown:
-            raise UsageError(f"unknown demo part {unknown[0]!r}; choose from {', '.join(DEMO_PARTS)}")
+            raise UsageError(
+                f"unknown demo part {unknown[0]!r}; choose from {', '.join(DEMO_PARTS)}"
+            )
     report = run_demo(Path(args.out), parts=parts, seed=args.seed)
     print(f"momix demo: report written to {report}")
 
@@ -224,7 +228,9 @@ def _cmd_bench(args) -> None:
 
     script = Path(args.benchmarks) / f"{args.name}.py"
     if not script.is_file():
-        raise FileNotFoundError(f"no benchmark {script}; run from the momix source tree or pass --benchmarks")
+        raise FileNotFoundError(
+            f"no benchmark {script}; run from the momix source tree or pass --benchmarks"
+        )
     sys.argv = [str(script), *args.rest]
     runpy.run_path(str(script), run_name="__main__")
 
@@ -245,8 +251,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="data file")
     p.add_argument("--columns", help="comma-separated feature columns (names or indices)")
     p.add_argument("--target", help="response column (regression mixtures)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="estimator hyper-parameter, repeatable (e.g. n_components=3)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="estimator hyper-parameter, repeatable (e.g. n_components=3)",
+    )
     p.add_argument("--out", default="model.skops", help="model file to write")
     p.set_defaults(func=_cmd_fit)
 
@@ -278,8 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                            format="%(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s"
+        )
         args.func(args)
     except UsageError as exc:
         print(f"momix: error: {exc}", file=sys.stderr)
