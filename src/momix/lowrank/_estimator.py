@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from .._base import GaussianMixin, MixtureEstimator, best_of_restarts, warn_not_converged
 from .._validation import check_n_components, check_rng, check_sample_weight
 from ._em import ppca_log_prob, refine
+from ._em_stream import fit_em_stream
 from ._engine import MixtureParams
 from ._explicit import MAX_MONOMIALS, full_weighting, monomial_count
 from ._init import (
@@ -32,7 +33,13 @@ from ._solver import (
     signal_basis,
 )
 from ._stats import statistics_size
-from ._stream import ChunkSource, first_pass, is_streaming_source, statistics_pass
+from ._stream import (
+    ChunkSource,
+    StreamContext,
+    first_pass,
+    is_streaming_source,
+    statistics_pass,
+)
 from ._weights import weight_function
 
 __all__ = ["LowRankGaussianMixture"]
@@ -248,9 +255,9 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         self._validate_params()
         init_rng, aux_rng, key_rng = check_rng(self.random_state).spawn(3)
         if is_streaming_source(X):
-            data, fit_data, basis, noise = self._prepare_stream(X, sample_weight, key_rng)
+            data, fit_data, basis, noise, stream = self._prepare_stream(X, sample_weight, key_rng)
         else:
-            data, fit_data, basis, noise = self._prepare(X, sample_weight)
+            (data, fit_data, basis, noise), stream = self._prepare(X, sample_weight), None
         # independent streams: initialisations do not depend on the weighting (same
         # random_state gives MM, DGMM and full GMM the same starting points)
         weight_fn, full = self._weighting_setup(data, fit_data, noise, aux_rng)
@@ -259,7 +266,7 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         if not best.converged:
             warn_not_converged("the moment fit", "increase max_iter or n_steps, or loosen tol")
         if self.refine == "em":
-            params, em_trace, em_iter, em_ok = self._refine(fit_data, params)
+            params, em_trace, em_iter, em_ok = self._refine(fit_data, params, stream)
             converged = converged and em_ok
         if basis is not None:
             params = MixtureParams(
@@ -307,8 +314,6 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         if hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self._check_shape(n, d)
-        if self.refine == "em":
-            raise ValueError("refine='em' is not available for streaming input yet")
         if self.weighting == "full":
             raise ValueError(
                 "weighting='full' needs per-sample monomial moments; streaming input supports "
@@ -332,7 +337,8 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         stats = statistics_pass(source, basis, self.max_order, first.count)
         data = MomentData.build(first.sub_X, first.sub_w)
         fit_data = data if basis is None else reduce_to_subspace(data, basis)
-        return data, replace(fit_data, statistics=stats), basis, noise
+        stream = StreamContext(source, basis, first.second, first.covariance)
+        return data, replace(fit_data, statistics=stats), basis, noise, stream
 
     def _basis_dim(self, d: int) -> int | None:
         """Dimension of the fitting subspace, or None for the whole space."""
@@ -421,20 +427,24 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         finally:
             bar.close()
 
-    def _refine(self, data: MomentData, params: MixtureParams):
+    def _refine(self, data: MomentData, params: MixtureParams, stream=None):
         bar = tqdm(total=self.max_iter, desc="EM refinement", disable=self.verbose <= 0)
+        estimate = not isinstance(self.noise_variance, Real)
+        common = dict(max_iter=self.max_iter, tol=self.tol, callback=lambda it, ll: bar.update(1))
         try:
-            res = refine(
-                data.X,
-                data.omega,
-                data.sqnorm,
-                data.ambient_dim,
-                params,
-                estimate_noise=not isinstance(self.noise_variance, Real),
-                max_iter=self.max_iter,
-                tol=self.tol,
-                callback=lambda it, ll: bar.update(1),
-            )
+            if stream is None:
+                res = refine(
+                    data.X, data.omega, data.sqnorm, data.ambient_dim, params,
+                    estimate_noise=estimate, **common,
+                )  # fmt: skip
+            else:
+                K, _, R = params.factors.shape
+                if params.noise_variance <= 0:
+                    params = replace(params, noise_variance=stream.start_noise(K, R))
+                res = fit_em_stream(
+                    stream.source, stream.basis, data.ambient_dim, params,
+                    estimate_noise=estimate, **common,
+                )  # fmt: skip
         finally:
             bar.close()
         if not res.converged:

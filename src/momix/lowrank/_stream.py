@@ -47,6 +47,8 @@ __all__ = [
     "FirstPass",
     "first_pass",
     "statistics_pass",
+    "reduce_chunks",
+    "StreamContext",
 ]
 
 #: rows of random keys drawn at a time when the length is known
@@ -216,3 +218,34 @@ def statistics_pass(
     """Pass 2: :math:`T_{a,l}` of :math:`B^\top y` (ambient norms), divided by the total weight."""
     total = reduce_chunks(source, _chunk_statistics, basis, max_order)
     return MomentStatistics({k: v / count for k, v in total.items()}, max_order)
+
+
+@dataclass(frozen=True)
+class StreamContext:
+    """What a streaming fit keeps for EM: the source, the basis and the first-pass moments."""
+
+    source: ChunkSource
+    basis: np.ndarray | None
+    second: np.ndarray
+    covariance: np.ndarray
+
+    def start_noise(self, n_components: int, rank: int) -> float:
+        """:func:`._em.start_noise` from the first-pass moments (no extra pass).
+
+        Mean energy per dimension outside the subspace,
+        :math:`(\\operatorname{tr}\\hat M_2 - \\operatorname{tr}B^\top\\hat M_2B)/(d - r)`, or
+        the trailing-spectrum estimate in the whole space; at least 1e-3 of the mean variance
+        in the fitting coordinates.
+        """
+        from ._init import noise_from_covariance
+
+        B = self.basis
+        cov = self.covariance if B is None else B.T @ self.covariance @ B
+        floor = 1e-3 * np.trace(cov) / cov.shape[0] + 1e-12
+        if B is not None:
+            extra = self.second.shape[0] - B.shape[1]
+            return max((np.trace(self.second) - np.trace(B.T @ self.second @ B)) / extra, floor)
+        try:
+            return max(noise_from_covariance(self.covariance, n_components, rank), floor)
+        except ValueError:
+            return floor
