@@ -19,7 +19,7 @@ import numpy as np
 from .exceptions import DataError, SolverError
 from .io import UntrustedFileError
 
-__all__ = ["main", "read_table", "MODELS"]
+__all__ = ["main", "read_table", "chunk_reader", "MODELS"]
 
 #: model name on the command line -> public estimator class name
 MODELS = {
@@ -168,22 +168,97 @@ def _make_estimator(model: str, params: dict):
     return cls(**params)
 
 
+def _selected(columns: str | None, names: list[str]) -> list[int] | None:
+    return [_column_index(c.strip(), names) for c in columns.split(",")] if columns else None
+
+
+def chunk_reader(path: str | Path, columns: str | None = None, show: bool = False):
+    """A re-readable chunk source for a ``.npy`` or Parquet file, without loading it.
+
+    ``.npy`` files are memory-mapped and read in row slices of about 32 MiB; Parquet files
+    by :meth:`pyarrow.parquet.ParquetFile.iter_batches` (only the selected columns). Every
+    call of the returned function starts a new pass with its own tqdm bar (shown when
+    ``show``).
+
+    Returns
+    -------
+    chunks : callable returning an iterator of float64 arrays (n_rows, n_selected)
+    shape : (n_rows, n_selected)
+    names : list of str
+        Selected column names.
+    """
+    from tqdm.auto import tqdm
+
+    from .moments import default_chunk_size
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.suffix.lower() == ".npy":
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+        data = data.reshape(-1, 1) if data.ndim == 1 else data
+        if data.ndim != 2:
+            raise DataError(f"{path}: expected a 2-D array, got shape {data.shape}")
+        names = [str(i) for i in range(data.shape[1])]
+        idx = _selected(columns, names)
+        n, step = data.shape[0], default_chunk_size(data.shape[1])
+
+        def batches():
+            for start in range(0, n, step):
+                rows = np.asarray(data[start : start + step], dtype=np.float64)
+                yield rows if idx is None else rows[:, idx]
+
+    else:
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise DataError('reading Parquet needs pyarrow: pip install "momix[parquet]"') from None
+        pf = pq.ParquetFile(path)
+        names = list(pf.schema_arrow.names)
+        idx = _selected(columns, names)
+        n, step = pf.metadata.num_rows, default_chunk_size(len(idx or names))
+        keep = None if idx is None else [names[i] for i in idx]
+
+        def batches():
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=step, columns=keep):
+                cols = [c.to_numpy(zero_copy_only=False) for c in batch.columns]
+                yield np.column_stack(cols).astype(np.float64)
+
+    width = len(idx) if idx is not None else len(names)
+
+    def chunks():
+        with tqdm(total=n, unit="rows", desc=f"reading {path.name}", disable=not show) as bar:
+            for rows in batches():
+                bar.update(rows.shape[0])
+                yield rows
+
+    return chunks, (n, width), names if idx is None else [names[i] for i in idx]
+
+
 def _cmd_fit(args) -> None:
     from .io import save
 
-    X, names = read_table(args.data, args.columns)
     estimator = _make_estimator(args.model, _parse_params(args.param))
-    if args.target:
+    streams = getattr(estimator, "_accepts_chunks", False) and not args.target
+    if streams and Path(args.data).suffix.lower() in (".npy", ".parquet", ".pq"):
+        show = bool(args.verbose) or sys.stderr.isatty()
+        chunks, shape, _ = chunk_reader(args.data, args.columns, show=show)
+        estimator.fit(chunks)
+    elif args.target:
+        X, names = read_table(args.data, args.columns)
         Xall, allnames = read_table(args.data)
         y = Xall[:, _column_index(args.target, allnames)]
         if args.columns is None:
             keep = [i for i, n in enumerate(allnames) if n != args.target and str(i) != args.target]
             X = Xall[:, keep]
         estimator.fit(X, y)
+        shape = X.shape
     else:
+        X, _ = read_table(args.data, args.columns)
         estimator.fit(X)
+        shape = X.shape
     out = save(estimator, args.out)
-    print(f"fitted {type(estimator).__name__} on {X.shape[0]} x {X.shape[1]}; saved to {out}")
+    print(f"fitted {type(estimator).__name__} on {shape[0]} x {shape[1]}; saved to {out}")
 
 
 def _cmd_predict(args) -> None:

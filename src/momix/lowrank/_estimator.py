@@ -189,6 +189,9 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         "verbose": ["verbose"],
     }
 
+    #: ``fit`` takes paths, memory maps, dask arrays and chunk sources (``momix fit`` streams)
+    _accepts_chunks = True
+
     #: fast settings for the scikit-learn estimator checks
     _check_params: dict = {"n_components": 1, "rank": 1, "max_iter": 20, "n_steps": 1}
 
