@@ -19,6 +19,7 @@ from ._em import poisson_em, regression_em
 from ._fit import polymom
 from ._model import ComponentModel
 from ._moments import empirical_system, mapping_system
+from ._scaling import gaussian_scaling, standardizable, unscale_params
 
 __all__ = ["Polymom", "default_model"]
 
@@ -102,8 +103,16 @@ class Polymom(MixtureEstimator):
         the ``"noise_variance"`` of ``LinearRegression``) are profiled: Polymom is fitted for
         every combination and the one with the smallest moment residual at rank K is kept
         (``constants_``). The resolution is that of the grid.
+    standardize : bool, default=True
+        Fit the built-in Gaussian models (without ``mean_sum`` or a shared variance) on
+        standardised data :math:`x' = (x - m)/s` and map the parameters back exactly,
+        :math:`\\xi = m + s\\xi'`, :math:`c = s^2 c'` (see :mod:`momix.polymom._scaling`):
+        raw moments of badly scaled data make the SDP ill-conditioned and slow. Other models
+        are fitted in the data's units.
     refine : {"em"} or None, default=None
-        Warm-started EM after the moment fit (Gaussian, Poisson and regression models).
+        Warm-started EM after the moment fit (Gaussian, Poisson and regression models),
+        run until the mean log-likelihood rises by less than 1e-6 (scikit-learn's default
+        1e-3 stops Gaussian EM after a couple of steps from a moment start).
     refine_max_iter : int, default=100
     reg_covar : float, default=1e-6
         Added to the variances in ``covariances_`` (Gaussian models).
@@ -122,11 +131,14 @@ class Polymom(MixtureEstimator):
     ranks_ : tuple of int
     singular_values_ : ndarray
     moment_matrix_ : ndarray of shape (s, s)
+        Of the standardised problem when the data were standardised.
     moment_basis_ : ndarray of shape (s, n_params)
     order_ : int
     n_iter_ : int
         SDP solves (plus EM steps when refined).
     converged_ : bool
+    data_location_, data_scale_ : ndarray of shape (n_features,)
+        The standardisation :math:`x' = (x - m)/s` used by ``fit`` (0 and 1 if none).
     means_, covariances_ : ndarray
         Gaussian models only: (K, d) and (K, d, d).
 
@@ -150,6 +162,7 @@ class Polymom(MixtureEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "profile": [dict, None],
+        "standardize": ["boolean"],
         "refine": [StrOptions({"em"}), None],
         "refine_max_iter": [Interval(Integral, 1, None, closed="left")],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
@@ -166,9 +179,8 @@ class Polymom(MixtureEstimator):
     def __init__(self, model=None, n_components=2, *, order=None, relaxation="least_squares",
                  penalty=0.1, slack=0.0, moment_weighting="auto",
                  rank_method="convex_iteration", solver="CLARABEL", fallback="SCS",
-                 max_iter=50, tol=1e-7, profile=None, refine=None, refine_max_iter=100,
-                 reg_covar=1e-6,
-                 random_state=None, verbose=0):
+                 max_iter=50, tol=1e-7, profile=None, standardize=True, refine=None,
+                 refine_max_iter=100, reg_covar=1e-6, random_state=None, verbose=0):
         self.model = model
         self.n_components = n_components
         self.order = order
@@ -182,6 +194,7 @@ class Polymom(MixtureEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.profile = profile
+        self.standardize = standardize
         self.refine = refine
         self.refine_max_iter = refine_max_iter
         self.reg_covar = reg_covar
@@ -223,7 +236,15 @@ class Polymom(MixtureEstimator):
         model = self._resolve_model(X.shape[1])
         Z = self._with_target(X, y, model)
         self.model_ = model
-        self._fit_profiled(lambda m: empirical_system(m, Z, sw), from_data=True)
+        scaling = (gaussian_scaling(Z, sw, model) if self.standardize and standardizable(model)
+                   else None)
+        Zs = Z if scaling is None else scaling.transform(Z)
+        self._fit_profiled(lambda m: empirical_system(m, Zs, sw), from_data=True)
+        self.data_location_ = np.zeros(Z.shape[1]) if scaling is None else scaling.location
+        self.data_scale_ = np.ones(Z.shape[1]) if scaling is None else scaling.scale
+        if scaling is not None:
+            self.params_ = unscale_params(self.params_, scaling)
+            self._set_gaussian_view()
         if self.refine == "em":
             self._refine(Z, sw)
         return self
@@ -349,7 +370,7 @@ class Polymom(MixtureEstimator):
             self.n_components, covariance_type="spherical" if spherical else "diag",
             weights_init=self._em_start_weights(), means_init=self.means_,
             precisions_init=1.0 / (var[:, 0] if spherical else var), reg_covar=self.reg_covar,
-            max_iter=self.refine_max_iter, random_state=0).fit(Z)
+            max_iter=self.refine_max_iter, tol=1e-6, random_state=0).fit(Z)
         var_new = gm.covariances_[:, None] if spherical else gm.covariances_
         self.params_ = np.hstack([gm.means_, var_new])
         self.weights_ = gm.weights_
