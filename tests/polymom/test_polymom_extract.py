@@ -69,3 +69,16 @@ def test_mompy_toy_extraction_and_completion():
                          locs)
     res = solve_moment_sdp(prob, 2, relaxation="exact")
     assert abs(res.y[st3.lookup[(3,)]] - 4.5) < 1e-3
+
+
+def test_single_atom_is_the_first_order_moment_vector():
+    st = moment_structure(3, 1)
+    atom = np.array([[120.0, -0.5, 3.0]])
+    ext = extract_atoms(st, _moment_matrix(st, atom, np.ones(1)), 1, np.random.default_rng(0))
+    np.testing.assert_allclose(ext.params, atom, rtol=1e-12)
+    # not rank one (two atoms): the mean of the measure, where the echelon pivots would not
+    # start at the constant monomial
+    atoms, w = np.array([[1.0, -1.0, 0.0], [-1.0, 1.0, 0.0]]), np.array([0.5, 0.5])
+    ext = extract_atoms(st, _moment_matrix(st, atoms * 10, w), 1, np.random.default_rng(0))
+    np.testing.assert_allclose(ext.params, [[0.0, 0.0, 0.0]], atol=1e-12)
+    np.testing.assert_allclose(ext.weights, [1.0])

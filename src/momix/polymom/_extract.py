@@ -105,6 +105,10 @@ def extract_atoms(structure: MomentStructure, M: np.ndarray, n_components: int,
         for a flat extension) or the rank is below K.
     """
     k = n_components
+    if k == 1:  # the atom of a rank-1 moment matrix is its first-order moment vector
+        single = _single_atom(structure, M)
+        if single is not None:
+            return single
     V = _column_space(M, k)
     piv = _pivots(V, k, pivot_rtol)
     U = V @ np.linalg.inv(V[piv])
@@ -125,6 +129,22 @@ def extract_atoms(structure: MomentStructure, M: np.ndarray, n_components: int,
     params = np.array([[Q[:, j] @ N @ Q[:, j] for N in mults] for j in range(k)])
     weights = atom_weights(structure, M, params)
     return Extraction(params, weights, piv)
+
+
+def _single_atom(structure: MomentStructure, M: np.ndarray) -> Extraction | None:
+    """K = 1: :math:`\\theta = (y_{e_1}, \\dots, y_{e_P}) / y_0`, read from the first row.
+
+    Exact for a rank-1 moment matrix; when the convex iteration stopped short of rank 1 it is
+    the mean of the completed mixing measure, whereas the echelon extraction may pick a pivot
+    other than the constant monomial and fail. ``None`` if some :math:`e_p` is not a row of the
+    basis (a parameter of degree weight > 1 at order 1).
+    """
+    rows = {tuple(int(v) for v in b): i for i, b in enumerate(structure.basis)}
+    n_vars = structure.basis.shape[1]
+    idx = [rows.get(tuple(np.eye(n_vars, dtype=int)[p])) for p in range(n_vars)]
+    if any(i is None for i in idx) or M[0, 0] <= 0:
+        return None
+    return Extraction(M[0, idx][None] / M[0, 0], np.ones(1), np.zeros(1, dtype=int))
 
 
 def atom_weights(structure: MomentStructure, M: np.ndarray, params: np.ndarray) -> np.ndarray:
