@@ -80,7 +80,8 @@ class Polymom(MixtureEstimator):
         With the default variance weighting the residual is on the chi-square scale, so a fixed
         :math:`\\lambda` shrinks less and less as the sample grows (the paper used 1e-5 on
         unweighted residuals, whose bias does not vanish with T). The trace scales with the
-        data, so standardize data of very different scale.
+        data: built-in Gaussian models are standardised (``standardize``); standardise the
+        data of other models yourself when its scale is far from one.
     slack : float, default=0.0
         Relative slack of the exact relaxation.
     moment_weighting : {"auto", "none", "variance"} or array-like, default="auto"
