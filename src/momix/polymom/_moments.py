@@ -8,7 +8,7 @@ then substituted into the coefficients :math:`a_{n\\alpha}`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +16,7 @@ import sympy as sp
 
 from ._model import CompiledModel, ComponentModel, _aux_vector, _eval_aux_poly
 
-__all__ = ["MomentSystem", "empirical_system", "mapping_system"]
+__all__ = ["MomentSystem", "empirical_system", "streaming_system", "mapping_system"]
 
 
 
@@ -82,6 +82,46 @@ def empirical_system(model: ComponentModel, Z: np.ndarray,
     n_obs = len(c.obs_keys)
     aux = np.concatenate([means[n_obs:], model.constant_values])
     system = _substitute(c, np.array(means[:n_obs]), aux)
+    return MomentSystem(system.terms, system.b, np.array(stds[:n_obs]))
+
+
+def streaming_system(model: ComponentModel, chunks: Iterable) -> MomentSystem:
+    r""":func:`empirical_system` accumulated in one pass over ``(Z_chunk, w_chunk)`` pairs.
+
+    The observation functions are evaluated per chunk and their weighted means and central
+    sums of squares merged exactly (Chan et al.),
+    :math:`\bar v \leftarrow \bar v + \delta\,W_c/(W + W_c)`,
+    :math:`M_2 \leftarrow M_2 + M_{2,c} + \delta^2 W W_c/(W + W_c)`, so memory is one chunk
+    and the result equals :func:`empirical_system` on the stacked data to rounding. Chunks
+    come e.g. from :func:`momix.moments.iter_chunks` (arrays, memory maps, dask arrays,
+    chunk iterables).
+    """
+    c = model.compiled()
+    total = total_sq = 0.0
+    mean = m2 = None
+    for Zc, wc_ in chunks:
+        Z, w = np.asarray(Zc, dtype=np.float64), np.asarray(wc_, dtype=np.float64)
+        wc = float(w.sum())
+        if wc <= 0:
+            continue
+        table = _power_table(Z, c.data_polys)
+        V = np.column_stack([_data_values(poly, Z, table) for poly in c.data_polys])
+        mc = np.sum(V * w[:, None], axis=0) / wc
+        m2c = np.sum((V - mc) ** 2 * w[:, None], axis=0)
+        if mean is None:
+            mean, m2 = mc, m2c
+        else:
+            delta = mc - mean
+            mean = mean + delta * (wc / (total + wc))
+            m2 = m2 + m2c + delta**2 * (total * wc / (total + wc))
+        total += wc
+        total_sq += float(np.sum(w**2))
+    if mean is None:
+        raise ValueError("no rows with positive weight in the chunks")
+    stds = np.sqrt(np.maximum(m2 / total, 0.0) / (total**2 / total_sq))
+    n_obs = len(c.obs_keys)
+    aux = np.concatenate([mean[n_obs:], model.constant_values])
+    system = _substitute(c, np.array(mean[:n_obs]), aux)
     return MomentSystem(system.terms, system.b, np.array(stds[:n_obs]))
 
 
