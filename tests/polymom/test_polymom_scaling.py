@@ -95,3 +95,10 @@ def test_badly_scaled_small_inputs_are_fast():
         assert np.all(np.isfinite(est.params_))
         np.testing.assert_allclose(est.means_[0], X.mean(axis=0), rtol=1e-6, atol=1e-9)
     assert time.perf_counter() - start < 10.0
+
+
+def test_rounding_level_spread_counts_as_constant():
+    X = np.full((12, 1), -6.30505589e-142)  # its weighted mean leaves a spread ~1e-157
+    s = gaussian_scaling(X, np.ones(12), Gaussian1D())
+    np.testing.assert_array_equal(s.scale, [1.0])
+    assert np.all(np.abs(s.transform(X)) < 1e-150)

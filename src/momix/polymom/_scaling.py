@@ -15,7 +15,8 @@ per coordinate (diagonal model, one scale per feature) or with one scale shared 
 features (spherical and 1-D models, whose variance is one number per component).
 Mixture weights do not change. :math:`m` is the weighted mean and :math:`s` the weighted
 standard deviation (root-mean variance over features for a shared scale), replaced by 1 where
-it is zero, so constant data are only centred.
+it is below ``1e-10`` times the largest :math:`|x|` (a spread at rounding level), so constant
+data are only centred.
 
 Models with equality constraints (``mean_sum``) or known constants (a shared variance) are
 not affine-invariant as written (the constraint or constant would have to be rewritten), so
@@ -32,6 +33,9 @@ from ._builtin import GaussianDiagonal, GaussianSpherical
 from ._model import ComponentModel
 
 __all__ = ["Scaling", "gaussian_scaling", "unscale_params"]
+
+#: spreads below this fraction of the largest |x| of a feature count as zero (rounding)
+_RELATIVE_SPREAD = 1e-10
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,13 @@ def gaussian_scaling(X: np.ndarray, sample_weight: np.ndarray, model: ComponentM
     w = sample_weight / sample_weight.sum()
     loc = w @ X
     var = w @ (X - loc) ** 2
+    magnitude = np.max(np.abs(X), axis=0)
     if isinstance(model, GaussianSpherical) or model.n_features == 1:
         var = np.full_like(var, np.mean(var))
+        magnitude = np.full_like(magnitude, np.max(magnitude))
     scale = np.sqrt(var)
-    return Scaling(loc, np.where(scale > 0, scale, 1.0))
+    # a spread at rounding level of the values is a constant column: centre it only
+    return Scaling(loc, np.where(scale > _RELATIVE_SPREAD * magnitude, scale, 1.0))
 
 
 def unscale_params(params: np.ndarray, scaling: Scaling) -> np.ndarray:
