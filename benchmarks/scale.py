@@ -119,6 +119,7 @@ def timed_fit(path: Path, d: int) -> dict:
     return {
         **spent,
         "fit_s": total,
+        "lbfgs_iter": est.n_iter_,
         "after_passes_s": total - spent["pass1_s"] - spent["pass2_s"],
         "peak_heap_mib": peak / 2**20,
         "maxrss_mib": _peak_rss_mib(),
@@ -241,15 +242,16 @@ def to_markdown(out: dict) -> str:
         "medians over the repeats column, single dask runs.",
         "",
         "| N | d | file MiB | floor s | pass 1 s | pass 2 s | fit s | fit / floor | after passes s "
-        "| peak heap MiB | max RSS MiB | dask 1 worker s | dask 2 workers s | flops/row p1 + p2 "
-        "| repeats |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| L-BFGS its | peak heap MiB | max RSS MiB | dask 1 worker s | dask 2 workers s "
+        "| flops/row p1 + p2 | repeats |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in out["scale"]:
         lines.append(
             f"| {r['n']:.0e} | {r['d']} | {r['file_mib']:.0f} | {r['floor_s']:.2f} "
             f"| {r['pass1_s']:.2f} | {r['pass2_s']:.2f} | {r['fit_s']:.2f} "
             f"| {r['fit_s'] / r['floor_s']:.1f} | {r['after_passes_s']:.2f} "
+            f"| {r['lbfgs_iter']:.0f} "
             f"| {r['peak_heap_mib']:.0f} | {r['maxrss_mib']:.0f} "
             f"| {r.get('dask1_s', float('nan')):.2f} | {r.get('dask2_s', float('nan')):.2f} "
             f"| {r['pass1']} + {r['pass2']} | {r.get('repeats', 1)} |"

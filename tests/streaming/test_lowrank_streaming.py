@@ -147,6 +147,7 @@ def test_streaming_em_equals_in_memory_and_is_monotone(noise):
         assert np.all(np.diff(model.em_log_likelihood_) >= -1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:the moment fit did not converge")
 def test_streaming_em_whole_space_memmap_large_n(tmp_path):
     """d = 5 (no subspace), N = 8000 from a memory map: EM over all rows, monotone."""
     data = make_lowrank_gaussian_mixture(8000, 5, 2, rank=1, noise_variance=0.3, random_state=4)
