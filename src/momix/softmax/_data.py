@@ -17,7 +17,10 @@ from .._validation import check_fit_data
 from ..exceptions import DataError
 from ._model import ChoiceSetData, ItemSetData
 
-__all__ = ["as_item_set", "as_choice_sets", "check_choices", "check_features", "to_model_data"]
+__all__ = [
+    "accumulate_counts", "as_item_set", "as_choice_sets", "check_choices", "check_features",
+    "to_model_data",
+]
 
 
 def check_choices(y, n_alternatives: int, n_obs: int | None = None, name: str = "y") -> np.ndarray:
@@ -83,8 +86,45 @@ def as_item_set(X: np.ndarray, y, counts) -> ItemSetData:
                         "pass either y (chosen item indices) or counts, not both")
     if counts is not None:
         return ItemSetData(X, check_counts(counts, p))
+    if _is_chunked(y):
+        return ItemSetData(X, check_counts(accumulate_counts(y, p), p))
     choices = check_choices(y, p)
     return ItemSetData(X, np.bincount(choices, minlength=p).astype(np.float64))
+
+
+def _is_chunked(y) -> bool:
+    from ..moments._sources import is_dask_array
+
+    if is_dask_array(y) or callable(y):
+        return True
+    if isinstance(y, (list, tuple)):
+        return len(y) > 0 and isinstance(y[0], np.ndarray) and y[0].ndim == 1
+    return not hasattr(y, "__len__") and hasattr(y, "__iter__")
+
+
+def _chunk_counts(chunk, n_items: int) -> np.ndarray:
+    return np.bincount(check_choices(chunk, n_items), minlength=n_items).astype(np.float64)
+
+
+def accumulate_counts(y, n_items: int) -> np.ndarray:
+    """Choice counts (p,) of chosen item indices given in chunks, in one pass.
+
+    For a fixed item set the counts are sufficient statistics, so ``y`` may be a dask
+    array (one counting task per block on dask's scheduler; only the (p,) counts travel),
+    a list of 1-D arrays, a callable returning an iterator of them, or any iterator.
+    """
+    from ..moments._sources import is_dask_array
+
+    if is_dask_array(y):
+        import dask
+
+        task = dask.delayed(_chunk_counts)
+        parts = dask.compute(*[task(b, n_items) for b in y.to_delayed().ravel()])
+    else:
+        parts = [_chunk_counts(c, n_items) for c in (y() if callable(y) else y)]
+    if not parts:
+        raise DataError("y is empty: no chunks of chosen item indices were given")
+    return np.sum(parts, axis=0)
 
 
 def as_choice_sets(F: np.ndarray, y, groups) -> ChoiceSetData:
