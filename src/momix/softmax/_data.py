@@ -3,7 +3,10 @@
 * ``X`` of shape (p, L): one item set; ``y`` are chosen item indices (N,) **or** ``counts``
   (p,) are the number of times each item was chosen (never both). ``groups`` is not
   accepted (with repeated choices per individual the counts are no longer sufficient; pass
-  the choice situations as an (N, p, L) array instead).
+  the choice situations as an (N, p, L) array instead). For data larger than memory ``y``
+  may also be given in chunks (a dask array, a list of 1-D arrays, a callable returning an
+  iterator of them, or an iterator): the counts are accumulated in one pass
+  (:func:`accumulate_counts`).
 * ``X`` of shape (N, J, L): one choice situation per observation; ``y`` (N,) are the chosen
   alternatives; ``groups`` (N,) optional panel labels (any hashable values).
 """
