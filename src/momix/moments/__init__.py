@@ -51,11 +51,19 @@ from ._accumulate import (
     summarize_state,
 )
 from ._kernels import Plan, State, chunk_state, merge_states
-from ._sources import default_chunk_size, is_dask_array, iter_chunks
+from ._sources import (
+    ChunkSource,
+    default_chunk_size,
+    is_dask_array,
+    is_streaming_source,
+    iter_chunks,
+)
 
 __all__ = [
     "one_pass",
     "iter_chunks",
+    "is_streaming_source",
+    "ChunkSource",
     "MomentAccumulator",
     "MomentSummary",
     "Plan",

@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..exceptions import DataError
 from ._accumulate import check_chunk
 
-__all__ = ["iter_chunks", "is_dask_array", "default_chunk_size"]
+__all__ = [
+    "iter_chunks",
+    "is_dask_array",
+    "default_chunk_size",
+    "is_streaming_source",
+    "ChunkSource",
+]
 
 #: float64 values per chunk when ``chunk_size`` is not given (32 MiB)
 _CHUNK_FLOATS = 1 << 22
@@ -191,3 +198,60 @@ def iter_chunks(
         raise DataError(
             f"cannot read data of type {type(data).__name__}; pass an array, a .npy path or chunks"
         )
+
+
+def is_streaming_source(X) -> bool:
+    """True for a ``.npy`` path, a memory map, a dask array, a callable or a chunk iterable."""
+    if isinstance(X, (str, os.PathLike, np.memmap)) or is_dask_array(X) or callable(X):
+        return True
+    if isinstance(X, (list, tuple)):
+        return len(X) > 0 and ((isinstance(X[0], tuple) and len(X[0]) == 2) or np.ndim(X[0]) == 2)
+    return not hasattr(X, "shape") and not hasattr(X, "__array__") and isinstance(X, Iterable)
+
+
+@dataclass(frozen=True)
+class ChunkSource:
+    """A re-readable data source.
+
+    Attributes
+    ----------
+    data : path, memory map, dask array, list of chunks or callable
+    sample_weight : array-like of shape (n_samples,) or None
+        For arrays and dask arrays; iterables carry weights in ``(X, w)`` tuples.
+    chunk_size : int or None
+    """
+
+    data: object
+    sample_weight: object = None
+    chunk_size: int | None = None
+
+    @classmethod
+    def wrap(cls, X, sample_weight=None, chunk_size=None) -> ChunkSource:
+        if isinstance(X, (str, os.PathLike)):
+            try:
+                X = np.load(os.fspath(X), mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise DataError(f"cannot read {os.fspath(X)!r} as a .npy file: {exc}") from None
+        elif not (callable(X) or is_dask_array(X) or isinstance(X, (np.ndarray, list, tuple))):
+            if iter(X) is X:
+                raise ValueError(
+                    "the fit reads the data more than once: pass a list of chunks or a "
+                    "callable returning a fresh iterator, not a one-shot iterator/generator"
+                )
+        return cls(X, sample_weight, chunk_size)
+
+    @property
+    def is_dask(self) -> bool:
+        return is_dask_array(self.data)
+
+    @property
+    def n_rows(self) -> int | None:
+        """Rows when known without reading (arrays, memory maps, dask arrays)."""
+        if isinstance(self.data, np.ndarray) or self.is_dask:
+            return int(self.data.shape[0])
+        return None
+
+    def chunks(self):
+        """A fresh iterator of validated ``(X_chunk, w_chunk)``."""
+        data = self.data() if callable(self.data) else self.data
+        return iter_chunks(data, self.chunk_size, self.sample_weight)
