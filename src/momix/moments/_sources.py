@@ -205,7 +205,9 @@ def is_streaming_source(X) -> bool:
     if isinstance(X, (str, os.PathLike, np.memmap)) or is_dask_array(X) or callable(X):
         return True
     if isinstance(X, (list, tuple)):
-        return len(X) > 0 and ((isinstance(X[0], tuple) and len(X[0]) == 2) or np.ndim(X[0]) == 2)
+        first = X[0] if len(X) else None
+        pair = isinstance(first, tuple) and len(first) == 2 and np.ndim(first[0]) == 2
+        return pair or np.ndim(first) == 2
     return not hasattr(X, "shape") and not hasattr(X, "__array__") and isinstance(X, Iterable)
 
 

@@ -14,12 +14,18 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import MixtureEstimator, sample_gaussian_mixture, warn_not_converged
 from .._validation import check_fit_data, check_rng, check_sample_weight
 from ..exceptions import DataError, SolverError
+from ..moments import ChunkSource, MomentAccumulator, is_streaming_source
 from ._builtin import Gaussian1D, GaussianDiagonal, GaussianSpherical, LinearRegression, Poisson
 from ._em import poisson_em, regression_em
 from ._fit import polymom
 from ._model import ComponentModel
-from ._moments import empirical_system, mapping_system
-from ._scaling import gaussian_scaling, standardizable, unscale_params
+from ._moments import empirical_system, mapping_system, streaming_system
+from ._scaling import (
+    gaussian_scaling,
+    scaling_from_moments,
+    standardizable,
+    unscale_params,
+)
 
 __all__ = ["Polymom", "default_model"]
 
@@ -232,6 +238,8 @@ class Polymom(MixtureEstimator):
         sample_weight : array-like of shape (n_samples,), optional
         """
         self._validate_params()
+        if is_streaming_source(X):
+            return self._fit_stream(X, y, sample_weight)
         X = check_fit_data(self, X, reset=True)
         sw = check_sample_weight(sample_weight, X.shape[0])
         model = self._resolve_model(X.shape[1])
@@ -241,14 +249,59 @@ class Polymom(MixtureEstimator):
                    else None)
         Zs = Z if scaling is None else scaling.transform(Z)
         self._fit_profiled(lambda m: empirical_system(m, Zs, sw), from_data=True)
-        self.data_location_ = np.zeros(Z.shape[1]) if scaling is None else scaling.location
-        self.data_scale_ = np.ones(Z.shape[1]) if scaling is None else scaling.scale
-        if scaling is not None:
-            self.params_ = unscale_params(self.params_, scaling)
-            self._set_gaussian_view()
+        self._store_scaling(scaling, Z.shape[1])
         if self.refine == "em":
             self._refine(Z, sw)
         return self
+
+    @property
+    def _accepts_chunks(self) -> bool:
+        """``momix fit`` streams files into :meth:`fit` when no EM refinement is asked."""
+        return self.refine is None
+
+    def _fit_stream(self, X, y, sample_weight):
+        """Fit from a ``.npy`` path, memory map, dask array or re-readable chunks.
+
+        Two passes (:class:`momix.moments.ChunkSource`): the first gives the mean, variance
+        and largest magnitude of each feature (the standardisation, as in memory), the
+        second the empirical moment system (:func:`._moments.streaming_system`); memory is
+        one chunk. Conditional models (with a target ``y``) and ``refine="em"`` need the
+        data in memory and are refused; for other models ``y`` is ignored, as in memory.
+        """
+        if self.refine is not None:
+            raise ValueError("streaming input supports refine=None; load the data for refine='em'")
+        source = ChunkSource.wrap(X, sample_weight)
+        acc, magnitude = MomentAccumulator(max_order=2), 0.0
+        for Xc, wc in source.chunks():
+            acc.update(Xc, wc)
+            magnitude = np.maximum(magnitude, np.max(np.abs(Xc), axis=0))
+        first = acc.result()
+        self.n_features_in_ = first.mean.size
+        self.model_ = model = self._resolve_model(first.mean.size)
+        if model.uses_target:
+            raise ValueError(f"the {model.name} model needs the target y: load the data in memory")
+        scaling = None
+        if self.standardize and standardizable(model):
+            var = np.diag(first.covariance)
+            scaling = scaling_from_moments(first.mean, var, magnitude, model)
+
+        def system(m):
+            chunks = source.chunks()
+            if scaling is not None:
+                chunks = ((scaling.transform(Xc), wc) for Xc, wc in chunks)
+            return streaming_system(m, chunks)
+
+        self._fit_profiled(system, from_data=True)
+        self._store_scaling(scaling, first.mean.size)
+        return self
+
+    def _store_scaling(self, scaling, n_columns: int) -> None:
+        """Record the standardisation and map the parameters back to the data's units."""
+        self.data_location_ = np.zeros(n_columns) if scaling is None else scaling.location
+        self.data_scale_ = np.ones(n_columns) if scaling is None else scaling.scale
+        if scaling is not None:
+            self.params_ = unscale_params(self.params_, scaling)
+            self._set_gaussian_view()
 
     def fit_moments(self, moments):
         """Fit from moments instead of data.

@@ -66,14 +66,23 @@ def gaussian_scaling(X: np.ndarray, sample_weight: np.ndarray, model: ComponentM
     """Weighted location and scale of ``X`` suited to ``model`` (see module docstring)."""
     w = sample_weight / sample_weight.sum()
     loc = w @ X
-    var = w @ (X - loc) ** 2
-    magnitude = np.max(np.abs(X), axis=0)
+    return scaling_from_moments(loc, w @ (X - loc) ** 2, np.max(np.abs(X), axis=0), model)
+
+
+def scaling_from_moments(
+    location: np.ndarray, variance: np.ndarray, magnitude: np.ndarray, model: ComponentModel
+) -> Scaling:
+    """:class:`Scaling` from the weighted mean, variance and largest |x| of each feature.
+
+    The statistics of one pass, so streamed data get the same transform as in memory.
+    """
+    var, magnitude = np.asarray(variance, dtype=float), np.asarray(magnitude, dtype=float)
     if isinstance(model, GaussianSpherical) or model.n_features == 1:
         var = np.full_like(var, np.mean(var))
         magnitude = np.full_like(magnitude, np.max(magnitude))
     scale = np.sqrt(var)
     # a spread at rounding level of the values is a constant column: centre it only
-    return Scaling(loc, np.where(scale > _RELATIVE_SPREAD * magnitude, scale, 1.0))
+    return Scaling(location, np.where(scale > _RELATIVE_SPREAD * magnitude, scale, 1.0))
 
 
 def unscale_params(params: np.ndarray, scaling: Scaling) -> np.ndarray:
