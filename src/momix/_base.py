@@ -124,7 +124,11 @@ def gaussian_log_prob(X: np.ndarray, means: np.ndarray, chol: np.ndarray) -> np.
 def mixture_log_resp(X: np.ndarray, weights: np.ndarray, means: np.ndarray, chol: np.ndarray):
     """Return (log p(x_n), log responsibilities) for a Gaussian mixture."""
     with np.errstate(divide="ignore"):
-        weighted = gaussian_log_prob(X, means, chol) + np.log(weights)
+        return normalize_log_joint(gaussian_log_prob(X, means, chol) + np.log(weights))
+
+
+def normalize_log_joint(weighted: np.ndarray):
+    r"""(log p(x_n), log responsibilities) from the log joint :math:`\log \pi_k p_k(x_n)`."""
     log_norm = logsumexp(weighted, axis=1)
     return log_norm, weighted - log_norm[:, None]
 

@@ -239,3 +239,16 @@ def refine(
         resid=resid,
         extra_dims=extra,
     )
+
+
+def sample_ppca(params: MixtureParams, n_samples: int, rng: np.random.Generator):
+    r"""Draw ``(X, labels)`` from the mixture: :math:`y = \mu_j + V_j g + \sigma\varepsilon`.
+
+    Labels are grouped by component; :math:`g` and :math:`\varepsilon` are standard normal.
+    """
+    counts = rng.multinomial(n_samples, params.weights / params.weights.sum())
+    labels = np.repeat(np.arange(params.n_components), counts)
+    g = rng.standard_normal((n_samples, params.factors.shape[2]))
+    X = params.means[labels] + np.einsum("ndr,nr->nd", params.factors[labels], g)
+    X += np.sqrt(params.noise_variance) * rng.standard_normal(X.shape)
+    return X, labels

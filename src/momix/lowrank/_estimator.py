@@ -11,9 +11,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from .._base import GaussianMixin, MixtureEstimator, best_of_restarts, warn_not_converged
+from .._base import (
+    GaussianMixin,
+    MixtureEstimator,
+    best_of_restarts,
+    normalize_log_joint,
+    warn_not_converged,
+)
 from .._validation import check_n_components, check_rng, check_sample_weight
-from ._em import ppca_log_prob, refine
+from ._em import ppca_log_prob, refine, sample_ppca
 from ._em_stream import fit_em_stream
 from ._engine import MixtureParams
 from ._explicit import MAX_MONOMIALS, full_weighting, monomial_count
@@ -38,7 +44,7 @@ from ._stream import (
     StreamContext,
     first_pass,
     is_streaming_source,
-    statistics_pass,
+    stream_fit_data,
 )
 from ._weights import weight_function
 
@@ -301,7 +307,9 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         n, d = X.shape
         self._check_shape(n, d)
         data = MomentData.build(X, check_sample_weight(sample_weight, n))
-        noise = self._noise(data)
+        noise = self._noise(
+            lambda: estimate_noise_variance(data.X, data.omega, self.n_components, self.rank)
+        )
         basis = self._basis(data)
         fit_data = data if basis is None else reduce_to_subspace(data, basis)
         if statistics_size(fit_data.X.shape[1], self.max_order) <= STATISTICS_MAX_ENTRIES:
@@ -310,6 +318,11 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
 
     def _prepare_stream(self, X, sample_weight, rng):
         """Two passes: moments and subsample, then the projected statistics."""
+        if self.weighting == "full":  # refused before any pass over the data
+            raise ValueError(
+                "weighting='full' needs per-sample monomial moments; streaming input supports "
+                "weighting='diagonal' or 'identity'"
+            )
         source = ChunkSource.wrap(X, sample_weight)
         first = first_pass(source, KMEANS_MAX_SAMPLES, rng)
         n, d = first.n_samples, first.mean.size
@@ -317,31 +330,16 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         if hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self._check_shape(n, d)
-        if self.weighting == "full":
-            raise ValueError(
-                "weighting='full' needs per-sample monomial moments; streaming input supports "
-                "weighting='diagonal' or 'identity'"
-            )
-        if self.noise_variance is None:
-            noise = 0.0
-        elif self.noise_variance == "estimate":
-            noise = noise_from_covariance(first.covariance, self.n_components, self.rank)
-        else:
-            noise = float(self.noise_variance)
+        noise = self._noise(
+            lambda: noise_from_covariance(first.covariance, self.n_components, self.rank)
+        )
         dim = self._basis_dim(d)
         basis = None if dim is None else np.linalg.eigh(first.second)[1][:, ::-1][:, :dim]
-        r = d if basis is None else dim
-        if statistics_size(r, self.max_order) > STATISTICS_MAX_ENTRIES:
-            raise ValueError(
-                f"streaming input needs the moment statistics of a {r}-dimensional fitting "
-                f"space up to order {self.max_order} ({statistics_size(r, self.max_order)} "
-                f"entries, limit {STATISTICS_MAX_ENTRIES}); lower max_order or subspace"
-            )
-        stats = statistics_pass(source, basis, self.max_order, first.count)
-        data = MomentData.build(first.sub_X, first.sub_w)
-        fit_data = data if basis is None else reduce_to_subspace(data, basis)
+        data, fit_data = stream_fit_data(
+            source, first, basis, self.max_order, STATISTICS_MAX_ENTRIES
+        )
         stream = StreamContext(source, basis, first.second, first.covariance)
-        return data, replace(fit_data, statistics=stats), basis, noise, stream
+        return data, fit_data, basis, noise, stream
 
     def _basis_dim(self, d: int) -> int | None:
         """Dimension of the fitting subspace, or None for the whole space."""
@@ -359,11 +357,12 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         dim = self._basis_dim(data.X.shape[1])
         return None if dim is None else signal_basis(data, dim)
 
-    def _noise(self, data: MomentData) -> float:
+    def _noise(self, estimate) -> float:
+        """The noise variance: none, given, or ``estimate()`` for ``"estimate"``."""
         if self.noise_variance is None:
             return 0.0
         if self.noise_variance == "estimate":
-            return estimate_noise_variance(data.X, data.omega, self.n_components, self.rank)
+            return estimate()
         return float(self.noise_variance)
 
     def _weighting_setup(self, data: MomentData, fit_data: MomentData, noise: float, rng):
@@ -475,13 +474,10 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
 
     def _log_resp(self, X):
         """Low-rank (Woodbury) densities with :math:`\\sigma^2 \\ge` ``reg_covar``."""
-        from scipy.special import logsumexp
-
         X = self._check_X(X, reset=False)
         with np.errstate(divide="ignore"):
-            weighted = ppca_log_prob(X, self._params(), self.reg_covar) + np.log(self.weights_)
-        norm = logsumexp(weighted, axis=1)
-        return norm, weighted - norm[:, None]
+            log_prob = ppca_log_prob(X, self._params(), self.reg_covar)
+            return normalize_log_joint(log_prob + np.log(self.weights_))
 
     def sample(self, n_samples: int = 1, random_state=None):
         """Draw ``(X, labels)``: :math:`y = \\mu_j + V_j g + \\sigma\\varepsilon`.
@@ -493,19 +489,12 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         """
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1, got {n_samples}")
-        p = self._params()
         rng = check_rng(self.random_state if random_state is None else random_state)
-        counts = rng.multinomial(n_samples, p.weights / p.weights.sum())
-        labels = np.repeat(np.arange(p.n_components), counts)
-        g = rng.standard_normal((n_samples, p.factors.shape[2]))
-        X = p.means[labels] + np.einsum("ndr,nr->nd", p.factors[labels], g)
-        X += np.sqrt(p.noise_variance) * rng.standard_normal(X.shape)
-        return X, labels
+        return sample_ppca(self._params(), n_samples, rng)
 
     def _n_parameters(self) -> int:
         """Free parameters: weights, means, factors modulo rotations, and the noise if estimated."""
         K, d, R = self.factors_.shape
-        noise = 0 if isinstance(self.noise_variance, Real) or self.noise_variance is None else 1
-        if self.refine == "em" and not isinstance(self.noise_variance, Real):
-            noise = 1
+        fixed = isinstance(self.noise_variance, Real)
+        noise = int(self.noise_variance == "estimate" or (self.refine == "em" and not fixed))
         return int((K - 1) + K * d + K * (d * R - R * (R - 1) // 2) + noise)

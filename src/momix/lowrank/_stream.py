@@ -31,14 +31,15 @@ in-memory one to rounding.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..exceptions import DataError
 from ..moments import ChunkSource, MomentAccumulator, is_streaming_source, one_pass
 from ..moments._sources import align_dask, is_dask_array
-from ._stats import MomentStatistics, moment_statistics
+from ._solver import MomentData, reduce_to_subspace
+from ._stats import MomentStatistics, moment_statistics, statistics_size
 
 __all__ = [
     "is_streaming_source",
@@ -154,10 +155,37 @@ def reduce_chunks(source: ChunkSource, fn: Callable, *args) -> dict:
     return total
 
 
+def stream_fit_data(
+    source: ChunkSource,
+    first: FirstPass,
+    basis: np.ndarray | None,
+    max_order: int,
+    max_entries: int,
+) -> tuple[MomentData, MomentData]:
+    """Pass 2 and the fitting data of a streaming fit.
+
+    Returns the subsample as :class:`MomentData` (start, DGMM weights) and the fitting
+    data: the subsample reduced to the basis, carrying the whole-data statistics of
+    :func:`statistics_pass`. Refuses statistics above ``max_entries`` entries.
+    """
+    r = first.mean.size if basis is None else basis.shape[1]
+    size = statistics_size(r, max_order)
+    if size > max_entries:
+        raise ValueError(
+            f"streaming input needs the moment statistics of a {r}-dimensional fitting "
+            f"space up to order {max_order} ({size} entries, limit {max_entries}); "
+            "lower max_order or subspace"
+        )
+    stats = statistics_pass(source, basis, max_order, first.count)
+    data = MomentData.build(first.sub_X, first.sub_w)
+    fit_data = data if basis is None else reduce_to_subspace(data, basis)
+    return data, replace(fit_data, statistics=stats)
+
+
 def statistics_pass(
     source: ChunkSource, basis: np.ndarray | None, max_order: int, count: float
 ) -> MomentStatistics:
-    """Pass 2: :math:`T_{a,l}` of :math:`B^\top y` (ambient norms), divided by the total weight."""
+    r"""Pass 2: :math:`T_{a,l}` of :math:`B^\top y` (ambient norms), divided by the total weight."""
     total = reduce_chunks(source, _chunk_statistics, basis, max_order)
     return MomentStatistics({k: v / count for k, v in total.items()}, max_order)
 
@@ -172,10 +200,10 @@ class StreamContext:
     covariance: np.ndarray
 
     def start_noise(self, n_components: int, rank: int) -> float:
-        """:func:`._em.start_noise` from the first-pass moments (no extra pass).
+        r""":func:`._em.start_noise` from the first-pass moments (no extra pass).
 
         Mean energy per dimension outside the subspace,
-        :math:`(\\operatorname{tr}\\hat M_2 - \\operatorname{tr}B^\top\\hat M_2B)/(d - r)`, or
+        :math:`(\operatorname{tr}\hat M_2 - \operatorname{tr}B^\top\hat M_2B)/(d - r)`, or
         the trailing-spectrum estimate in the whole space; at least 1e-3 of the mean variance
         in the fitting coordinates.
         """
