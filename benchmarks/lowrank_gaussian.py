@@ -4,27 +4,44 @@ Every method fits the same data (Model 1.1 of arXiv:2507.20459, weakly separated
 means, factor columns of norm U(1, 2), optional isotropic noise sigma^2 known to the moment
 methods) and is scored by Hungarian-matched relative errors of weights, means and
 covariances (``momix.metrics.mixture_errors``, matching on covariances as in the DGMM
-reference code). Reported per setting: medians over seeds of the errors, wall time, peak
-traced memory (tracemalloc) and iterations, and the time ratio to scikit-learn's
-``GaussianMixture(covariance_type="full", n_init=5)``.
+reference code).
 
-BLAS runs single-threaded for every method (threadpoolctl): the 2-core machine is shared.
+The run is **resumable**: every finished (setting, seed, method, kind) appends one JSON line
+to ``benchmarks/results/lowrank_gaussian_runs.jsonl`` with the errors, wall time, process CPU
+time (``time.process_time``), the load average before and after the fit and the iteration
+count; a restarted run skips every job whose key is already there. Keys of momix methods carry
+a per-method code-version tag (``METHOD_VERSIONS``, bumped whenever the estimator changes what
+that method computes), so only those re-run; scikit-learn's keys carry its version only and
+never re-run when momix changes. Peak memory comes from separate traced runs (kind
+``memory``, seed 0), queued after the timed fits so tracing never slows a timed run.
+
+Job order (one process; BLAS single-threaded for every method via threadpoolctl):
+
+1. the anchor setting d=100, K=3, R=2, N=1e5, sigma=1 (3 seeds, all methods);
+2. seeds 0-2 of every setting, with scikit-learn's expensive d=100 fits interleaved (by
+   estimated cost) with all other jobs, so both long and short settings fill in; the full
+   GMM (d=10 only) after them;
+3. the remaining seeds (3-9) where one scikit-learn fit takes under a minute;
+4. the traced-memory runs.
+
+``--report`` turns the JSONL into ``lowrank_gaussian.{json,md}``: medians over seeds of
+the errors, wall and CPU time, peak memory, iterations and load average, with the time ratio
+to scikit-learn over the seeds both finished.
 
 Examples
 --------
-Representative subset (what docs/lowrank.md reports; the same settings as ``subset``)::
+The issue's grid (d, K, R, N, sigma as in issue 3), resumable::
 
-    nice -n 10 python benchmarks/lowrank_gaussian.py --preset noiseless --tag lr_noiseless
-    nice -n 10 python benchmarks/lowrank_gaussian.py --preset noisy --tag lr_noisy
-    nice -n 10 python benchmarks/lowrank_gaussian.py --preset anchor --skip-memory sklearn-EM \
-        --tag lr_anchor
-    python benchmarks/lowrank_gaussian.py --merge lr_noiseless lr_noisy lr_anchor \
-        --tag lowrank_gaussian
+    nohup nice -n 5 python benchmarks/lowrank_gaussian.py > /work/runs/lowrank_grid.log 2>&1 &
 
-One grid of your own::
+Tables from what has finished so far::
 
-    python benchmarks/lowrank_gaussian.py --d 10 --K 2 3 --R 1 2 --N 1000 10000 \\
-        --sigma 0 0.5 1 --seeds 10 --tag mygrid
+    python benchmarks/lowrank_gaussian.py --report
+
+One small grid of your own, in its own JSONL::
+
+    python benchmarks/lowrank_gaussian.py --d 10 --K 2 --R 2 --N 10000 --sigma 0.5 \\
+        --seeds 10 --runs mygrid_runs.jsonl --tag mygrid
 """
 
 from __future__ import annotations
@@ -32,6 +49,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import time
 import tracemalloc
@@ -39,6 +57,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import sklearn
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
@@ -48,26 +67,18 @@ from momix.metrics import mixture_errors
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("MM", "DGMM", "GMM-full", "DGMM+EM", "sklearn-EM")
+ANCHOR = (100, 3, 2, 100_000, 1.0)
 
-PRESETS = {
-    # (d, K, R, N, sigma, seeds)
-    "subset": [
-        (10, 2, 2, 100_000, 0.0, 5),
-        (10, 2, 2, 10_000, 0.5, 10),
-        (10, 2, 2, 10_000, 1.0, 10),
-        (10, 3, 1, 10_000, 0.5, 5),
-        (100, 2, 1, 10_000, 0.5, 5),
-    ],
-    "noiseless": [(10, 2, 2, 100_000, 0.0, 5)],
-    "noisy": [
-        (10, 2, 2, 10_000, 0.5, 10),
-        (10, 2, 2, 10_000, 1.0, 10),
-        (10, 3, 1, 10_000, 0.5, 5),
-        (100, 2, 1, 10_000, 0.5, 5),
-    ],
-    "anchor": [(100, 3, 2, 100_000, 1.0, 3)],
-    "quick": [(10, 2, 2, 10_000, 0.5, 2), (100, 2, 1, 2_000, 0.5, 2)],
+#: bump a method's tag when the estimator changes what that method computes
+METHOD_VERSIONS = {
+    "MM": "lr1",
+    "DGMM": "lr1",
+    "GMM-full": "lr1",
+    "DGMM+EM": "lr1",
+    "sklearn-EM": f"sklearn{sklearn.__version__}",
 }
+
+GRID = dict(d=[10, 100], K=[2, 3], R=[1, 2], N=[1_000, 10_000, 100_000], sigma=[0.0, 0.5, 1.0])
 
 
 def make_estimator(method: str, K: int, R: int, sigma: float, seed: int):
@@ -86,25 +97,58 @@ def make_estimator(method: str, K: int, R: int, sigma: float, seed: int):
     raise ValueError(f"unknown method {method!r}")
 
 
-def run_one(method: str, data, K: int, R: int, sigma: float, seed: int, trace: bool) -> dict:
-    """Fit once; wall time untraced, or (``trace=True``) only the tracemalloc peak."""
+def make_data(setting: tuple, seed: int):
+    d, K, R, N, sigma = setting
+    return make_lowrank_gaussian_mixture(
+        N,
+        d,
+        K,
+        rank=R,
+        noise_variance=sigma**2,
+        mean_norm=1.0,
+        factor_norm=(1.0, 2.0),
+        random_state=seed,
+    )
+
+
+def job_key(setting: tuple, seed: int, method: str, kind: str) -> str:
+    d, K, R, N, sigma = setting
+    return f"d{d}-K{K}-R{R}-N{N}-s{sigma:g}|{seed}|{method}|{kind}|{METHOD_VERSIONS[method]}"
+
+
+def run_one(method: str, data, setting: tuple, seed: int, kind: str) -> dict:
+    """Fit once: timed (``kind='fit'``) or traced for the peak memory (``kind='memory'``)."""
+    d, K, R, N, sigma = setting
     model = make_estimator(method, K, R, sigma, seed)
-    if trace:
+    rec = dict(
+        setting=dict(d=d, K=K, R=R, N=N, sigma=sigma),
+        seed=seed,
+        method=method,
+        kind=kind,
+        version=METHOD_VERSIONS[method],
+        load_before=os.getloadavg()[0],
+    )
+    if kind == "memory":
         tracemalloc.start()
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(data.X)
     except ValueError as exc:  # full GMM refuses large d^L: record the refusal
-        return {"method": method, "seed": seed, "status": "refused", "message": str(exc)}
+        return {**rec, "status": "refused", "message": str(exc)}
     finally:
-        peak = tracemalloc.get_traced_memory()[1] if trace else None
-        if trace:
+        peak = tracemalloc.get_traced_memory()[1] if kind == "memory" else None
+        if kind == "memory":
             tracemalloc.stop()
-    elapsed = time.perf_counter() - start
-    if trace:
-        return {"method": method, "seed": seed, "status": "memory", "peak_mb": peak / 2**20}
+    rec.update(
+        wall=time.perf_counter() - wall,
+        cpu=time.process_time() - cpu,
+        load_after=os.getloadavg()[0],
+        status="ok",
+    )
+    if kind == "memory":
+        return {**rec, "peak_mb": peak / 2**20}
     err = mixture_errors(
         data.weights,
         data.means,
@@ -114,173 +158,247 @@ def run_one(method: str, data, K: int, R: int, sigma: float, seed: int, trace: b
         model.covariances_,
         match="covariances",
     )
-    n_iter = int(model.n_iter_) + int(getattr(model, "em_n_iter_", 0))
     return {
-        "method": method,
-        "seed": seed,
-        "status": "ok",
-        "time": elapsed,
+        **rec,
         "weights": err.weights,
         "means": err.means,
         "covariances": err.covariances,
-        "n_iter": n_iter,
+        "n_iter": int(model.n_iter_) + int(getattr(model, "em_n_iter_", 0)),
         "converged": bool(model.converged_),
     }
 
 
-def summarise(records: list[dict]) -> dict:
-    ok = [r for r in records if r["status"] == "ok"]
-    if not ok:
-        return {"status": "refused", "message": records[0].get("message", "")}
-    keys = ("weights", "means", "covariances", "time", "n_iter")
-    out = {k: float(np.median([r[k] for r in ok])) for k in keys}
-    mem = [r["peak_mb"] for r in records if r["status"] == "memory"]
-    out.update(
-        status="ok",
-        n_seeds=len(ok),
-        converged=sum(r["converged"] for r in ok),
-        peak_mb=float(mem[0]) if mem else float("nan"),
-    )
+# ----------------------------------------------------------------------------- job queue
+
+
+def estimated_cost(setting: tuple, method: str) -> float:
+    """Rough seconds per fit on a quiet core (from earlier runs); only orders the queue."""
+    d, K, R, N, sigma = setting
+    if method == "sklearn-EM":
+        return (1.2e-3 if d == 100 else 1.8e-4) * N * K / 2 * (1 + 2 * (N <= 10_000) * (d == 100))
+    if method == "GMM-full":
+        return 0.0 if d == 100 else 6e-4 * N * K / 2
+    per_n = {"MM": 1e-5, "DGMM": 3e-5, "DGMM+EM": 1e-4}[method] / (4 if d == 100 else 1)
+    return 0.5 + per_n * N * K * R
+
+
+def n_seeds(setting: tuple, seeds: int, seeds_slow: int) -> int:
+    """Fewer seeds where one scikit-learn fit takes over a minute (d=100, N=1e5)."""
+    d, _, _, N, _ = setting
+    return seeds_slow if (d == 100 and N >= 100_000) else seeds
+
+
+def _interleave(expensive: list, cheap: list) -> list:
+    """Merge two job lists so that their cumulative estimated costs advance together."""
+    tot_e = sum(j[-1] for j in expensive) or 1.0
+    tot_c = sum(j[-1] for j in cheap) or 1.0
+    out, ce, cc, i, k = [], 0.0, 0.0, 0, 0
+    while i < len(expensive) or k < len(cheap):
+        if k >= len(cheap) or (i < len(expensive) and ce / tot_e <= cc / tot_c):
+            ce += expensive[i][-1]
+            out.append(expensive[i])
+            i += 1
+        else:
+            cc += cheap[k][-1]
+            out.append(cheap[k])
+            k += 1
     return out
 
 
-def _result(setting: dict, per_method: dict) -> dict:
-    summary = {m: summarise(recs) for m, recs in per_method.items() if recs}
-    ref = summary.get("sklearn-EM", {})
-    for s in summary.values():
-        if s["status"] == "ok" and ref.get("status") == "ok":
-            s["speedup_vs_sklearn"] = ref["time"] / s["time"]
-    return {"setting": setting, "summary": summary, "records": per_method}
+def build_queue(settings, methods, seeds, seeds_slow, memory=True) -> list[tuple]:
+    """Jobs ``(setting, seed, method, kind, cost)`` in the order described in the module doc."""
+
+    def jobs(setting, seed_range, kind="fit"):
+        return [
+            (setting, s, m, kind, estimated_cost(setting, m))
+            for s in seed_range
+            for m in methods
+            if not (m == "GMM-full" and setting[0] > 10 and kind == "memory")
+        ]
+
+    ordered = sorted(settings, key=lambda s: (-s[0], -s[3], s[1], s[2], s[4]))
+    anchor = [s for s in ordered if s == ANCHOR]
+    first = [j for s in anchor for j in jobs(s, range(min(3, n_seeds(s, seeds, seeds_slow))))]
+    rest = [s for s in ordered if s != ANCHOR]
+    round1 = [j for s in rest for j in jobs(s, range(min(3, n_seeds(s, seeds, seeds_slow))))]
+    full = [j for j in round1 if j[2] == "GMM-full"]
+    round1 = [j for j in round1 if j[2] != "GMM-full"]
+    expensive = [j for j in round1 if j[2] == "sklearn-EM" and j[0][0] == 100]
+    cheap = [j for j in round1 if not (j[2] == "sklearn-EM" and j[0][0] == 100)]
+    round2 = [j for s in ordered for j in jobs(s, range(3, n_seeds(s, seeds, seeds_slow)))]
+    mem = [j for s in ordered for j in jobs(s, range(1), "memory")] if memory else []
+    return first + _interleave(expensive, cheap) + full + round2 + mem
 
 
-def run_setting(d, K, R, N, sigma, seeds, methods, log, checkpoint, skip_memory=()) -> dict:
-    """All methods on the same data for every seed; memory from one extra traced run (seed 0)."""
-    setting = dict(d=d, K=K, R=R, N=N, sigma=sigma, seeds=seeds)
-    per_method = {m: [] for m in methods}
-    for seed in range(seeds):
-        data = make_lowrank_gaussian_mixture(
-            N,
-            d,
-            K,
-            rank=R,
-            noise_variance=sigma**2,
-            mean_norm=1.0,
-            factor_norm=(1.0, 2.0),
-            random_state=seed,
+def load_runs(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    out = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            out[rec["key"]] = rec
+    return out
+
+
+def run_queue(queue, runs_path: Path, log) -> None:
+    """Run every job not yet in ``runs_path``; data are drawn once per (setting, seed)."""
+    done = load_runs(runs_path)
+    todo = [j for j in queue if job_key(*j[:4]) not in done]
+    log(f"{len(queue)} jobs, {len(queue) - len(todo)} already done, {len(todo)} to run")
+    cache: dict = {}
+    for n, (setting, seed, method, kind, _) in enumerate(todo):
+        if (setting, seed) not in cache:
+            cache.clear()  # one data set in memory at a time
+            cache[(setting, seed)] = make_data(setting, seed)
+        rec = run_one(method, cache[(setting, seed)], setting, seed, kind)
+        rec["key"] = job_key(setting, seed, method, kind)
+        rec["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with runs_path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        log(f"[{n + 1}/{len(todo)}] {_describe(rec)}")
+
+
+def _describe(rec: dict) -> str:
+    head = f"{rec['key']}"
+    if rec["status"] != "ok":
+        return f"{head}: refused"
+    if rec["kind"] == "memory":
+        return f"{head}: peak {rec['peak_mb']:.0f} MB"
+    return (
+        f"{head}: {rec['weights']:.3f}/{rec['means']:.3f}/{rec['covariances']:.3f} "
+        f"wall {rec['wall']:.2f}s cpu {rec['cpu']:.2f}s load {rec['load_before']:.1f} "
+        f"it={rec['n_iter']}"
+    )
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _setting_tuple(st: dict) -> tuple:
+    return (st["d"], st["K"], st["R"], st["N"], st["sigma"])
+
+
+def summarise(records: list[dict], ref_wall: dict[int, float]) -> dict:
+    """Medians over seeds of one method's current-version records in one setting."""
+    fits = [r for r in records if r["kind"] == "fit"]
+    if fits and all(r["status"] == "refused" for r in fits):
+        return {"status": "refused", "message": fits[0]["message"]}
+    ok = [r for r in fits if r["status"] == "ok"]
+    if not ok:
+        return {"status": "missing"}
+    keys = ("weights", "means", "covariances", "wall", "cpu", "n_iter", "load_before")
+    out = {k: float(np.median([r[k] for r in ok])) for k in keys}
+    mem = [r["peak_mb"] for r in records if r["kind"] == "memory" and r["status"] == "ok"]
+    common = [r for r in ok if r["seed"] in ref_wall]
+    out.update(
+        status="ok",
+        n_seeds=len(ok),
+        seeds=sorted(r["seed"] for r in ok),
+        converged=sum(r["converged"] for r in ok),
+        peak_mb=float(mem[0]) if mem else None,
+    )
+    if common:  # time ratio over the seeds both finished
+        out["speedup_vs_sklearn"] = float(
+            np.median([ref_wall[r["seed"]] for r in common])
+            / np.median([r["wall"] for r in common])
         )
-        for method in methods:
-            rec = run_one(method, data, K, R, sigma, seed, trace=False)
-            per_method[method].append(rec)
-            if rec["status"] == "ok":
-                log(
-                    f"  d={d} K={K} R={R} N={N} sigma={sigma} seed={seed} {method}: "
-                    f"{rec['weights']:.3f}/{rec['means']:.3f}/{rec['covariances']:.3f} "
-                    f"{rec['time']:.2f}s it={rec['n_iter']}"
-                )
-            else:
-                log(f"  d={d} ... {method}: refused ({rec['message'][:60]}...)")
-            if seed == 0 and rec["status"] == "ok" and method not in skip_memory:
-                mem = run_one(method, data, K, R, sigma, seed, trace=True)
-                per_method[method].append(mem)
-                log(f"    peak traced memory {mem['peak_mb']:.0f} MB")
-        checkpoint(_result(setting, per_method))
-    return _result(setting, per_method)
+    return out
+
+
+def report(runs: dict[str, dict], methods=METHODS) -> list[dict]:
+    """Per setting (grid order), per method: medians of the current-version records."""
+    current = [r for r in runs.values() if r["version"] == METHOD_VERSIONS[r["method"]]]
+    by_setting: dict[tuple, list] = {}
+    for r in current:
+        by_setting.setdefault(_setting_tuple(r["setting"]), []).append(r)
+    results = []
+    for setting in sorted(by_setting):
+        recs = by_setting[setting]
+        ref_wall = {
+            r["seed"]: r["wall"]
+            for r in recs
+            if r["method"] == "sklearn-EM" and r["kind"] == "fit" and r["status"] == "ok"
+        }
+        summary = {m: summarise([r for r in recs if r["method"] == m], ref_wall) for m in methods}
+        d, K, R, N, sigma = setting
+        results.append(dict(setting=dict(d=d, K=K, R=R, N=N, sigma=sigma), summary=summary))
+    return results
+
+
+def _fmt(x, spec):
+    return "" if x is None else format(x, spec)
 
 
 def markdown(results: list[dict]) -> str:
+    loads = [
+        s["load_before"] for res in results for s in res["summary"].values() if s["status"] == "ok"
+    ]
+    load = f"{np.median(loads):.1f} (range {min(loads):.1f}-{max(loads):.1f})" if loads else "n/a"
     lines = [
-        "Machine: 2 cores (shared with other jobs), 24 GiB RAM; BLAS single-threaded for all "
-        f"methods; Python {platform.python_version()}. Medians over seeds; errors are "
-        "Hungarian-matched relative errors (weights / means / covariances); memory is the "
-        "tracemalloc peak of one extra traced run on seed 0 (times are untraced); "
-        "iterations are L-BFGS-B (+ EM) iterations, or EM iterations of the "
-        "best scikit-learn restart.",
+        "Machine: 2 cores shared with other jobs, 24 GiB RAM; BLAS single-threaded for all "
+        f"methods; Python {platform.python_version()}, scikit-learn {sklearn.__version__}. "
+        f"1-minute load average at the start of the fits: median {load}. Medians over "
+        "seeds; errors are Hungarian-matched relative errors (weights / means / "
+        "covariances); wall and CPU (process) time in seconds; 'x sklearn' is scikit-learn's "
+        "median wall time over this method's median, on the seeds both finished; memory is "
+        "the tracemalloc peak of one extra traced run on seed 0 (times are untraced); "
+        "iterations are L-BFGS-B (+ EM) iterations, or EM iterations of the best "
+        "scikit-learn restart.",
         "",
-        "| d | K | R | N | sigma | seeds | method | weights | means | covariances | time (s) "
-        "| x faster than sklearn | peak MB | iterations |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| d | K | R | N | sigma | method | seeds | weights | means | covariances | wall (s) "
+        "| CPU (s) | x sklearn | peak MB | iterations |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
         st = res["setting"]
-        head = f"| {st['d']} | {st['K']} | {st['R']} | {st['N']} | {st['sigma']} | {st['seeds']} "
+        head = f"| {st['d']} | {st['K']} | {st['R']} | {st['N']} | {st['sigma']:g} "
         for m, s in res["summary"].items():
-            if s["status"] != "ok":
-                lines.append(head + f"| {m} | refused (d^L too large) | | | | | | |")
-                continue
-            speed = s.get("speedup_vs_sklearn")
-            lines.append(
-                head + f"| {m} | {s['weights']:.3f} | {s['means']:.3f} | "
-                f"{s['covariances']:.3f} | {s['time']:.2f} | "
-                f"{'' if speed is None else f'{speed:.1f}'} | {s['peak_mb']:.0f} | "
-                f"{s['n_iter']:.0f} |"
-            )
+            if s["status"] == "refused":
+                lines.append(head + f"| {m} | | refused (d^L too large) | | | | | | | |")
+            elif s["status"] == "ok":
+                lines.append(
+                    head + f"| {m} | {s['n_seeds']} | {s['weights']:.3f} | {s['means']:.3f} | "
+                    f"{s['covariances']:.3f} | {s['wall']:.2f} | {s['cpu']:.2f} | "
+                    f"{_fmt(s.get('speedup_vs_sklearn'), '.1f')} | {_fmt(s['peak_mb'], '.1f')} | "
+                    f"{s['n_iter']:.0f} |"
+                )
     return "\n".join(lines) + "\n"
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--preset", choices=sorted(PRESETS), help="a predefined list of settings")
-    p.add_argument("--d", type=int, nargs="+", default=[10])
-    p.add_argument("--K", type=int, nargs="+", default=[2])
-    p.add_argument("--R", type=int, nargs="+", default=[2])
-    p.add_argument("--N", type=int, nargs="+", default=[10_000])
-    p.add_argument("--sigma", type=float, nargs="+", default=[0.5])
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument(
-        "--skip-memory",
-        nargs="+",
-        default=[],
-        choices=METHODS,
-        metavar="METHOD",
-        help="no traced memory run for these methods (it repeats a whole fit)",
-    )
-    p.add_argument("--merge", nargs="+", metavar="TAG", help="merge earlier results into --tag")
+    for name, default in GRID.items():
+        kind = float if name == "sigma" else int
+        p.add_argument(f"--{name}", type=kind, nargs="+", default=default)
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--seeds-slow", type=int, default=3, help="seeds at d=100, N=1e5")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    p.add_argument(
-        "--tag", default="lowrank_gaussian", help="output file stem in benchmarks/results"
-    )
+    p.add_argument("--no-memory", action="store_true", help="skip the traced-memory runs")
+    p.add_argument("--report", action="store_true", help="only write the tables from the JSONL")
+    p.add_argument("--runs", default="lowrank_gaussian_runs.jsonl", help="JSONL in results/")
+    p.add_argument("--tag", default="lowrank_gaussian", help="table file stem in results/")
     return p.parse_args(argv)
 
 
-def _save(tag: str, results: list[dict]) -> None:
+def write_report(runs_path: Path, tag: str, methods) -> str:
+    results = report(load_runs(runs_path), methods)
     (RESULTS / f"{tag}.json").write_text(json.dumps(results, indent=1))
-    (RESULTS / f"{tag}.md").write_text(markdown(results))
-
-
-def merge(tags: list[str], out: str) -> list[dict]:
-    """Concatenate the results of earlier runs (``--merge TAG ...``) into ``out``."""
-    results = []
-    for tag in tags:
-        results += json.loads((RESULTS / f"{tag}.json").read_text())
-    (RESULTS / f"{out}.json").write_text(json.dumps(results, indent=1))
-    (RESULTS / f"{out}.md").write_text(markdown(results))
-    return results
+    text = markdown(results)
+    (RESULTS / f"{tag}.md").write_text(text)
+    return text
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.merge:
-        print(markdown(merge(args.merge, args.tag)))
-        return
-    if args.preset:
-        settings = PRESETS[args.preset]
-    else:
-        grid = itertools.product(args.d, args.K, args.R, args.N, args.sigma)
-        settings = [(*g, args.seeds) for g in grid]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    results = []
-    with threadpool_limits(limits=1):
-        for d, K, R, N, sigma, seeds in settings:
-            print(f"setting d={d} K={K} R={R} N={N} sigma={sigma} seeds={seeds}", flush=True)
-
-            # GMM-full refuses cleanly (ValueError) where d^L is large; the refusal is recorded
-            log = lambda s: print(s, flush=True)  # noqa: E731
-            save = lambda partial, done=tuple(results): _save(args.tag, [*done, partial])  # noqa: E731
-            results.append(
-                run_setting(d, K, R, N, sigma, seeds, args.methods, log, save, args.skip_memory)
-            )
-            _save(args.tag, results)
-    print(markdown(results))
+    runs_path = RESULTS / args.runs
+    if not args.report:
+        settings = list(itertools.product(args.d, args.K, args.R, args.N, args.sigma))
+        queue = build_queue(settings, args.methods, args.seeds, args.seeds_slow, not args.no_memory)
+        with threadpool_limits(limits=1):
+            run_queue(queue, runs_path, lambda s: print(s, flush=True))
+    print(write_report(runs_path, args.tag, args.methods))
 
 
 if __name__ == "__main__":
