@@ -125,6 +125,14 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         EM: stop when the mean log-likelihood gains less than ``tol``.
     n_steps : int, default=3
         Maximum number of weighted solves of the DGMM outer loop.
+    first_step : {'identity', 'init'}, default='identity'
+        Where ``weighting='diagonal'`` first estimates its order weights. ``'identity'``:
+        two-step GMM -- an MM solve (:math:`w \equiv 1`) from the initialisation, then
+        the weights at the MM estimate (this solve is not counted in ``n_steps``).
+        ``'init'``: the weights at the initialisation itself (the DGMM reference code's
+        default), which skips the MM solve; a k-means start that splits overlapping
+        components gives weights that can lead the first solve to a wrong optimum. Ignored
+        by the other weightings (``'full'`` always starts with an MM solve).
     reg_covar : float, default=1e-6
         Floor on :math:`\sigma^2` when evaluating densities of a noiseless fit (its
         covariances are singular).
@@ -190,6 +198,7 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "first_step": [StrOptions({"identity", "init"})],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -217,6 +226,7 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         max_iter=200,
         tol=1e-4,
         n_steps=3,
+        first_step="identity",
         reg_covar=1e-6,
         random_state=None,
         verbose=0,
@@ -234,6 +244,7 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.n_steps = n_steps
+        self.first_step = first_step
         self.reg_covar = reg_covar
         self.random_state = random_state
         self.verbose = verbose
@@ -324,7 +335,11 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
                 "weighting='diagonal' or 'identity'"
             )
         source = ChunkSource.wrap(X, sample_weight)
-        first = first_pass(source, KMEANS_MAX_SAMPLES, rng)
+        first = first_pass(  # whole-space fits get their statistics in this same pass
+            source, KMEANS_MAX_SAMPLES, rng,
+            lambda d: self.max_order if self._basis_dim(d) is None else None,
+            STATISTICS_MAX_ENTRIES,
+        )  # fmt: skip
         n, d = first.n_samples, first.mean.size
         self.n_features_in_ = d
         if hasattr(self, "feature_names_in_"):
@@ -413,6 +428,7 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
                 max_iter=self.max_iter,
                 tol=self.tol,
                 n_steps=self.n_steps,
+                first_step=self.first_step,
             )
             bar.update(1)
             return result

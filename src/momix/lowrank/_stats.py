@@ -20,6 +20,7 @@ identities :math:`\\nabla_\\mu E[T(x^a)] = a\\,E[T(x^{a-1},\\cdot)]` and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations_with_replacement
 from math import comb
 
@@ -31,6 +32,8 @@ from ._explicit import gaussian_moment_tensors
 __all__ = [
     "MomentStatistics",
     "moment_statistics",
+    "statistics_gram",
+    "statistics_from_gram",
     "statistics_size",
     "data_term_from_statistics",
     "alpha_from_tensors",
@@ -58,60 +61,123 @@ class MomentStatistics:
     max_order: int
 
 
-def _unique_powers(Y: np.ndarray, p: int):
-    """Distinct monomials of degree p of each row, (n, C(r+p-1, p)), and the index map
-    ``(r,)*p -> column`` that expands them to the full symmetric power."""
-    r = Y.shape[1]
-    combos = list(combinations_with_replacement(range(r), p))
-    lookup = {c: i for i, c in enumerate(combos)}
-    index = np.zeros((r,) * p, dtype=np.intp)
-    for multi in np.ndindex(*((r,) * p)):
-        index[multi] = lookup[tuple(sorted(multi))]
-    cols = np.ones((Y.shape[0], len(combos)))
-    for i, c in enumerate(combos):
-        for axis in c:
-            cols[:, i] *= Y[:, axis]
-    return cols, index
+@dataclass(frozen=True)
+class _Layout:
+    r"""Columns of the monomial matrix :math:`A` behind :func:`moment_statistics`.
+
+    ``blocks[(p, l)]`` is the column slice of :math:`q^l m_p(y)`, with :math:`m_p` the
+    distinct monomials of degree p in colexicographic order (sorted by the last, largest
+    variable), so that the monomials ending in variable j are :math:`y_j` times a *prefix*
+    of :math:`m_{p-1}` (those ending in a variable :math:`\le j`): built by slices, no
+    gathers. ``index[p]`` maps ``(r,)*p`` to a column of :math:`m_p`; ``split[(a, l)]``
+    names the two blocks whose cross product holds :math:`T_{a,l}`.
+    """
+
+    r: int
+    degree: int
+    blocks: dict
+    index: dict
+    split: dict
+    n_columns: int
+
+
+def _colex(r: int, p: int) -> list:
+    return sorted(combinations_with_replacement(range(r), p), key=lambda c: c[::-1])
+
+
+@lru_cache(maxsize=16)
+def _layout(r: int, max_order: int) -> _Layout:
+    h = (max_order + 1) // 2
+    index = {0: np.zeros((), dtype=np.intp)}
+    for p in range(1, h + 1):
+        at = {c: i for i, c in enumerate(_colex(r, p))}
+        index[p] = np.array(
+            [at[tuple(sorted(m))] for m in np.ndindex(*((r,) * p))], dtype=np.intp
+        ).reshape((r,) * p)
+    keys = [(p, 0) for p in range(h + 1)]
+    keys += [(p, l) for l in range(1, h // 2 + 1) for p in range(h - 2 * l + 1)]
+    if (0, (h + 1) // 2) not in keys:
+        keys.append((0, (h + 1) // 2))  # q^l for even l of odd h (e.g. L = 6)
+    blocks, start = {}, 0
+    for p, l in keys:
+        blocks[(p, l)] = slice(start, start + comb(r + p - 1, p))
+        start += comb(r + p - 1, p)
+    split = {}
+    for a in range(max_order + 1):
+        for l in range((max_order - a) // 2 + 1):
+            split[(a, l)] = next(
+                (b1, b2) for b1 in keys for b2 in keys
+                if b1[0] + b2[0] == a and b1[1] + b2[1] == l
+            )  # fmt: skip
+    return _Layout(r, h, blocks, index, split, start)
+
+
+def _monomial_matrix(Y, sqnorm, root_w, layout: _Layout) -> np.ndarray:
+    r""":math:`A^\top` of shape (n_columns, n): rows :math:`\sqrt{\omega_n}\,q_n^l m_p(y_n)`.
+
+    Built transposed so that every product runs over contiguous rows of length n.
+    """
+    r, Yt = layout.r, np.ascontiguousarray(Y.T)
+    At = np.empty((layout.n_columns, Y.shape[0]))
+    At[0] = root_w
+    for p in range(1, layout.degree + 1):
+        prev, cur = layout.blocks[(p - 1, 0)].start, layout.blocks[(p, 0)].start
+        for j in range(r):
+            width = comb(j + p - 1, p - 1)  # monomials of degree p - 1 in y_0..y_j
+            np.multiply(At[prev : prev + width], Yt[j], out=At[cur : cur + width])
+            cur += width
+    for (p, l), rows in layout.blocks.items():
+        if l:
+            np.multiply(At[layout.blocks[(p, 0)]], sqnorm**l, out=At[rows])
+    return At
+
+
+def statistics_gram(
+    Y: np.ndarray, sqnorm: np.ndarray, omega: np.ndarray, max_order: int, chunk_size: int = 8192
+) -> np.ndarray:
+    r""":math:`G = A^\top A`, the sums behind :func:`moment_statistics` (additive over rows).
+
+    Row blocks of ``chunk_size`` keep :math:`A` in cache; the sum of the Grams of two sets of
+    rows is the Gram of their union, so chunks and dask blocks are reduced by addition.
+    """
+    layout = _layout(Y.shape[1], max_order)
+    G = np.zeros((layout.n_columns, layout.n_columns))
+    root = np.sqrt(omega)
+    for start in range(0, Y.shape[0], chunk_size):
+        stop = start + chunk_size
+        At = _monomial_matrix(Y[start:stop], sqnorm[start:stop], root[start:stop], layout)
+        G += At @ At.T
+    return G
 
 
 def moment_statistics(
-    Y: np.ndarray, sqnorm: np.ndarray, omega: np.ndarray, max_order: int, chunk_size: int = 16384
+    Y: np.ndarray, sqnorm: np.ndarray, omega: np.ndarray, max_order: int, chunk_size: int = 8192
 ) -> MomentStatistics:
-    """One pass over the rows, in chunks:
-    :math:`T_{a,l} = \\sum_n \\omega_n \\|y_n\\|^{2l}\\tilde y_n^{\\otimes a}`.
+    r"""One pass over the rows, in chunks:
+    :math:`T_{a,l} = \sum_n \omega_n \|y_n\|^{2l}\tilde y_n^{\otimes a}`.
 
-    Each :math:`T_{a,l}` is a product :math:`A_{\\lceil a/2\\rceil}^\\top \\operatorname{diag}(c)
-    A_{\\lfloor a/2 \\rfloor}` of the distinct row monomials of degrees
-    :math:`\\lceil a/2\\rceil` and :math:`\\lfloor a/2\\rfloor`, expanded to the full symmetric
-    tensor at the end, so the cost is :math:`O(N \\binom{r+1}{2}^2)` for L = 4.
+    With :math:`q_n = \|y_n\|^2` and :math:`m_p(y)` the distinct monomials of degree p,
+    the columns of :math:`A` are :math:`\sqrt{\omega_n}q_n^lm_p(y_n)` for
+    :math:`p + 2l \le h = \lceil L/2\rceil`; every :math:`T_{a,l}` is a block of the one
+    symmetric product :math:`G = A^\top A` (a BLAS ``syrk``, half the products of a general
+    matrix product), expanded to the full symmetric tensor at the end. For L = 4 and
+    r fitting coordinates :math:`A` has :math:`m = 2 + r + \binom{r+1}{2}` columns and a
+    row costs :math:`m(m + 1)` flops (4 556 at r = 10, against 7 899 for separate products
+    per :math:`(a, l)`). Weights must be non-negative.
     """
-    r, L = Y.shape[1], max_order
-    keys = [(a, l) for a in range(L + 1) for l in range((L - a) // 2 + 1)]
-    degrees = range((L + 1) // 2 + 1)
-    acc: dict = {}
-    index = {}
-    for start in range(0, Y.shape[0], chunk_size):
-        Yc, wc, nc = (
-            Y[start : start + chunk_size],
-            omega[start : start + chunk_size],
-            sqnorm[start : start + chunk_size],
-        )
-        powers = {}
-        for p in degrees:
-            powers[p], index[p] = _unique_powers(Yc, p) if p else (np.ones((Yc.shape[0], 1)), None)
-        for a, l in keys:
-            c = wc * nc**l
-            block = (powers[(a + 1) // 2] * c[:, None]).T @ powers[a // 2]
-            acc[(a, l)] = acc.get((a, l), 0.0) + block
+    G = statistics_gram(Y, sqnorm, omega, max_order, chunk_size)
+    return statistics_from_gram(G, Y.shape[1], max_order)
+
+
+def statistics_from_gram(G: np.ndarray, dim: int, max_order: int) -> MomentStatistics:
+    r"""Expand the blocks of :math:`G = A^\top A` into the tensors :math:`T_{a,l}`."""
+    layout = _layout(dim, max_order)
     tensors = {}
-    for (a, l), block in acc.items():
-        hi, lo = (a + 1) // 2, a // 2
-        if a == 0:
-            tensors[(a, l)] = float(block[0, 0])
-            continue
-        full = block[index[hi]] if lo == 0 else block[index[hi]][..., index[lo]]
-        tensors[(a, l)] = full.reshape((r,) * a)
-    return MomentStatistics(tensors=tensors, max_order=L)
+    for (a, l), (b1, b2) in layout.split.items():
+        block = G[layout.blocks[b1], layout.blocks[b2]]
+        full = block[layout.index[b1[0]]][..., layout.index[b2[0]]]
+        tensors[(a, l)] = float(full) if a == 0 else full.reshape((dim,) * a)
+    return MomentStatistics(tensors=tensors, max_order=max_order)
 
 
 def data_term_from_statistics(

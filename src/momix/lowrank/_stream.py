@@ -32,14 +32,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
+from itertools import chain
 
 import numpy as np
 
 from ..exceptions import DataError
-from ..moments import ChunkSource, MomentAccumulator, is_streaming_source, one_pass
+from ..moments import (
+    ChunkSource,
+    MomentAccumulator,
+    chunk_state,
+    is_streaming_source,
+    map_ordered,
+    one_pass,
+)
 from ..moments._sources import align_dask, is_dask_array
 from ._solver import MomentData, reduce_to_subspace
-from ._stats import MomentStatistics, moment_statistics, statistics_size
+from ._stats import MomentStatistics, statistics_from_gram, statistics_gram, statistics_size
 
 __all__ = [
     "is_streaming_source",
@@ -66,6 +75,7 @@ class FirstPass:
     covariance: np.ndarray
     sub_X: np.ndarray
     sub_w: np.ndarray
+    statistics: MomentStatistics | None = None
 
 
 def _smallest_keys(rng: np.random.Generator, n: int, m: int) -> np.ndarray:
@@ -91,38 +101,77 @@ def _take_rows(source: ChunkSource, idx: np.ndarray):
     return rows, np.asarray(w, dtype=np.float64)
 
 
-def first_pass(source: ChunkSource, subsample: int, rng: np.random.Generator) -> FirstPass:
-    """Pass 1: weighted mean, second moment, covariance and a uniform ``subsample`` of rows."""
+def _first_work(X, w, plan, max_order):
+    """Per-chunk work of pass 1: moment summary, and the statistics Gram if asked."""
+    gram = None
+    if max_order is not None:
+        gram = statistics_gram(X, np.einsum("nd,nd->n", X, X), w, max_order)
+    return chunk_state(X, w, plan), gram, X, w
+
+
+def first_pass(
+    source: ChunkSource,
+    subsample: int,
+    rng: np.random.Generator,
+    statistics_order: Callable[[int], int | None] | None = None,
+    max_entries: int | None = None,
+) -> FirstPass:
+    """Pass 1: weighted mean, second moment, covariance and a uniform ``subsample`` of rows.
+
+    ``statistics_order(d)`` (called once the width d is known) may return the order L of
+    a fit in the whole space: the same pass then also sums the statistics
+    :math:`T_{a,l}` of the raw data (at most ``max_entries`` entries), and
+    :func:`stream_fit_data` needs no second pass. Chunks are summarised on a thread pool
+    (:func:`momix.moments.map_ordered`) and merged in order. Dask sources are reduced on
+    their scheduler and always get the second pass.
+    """
     n = source.n_rows
-    if n is not None:
+    if source.is_dask:
         s = one_pass(source.data, sample_weight=source.sample_weight, chunk_size=source.chunk_size)
         sub_X, sub_w = _take_rows(source, _smallest_keys(rng, n, subsample))
-    else:
-        acc = MomentAccumulator()
-        keys, rows, ws, seen = np.empty(0), [], [], 0
-        for X, w in source.chunks():
-            acc.update(X, w)
+        return FirstPass(s.count, s.n_samples, s.mean, s.second, s.covariance, sub_X, sub_w)
+    chunks = source.chunks()
+    head = next(chunks, None)
+    if head is None:
+        raise DataError("data is empty: no rows were read")
+    d = head[0].shape[1]
+    order = None if statistics_order is None else statistics_order(d)
+    if order is not None and max_entries is not None and statistics_size(d, order) > max_entries:
+        order = None
+    acc, gram = MomentAccumulator(d), None
+    keys, rows, ws, seen = np.empty(0), [], [], 0
+    work = partial(_first_work, plan=acc.plan, max_order=order)
+    for state, part, X, w in map_ordered(work, chain([head], chunks)):
+        acc.update_state(state)
+        gram = part if gram is None else gram + part
+        seen += X.shape[0]
+        if n is None:  # reservoir: keys in row order, the smallest ``subsample`` kept
             keys = np.concatenate([keys, rng.random(X.shape[0])])
             rows.append(X)
             ws.append(w)
-            seen += X.shape[0]
             if keys.size > subsample:
                 Xs, wsum = np.concatenate(rows), np.concatenate(ws)
                 keep = np.sort(np.argpartition(keys, subsample - 1)[:subsample])
                 keys, rows, ws = keys[keep], [Xs[keep]], [wsum[keep]]
-        if acc.plan is None or seen == 0:
-            raise DataError("data is empty: no rows were read")
-        s = acc.result()
+    if seen == 0:
+        raise DataError("data is empty: no rows were read")
+    s = acc.result()
+    if n is None:
         sub_X, sub_w = np.concatenate(rows), np.concatenate(ws)
-    return FirstPass(s.count, s.n_samples, s.mean, s.second, s.covariance, sub_X, sub_w)
+    else:
+        sub_X, sub_w = _take_rows(source, _smallest_keys(rng, n, subsample))
+    stats = None
+    if order is not None:
+        stats = statistics_from_gram(gram / s.count, d, order)
+    return FirstPass(s.count, s.n_samples, s.mean, s.second, s.covariance, sub_X, sub_w, stats)
 
 
 def _chunk_statistics(X, w, basis, max_order: int) -> dict:
-    """Unnormalised :math:`T_{a,l}` of one chunk (raw weights)."""
+    """Unnormalised statistics Gram of one chunk (raw weights), :func:`._stats.statistics_gram`."""
     X = np.asarray(X, dtype=np.float64)
     w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
     Y = X if basis is None else X @ basis
-    return moment_statistics(Y, np.einsum("nd,nd->n", X, X), w, max_order).tensors
+    return {"gram": statistics_gram(Y, np.einsum("nd,nd->n", X, X), w, max_order)}
 
 
 def _add(total: dict | None, part: dict) -> dict:
@@ -135,7 +184,8 @@ def reduce_chunks(source: ChunkSource, fn: Callable, *args) -> dict:
     """Sum of ``fn(X_chunk, w_chunk, *args)`` over the chunks (dicts of arrays, summed).
 
     Dask sources run ``fn`` as one task per row block on dask's scheduler (the active
-    ``distributed`` client if any); only the returned sums travel.
+    ``distributed`` client if any); only the returned sums travel. Other sources run it on
+    a thread pool (:func:`momix.moments.map_ordered`); the sums are taken in chunk order.
     """
     total = None
     if source.is_dask:
@@ -148,11 +198,15 @@ def reduce_chunks(source: ChunkSource, fn: Callable, *args) -> dict:
         for part in dask.compute(*[task(x, v, *args) for x, v in zip(xb, wb, strict=True)]):
             total = _add(total, part)
     else:
-        for X, w in source.chunks():
-            total = _add(total, fn(X, w, *args))
+        for part in map_ordered(partial(_call, fn, args), source.chunks()):
+            total = _add(total, part)
     if total is None:
         raise DataError("data is empty: no rows were read")
     return total
+
+
+def _call(fn, args, X, w):
+    return fn(X, w, *args)
 
 
 def stream_fit_data(
@@ -176,18 +230,23 @@ def stream_fit_data(
             f"space up to order {max_order} ({size} entries, limit {max_entries}); "
             "lower max_order or subspace"
         )
-    stats = statistics_pass(source, basis, max_order, first.count)
+    stats = first.statistics
+    if basis is not None or stats is None or stats.max_order != max_order:
+        stats = statistics_pass(source, basis, max_order, first.count, r)
     data = MomentData.build(first.sub_X, first.sub_w)
     fit_data = data if basis is None else reduce_to_subspace(data, basis)
     return data, replace(fit_data, statistics=stats)
 
 
 def statistics_pass(
-    source: ChunkSource, basis: np.ndarray | None, max_order: int, count: float
+    source: ChunkSource, basis: np.ndarray | None, max_order: int, count: float, dim: int
 ) -> MomentStatistics:
-    r"""Pass 2: :math:`T_{a,l}` of :math:`B^\top y` (ambient norms), divided by the total weight."""
-    total = reduce_chunks(source, _chunk_statistics, basis, max_order)
-    return MomentStatistics({k: v / count for k, v in total.items()}, max_order)
+    r"""Pass 2: :math:`T_{a,l}` of :math:`B^\top y` (ambient norms), divided by the total weight.
+
+    ``dim`` is the width of the fitting coordinates (``basis.shape[1]``, or d).
+    """
+    gram = reduce_chunks(source, _chunk_statistics, basis, max_order)["gram"]
+    return statistics_from_gram(gram / count, dim, max_order)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from ._sources import (
     is_streaming_source,
     iter_chunks,
 )
+from ._threads import map_ordered, n_threads
 
 __all__ = [
     "one_pass",
@@ -71,6 +72,8 @@ __all__ = [
     "chunk_state",
     "merge_states",
     "default_chunk_size",
+    "map_ordered",
+    "n_threads",
 ]
 
 
@@ -137,8 +140,14 @@ def one_pass(
         tensors=tensors,
         max_tensor_bytes=max_tensor_bytes,
     )
-    for X, w in iter_chunks(data, chunk_size, sample_weight):
+    chunks = iter_chunks(data, chunk_size, sample_weight)
+    for X, w in chunks:  # the first chunk fixes the plan
         acc.update(X, w)
+        break
+    if acc.plan is not None:
+        plan = acc.plan
+        for state in map_ordered(lambda X, w: chunk_state(X, w, plan), chunks):
+            acc.update_state(state)
     if acc.plan is None or acc.state.n_samples == 0:
         raise DataError("data is empty: no rows were read")
     return acc.result(center)

@@ -113,17 +113,19 @@ def _central_sums(Y: np.ndarray, w: np.ndarray, order: int) -> list[np.ndarray]:
 
     ``Z_{k-1}`` (rows x d^{k-1}) is built from ``Z_{k-2}`` and contracted with ``w * Y`` by a
     matrix product; rows are processed in blocks so no temporary exceeds ``_BLOCK_FLOATS``.
+    The second order is the symmetric product :math:`(\\sqrt w\\,Y)^\\top(\\sqrt w\\,Y)`.
     """
     n, d = Y.shape
     sums = [np.zeros(d**k) for k in range(2, order + 1)]
     step = max(1, _BLOCK_FLOATS // max(1, d ** (order - 1)))
+    root = np.sqrt(w)  # weights are validated non-negative
     for start in range(0, n, step):
-        y, wy = Y[start : start + step], (w[start : start + step, None] * Y[start : start + step])
-        z = y
-        for k in range(2, order + 1):
+        y, sy = Y[start : start + step], root[start : start + step, None] * Y[start : start + step]
+        sums[0] += (sy.T @ sy).reshape(-1)  # symmetric: a BLAS syrk, half the products
+        z, wy = y, sy * root[start : start + step, None]
+        for k in range(3, order + 1):
+            z = (z[:, :, None] * y[:, None, :]).reshape(len(y), -1)
             sums[k - 2] += (z.T @ wy).reshape(-1)  # (d^(k-1), d): the fast BLAS layout
-            if k < order:
-                z = (z[:, :, None] * y[:, None, :]).reshape(len(y), -1)
     return [s.reshape((d,) * k) for k, s in zip(range(2, order + 1), sums, strict=True)]
 
 
