@@ -91,6 +91,35 @@ def test_small_cells_are_merged_into_a_neighbour():
                          np.array([np.eye(2)] * 3))
     X = rng.normal(size=(500, 2))
     log_joint = crude_log_joint(X, crude, 1e-2)
-    groups = _merge_small_cells(log_joint, np.arange(3), min_count=50)
+    groups, cells = _merge_small_cells(log_joint, np.arange(3), min_count=50)
     assert groups.max() == 0
-    np.testing.assert_array_equal(_merge_small_cells(log_joint, np.arange(3), 0), np.arange(3))
+    np.testing.assert_array_equal(cells, 0)
+    groups, cells = _merge_small_cells(log_joint, np.arange(3), 0)
+    np.testing.assert_array_equal(groups, np.arange(3))
+    np.testing.assert_array_equal(cells, np.argmax(log_joint, axis=1))
+
+
+def test_crude_log_joint_and_group_likelihood_match_scipy():
+    """Stacked whitening against scipy's logpdf; grouped log-sum-exp against scipy."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    from momix.diffusion._cells import group_log_likelihood
+    from momix.diffusion._process import noised_mixture
+
+    rng = np.random.default_rng(7)
+    A = rng.normal(size=(4, 3, 3))
+    crude = CrudeMixture(rng.dirichlet(np.ones(4)), rng.normal(size=(4, 3)),
+                         A @ A.transpose(0, 2, 1) + 0.1 * np.eye(3))
+    X = rng.normal(size=(50, 3)) * 3
+    mu, cov = noised_mixture(crude.means, crude.covariances, 0.3)
+    expected = np.column_stack([np.log(w) + multivariate_normal(m, c).logpdf(X)
+                                for w, m, c in zip(crude.weights, mu, cov, strict=True)])
+    log_joint = crude_log_joint(X, crude, 0.3)
+    np.testing.assert_allclose(log_joint, expected, rtol=1e-10)
+    groups = np.array([1, 0, 1, 2])
+    np.testing.assert_allclose(group_log_likelihood(log_joint, groups), np.column_stack(
+        [logsumexp(log_joint[:, groups == g], axis=1) for g in range(3)]), rtol=1e-12)
+    perm = np.array([2, 0, 3, 1])
+    np.testing.assert_allclose(group_log_likelihood(log_joint, perm),
+                               log_joint[:, np.argsort(perm)], rtol=1e-12)

@@ -37,15 +37,19 @@ def test_oracle_sampler_log_density_gap(mixture3):
 
 def test_exponential_integrator_variance_recursion():
     """For N(0, I) data the score is -x; each step maps the variance v to
-    (2 - e^h)^2 v + e^{2h} - 1 (a slow scalar loop is the oracle)."""
+    (e^h - c)^2 v + e^{2h} - 1 with c = 2 s_t (e^h s_t - s_t') (a slow scalar loop is the
+    oracle). The discretisation error (v - 1 = 0.060 after 30 steps) is well below that of
+    freezing the score instead, (2 - e^h)^2 v + e^{2h} - 1 (v - 1 = 0.161)."""
     rng = np.random.default_rng(1)
     grid = time_grid(1e-3, 4.0, 31)[::-1]
     X = reverse_diffusion(lambda x, t: -x, rng.standard_normal((100_000, 2)), grid, rng)
     v = 1.0
     for t, t_next in zip(grid[:-1], grid[1:], strict=True):
         h = t - t_next
-        v = (2 - np.exp(h)) ** 2 * v + np.expm1(2 * h)
+        s, s_next = np.sqrt(-np.expm1(-2 * t)), np.sqrt(-np.expm1(-2 * t_next))
+        v = (np.exp(h) - 2 * s * (np.exp(h) * s - s_next)) ** 2 * v + np.expm1(2 * h)
     np.testing.assert_allclose(np.var(X, axis=0), v, rtol=0.02)
+    assert abs(v - 1.0) < 0.07
 
 
 class _FakeLevel:

@@ -149,28 +149,37 @@ class ScoreEvaluation:
 
 
 def _merge_small_cells(log_joint, groups, min_count):
-    """Merge the smallest under-populated cell into its most common runner-up until all fit."""
+    """Merge the smallest under-populated cell into its most common runner-up until all fit.
+
+    Returns the final groups and the cell of every point.
+    """
     groups = groups.copy()
-    while groups.max() > 0:
+    while True:
         loglik = group_log_likelihood(log_joint, groups)
         cells = np.argmax(loglik, axis=1)
+        if groups.max() == 0:
+            return groups, cells
         counts = np.bincount(cells, minlength=groups.max() + 1)
         small = int(np.argmin(counts))
         if counts[small] >= min_count:
-            break
+            return groups, cells
         loglik[:, small] = -np.inf
         runner = np.argmax(loglik[cells == small], axis=1) if counts[small] else np.array([])
         target = int(np.bincount(runner).argmax()) if runner.size else (small + 1) % len(counts)
         groups[groups == small] = target
         groups = np.unique(groups, return_inverse=True)[1]
-    return groups
 
 
-def _linear_slope(X, Y, whitening: Whitening) -> np.ndarray:
-    """Symmetric negative-definite slope matrix ``M`` of the cell's degree-1 score fit."""
-    design = np.hstack([np.ones((len(X), 1)), X - whitening.center])
-    coef = np.linalg.lstsq(design, Y, rcond=None)[0]
-    M = 0.5 * (coef[1:].T + coef[1:])
+def _linear_slope(gram1: np.ndarray, cross1: np.ndarray, whitening: Whitening) -> np.ndarray:
+    """Symmetric negative-definite slope matrix ``M`` of the cell's degree-1 score fit.
+
+    ``gram1`` and ``cross1`` are the normal equations of the features ``[1, u]`` (the
+    degree-0 and degree-1 Hermite features of the whitened inputs), so the least-squares
+    slope in ``u`` is mapped to ``x`` by :math:`L^{-\\top}`.
+    """
+    coef_u = np.linalg.lstsq(gram1, cross1, rcond=None)[0][1:]
+    coef = whitening.inv_chol.T @ coef_u
+    M = 0.5 * (coef.T + coef)
     chol = np.linalg.inv(whitening.inv_chol)
     cap = -0.25 / max(float(np.linalg.eigvalsh(chol @ chol.T)[-1]), 1e-300)
     vals, vecs = np.linalg.eigh(M)
@@ -178,13 +187,21 @@ def _linear_slope(X, Y, whitening: Whitening) -> np.ndarray:
 
 
 def _fit_cell(Xt, Y, indices, config: RegressionConfig) -> CellPolynomial:
+    """Ridge fit on one cell through its normal equations (one BLAS ``Phi^T Phi``)."""
+    d = Xt.shape[1]
     whitening = fit_whitening(Xt)
     U = whitening.apply(Xt)
     Phi = hermite_features(U, indices)
-    gram = Phi.T @ Phi + config.alpha * len(Xt) * np.eye(Phi.shape[1])
-    coef = np.linalg.solve(gram, Phi.T @ Y)
+    gram = Phi.T @ Phi
+    cross = Phi.T @ Y
+    if config.degree >= 1:
+        gram1, cross1 = gram[:d + 1, :d + 1], cross[:d + 1]
+    else:
+        design = np.hstack([np.ones((len(U), 1)), U])
+        gram1, cross1 = design.T @ design, design.T @ Y
+    coef = np.linalg.solve(gram + config.alpha * len(Xt) * np.eye(len(gram)), cross)
     lower, upper = np.quantile(U, [config.box_quantile, 1 - config.box_quantile], axis=0)
-    M = _linear_slope(Xt, Y, whitening)
+    M = _linear_slope(gram1, cross1, whitening)
     chol = np.linalg.inv(whitening.inv_chol)
     return CellPolynomial(whitening, coef, lower, upper, chol.T @ M.T)
 
@@ -211,14 +228,15 @@ def fit_level(X0: np.ndarray, t: float, crude: CrudeMixture, config: RegressionC
     half = rng.standard_normal((config.noise_reps // 2, n, d))
     z = np.concatenate([half, -half]).reshape(-1, d)
     Xt = a * np.tile(X0, (config.noise_reps, 1)) + s * z
-    Y = -z / s
     indices = multi_indices(d, config.degree)
     groups = merge_groups(crude, t, config.merge_distance)
-    log_joint = crude_log_joint(Xt, crude, t)
-    groups = _merge_small_cells(log_joint, groups, config.min_cell_factor * len(indices))
-    cells = np.argmax(group_log_likelihood(log_joint, groups), axis=1)
-    fitted = tuple(_fit_cell(Xt[cells == g], Y[cells == g], indices, config)
-                   for g in range(groups.max() + 1))
+    groups, cells = _merge_small_cells(crude_log_joint(Xt, crude, t), groups,
+                                       config.min_cell_factor * len(indices))
+    order = np.argsort(cells, kind="stable")
+    bounds = np.searchsorted(cells[order], np.arange(groups.max() + 2))
+    Xt, z = Xt[order], z[order]
+    fitted = tuple(_fit_cell(Xt[lo:hi], z[lo:hi] / -s, indices, config)
+                   for lo, hi in zip(bounds[:-1], bounds[1:], strict=True))
     level = LevelScore(float(t), groups, fitted, 0.0)
     fresh = X0[rng.choice(n, size=min(n, 5000), replace=False)]
     check = evaluate_level(level, crude, a * fresh + s * rng.standard_normal(fresh.shape),

@@ -13,17 +13,25 @@ levels it is interpolated linearly in :math:`\\log t` in the noise-prediction pa
 Outside :math:`[t_1, t_L]` the nearest level is used.
 
 The sampler integrates the reverse-time SDE :math:`dY = (Y + 2\\nabla\\log p_{T-\\tau}(Y))\\,d\\tau
-+ \\sqrt2\\,dB` with the exponential integrator (score frozen over a step
-:math:`h = t_k - t_{k+1}`):
++ \\sqrt2\\,dB` with an exponential integrator that freezes the *noise prediction*
+:math:`\\varepsilon = -s_t\\nabla\\log p_t` over a step from :math:`t` to :math:`t' = t - h`
+(the score itself varies like :math:`1/s_t^2` at small ``t``; :math:`\\varepsilon` stays of
+order one). With :math:`\\int_{t'}^{t} e^{u-t'}/s_u\\,du = e^{-t'}(e^{t}s_t - e^{t'}s_{t'})`
+the step is
 
 .. math::
 
-    x \\leftarrow e^{h} x + 2 (e^{h} - 1)\\, \\hat s(x, t_k) + \\sqrt{e^{2h} - 1}\\, \\xi,
-    \\qquad \\xi \\sim N(0, I),
+    x \\leftarrow e^{h} x + 2\\, s_t\\,(e^{h}s_t - s_{t'})\\, \\hat s(x, t)
+        + \\sqrt{e^{2h} - 1}\\, \\xi, \\qquad \\xi \\sim N(0, I),
 
 from :math:`x \\sim N(0, I)` at :math:`T = t_L` down to :math:`t_1` on a geometric grid of
-``n_steps`` steps, and returns the state at :math:`t_1` (no final Tweedie denoising step: with
-the true score it made samples over-concentrated, by 0.03 nats at :math:`t_1 = 10^{-2}`).
+``n_steps`` steps, and returns the state at :math:`t_1` (no final Tweedie denoising step).
+Measured with the exact score (200 steps, 2e4 samples, benchmark mixtures with K = 4):
+freezing the score instead (:math:`2(e^h - 1)\\hat s`) leaves the samples too spread,
+log-density gap -0.025 nats in 2-D and -0.052 / -0.080 in 5-D (K = 4 / 8); the DDPM
+ancestral step (freezing the Tweedie denoiser) leaves them too concentrated, +0.022 and
++0.045 / +0.033; freezing :math:`\\varepsilon` gives -0.009 and -0.017 / -0.044 at the
+same cost.
 
 References
 ----------
@@ -113,9 +121,11 @@ def reverse_diffusion(score: Callable[[np.ndarray, float], np.ndarray], x: np.nd
         Approximate draws from :math:`p_{t_N}`.
     """
     x = np.array(x, dtype=np.float64, copy=True)
-    for t, t_next in zip(grid[:-1], grid[1:], strict=True):
+    sigma = np.sqrt(vp_coefficients(grid)[1])
+    for k, (t, t_next) in enumerate(zip(grid[:-1], grid[1:], strict=True)):
         h = float(t - t_next)
-        x = (np.exp(h) * x + 2.0 * np.expm1(h) * score(x, float(t))
+        drift = 2.0 * sigma[k] * (np.exp(h) * sigma[k] - sigma[k + 1])
+        x = (np.exp(h) * x + drift * score(x, float(t))
              + np.sqrt(np.expm1(2.0 * h)) * rng.standard_normal(x.shape))
         if progress is not None:
             progress()
