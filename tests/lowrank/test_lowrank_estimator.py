@@ -255,7 +255,7 @@ def test_weight_modes_and_verbose(nystrom, caplog):
             random_state=0,
         )
         model.fit(data.X)
-    assert any("diagonal step 1" in r.message for r in caplog.records)
+    assert any("diagonal solve 1" in r.message for r in caplog.records)
     assert abs(model.noise_variance_ - 0.1) < 0.03
     assert np.all(model.moment_weights_ > 0)
     err = _errors(data, model)

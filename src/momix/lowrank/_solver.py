@@ -260,16 +260,23 @@ def fit_moments(
     max_iter: int,
     tol: float,
     n_steps: int,
+    first_step: str = "identity",
 ) -> MomentFit:
     """Minimise the weighted moment objective from ``init``.
 
     - ``'identity'`` (MM): one solve with :math:`w \\equiv 1`.
-    - ``'diagonal'`` (DGMM, spec §2.5): :math:`w` from ``weight_fn(params)`` at the start;
-      then up to ``n_steps`` solves, re-estimating :math:`w` after each, stopping when
-      :math:`\\|\\Delta\\theta\\| \\le \\mathrm{tol}\\,(1 + \\|\\theta\\|)` or when the re-estimated
-      weights differ from the ones just used by less than 1% (relative, every order): the
-      next solve would then minimise (almost) the same objective. Solver tolerances tighten
-      100x per step (1e-8, 1e-10, ..., floor 1e-14).
+    - ``'diagonal'`` (DGMM, spec §2.5): a first estimate :math:`\\hat\\theta^{(1)}`, then up
+      to ``n_steps`` solves with :math:`w = w(\\hat\\theta)` re-estimated after each, stopping
+      when :math:`\\|\\Delta\\theta\\| \\le \\mathrm{tol}\\,(1 + \\|\\theta\\|)` or when the
+      re-estimated weights differ from the ones just used by less than 1% (relative, every
+      order): the next solve would then minimise (almost) the same objective. Solver
+      tolerances tighten 100x per step (1e-8, 1e-10, ..., floor 1e-14).
+      ``first_step='identity'`` (two-step GMM, the default): :math:`\\hat\\theta^{(1)}` is the
+      MM solve from ``init`` and the first weights are estimated there.
+      ``first_step='init'`` (the reference code's ``W_init='diagonal'``):
+      :math:`\\hat\\theta^{(1)} =` ``init``, so the first weights are estimated at the
+      starting point -- a poor start (e.g. a k-means split across two overlapping
+      components) gives poor weights, which can steer the first solve to a wrong optimum.
     - ``'full'``: an MM solve, then the solve with the fixed :math:`\\hat S^{+}`.
 
     The reported objective omits the data-only constant :math:`\\sum_k w_k\\|\\hat M^{(k)}\\|^2`
@@ -277,40 +284,17 @@ def fit_moments(
     quadratic form :math:`g^\\top \\hat S^{+} g`.
     """
     shape, noise, L = init.factors.shape, init.noise_variance, max_order
-    theta = pack(init)
-    ones = np.ones(L)
-    w = ones if weighting in ("identity", "full") else weight_fn(init)
-    total_iter, steps, converged, value = 0, 0, False, np.inf
-    for step in range(n_steps if weighting == "diagonal" else 1):
-        res = lbfgs(
-            lambda t, w=w: diagonal_objective(t, data, w, shape, noise),
-            theta,
-            max_iter=max_iter,
-            tol=_step_tol(step),
-        )
-        total_iter += res.n_iter
-        steps += 1
-        change = np.linalg.norm(res.theta - theta)
-        logger.info(
-            "%s step %d: objective %.6g, %d iterations, |dtheta| %.3g, weights %s",
-            weighting,
-            step + 1,
-            res.value,
-            res.n_iter,
-            change,
-            np.array2string(w, precision=3),
-        )
-        theta_before, theta, value = theta, res.theta, res.value
-        if weighting != "diagonal":
-            converged = res.success
-            break
-        w_new = weight_fn(unpack(theta, shape, noise))
-        w_change = float(np.max(np.abs(w_new / w - 1)))
-        logger.info("re-estimated weights change by %.3g (relative)", w_change)
-        converged = change <= tol * (1 + np.linalg.norm(theta_before)) or w_change <= WEIGHT_RTOL
-        if converged or step == n_steps - 1:
-            break
-        w = w_new
+    theta, ones = pack(init), np.ones(L)
+    total_iter, steps = 0, 0
+    if weighting != "diagonal" or first_step == "identity":
+        res = _solve(data, theta, ones, shape, noise, max_iter, 0, "identity")
+        theta, value, converged = res.theta, res.value, res.success
+        total_iter, steps = res.n_iter, 1
+    w = ones
+    if weighting == "diagonal":
+        loop = _weighted_loop(data, theta, weight_fn, shape, noise, max_iter, tol, n_steps)
+        theta, value, converged, w = loop.theta, loop.value, loop.converged, loop.weights
+        total_iter, steps = total_iter + loop.n_iter, steps + loop.n_steps
     if weighting == "full":
         res = lbfgs(
             lambda t: full_gmm_objective(t, full, L, shape, noise),
@@ -323,3 +307,52 @@ def fit_moments(
         logger.info("full GMM step: objective %.6g, %d iterations", res.value, res.n_iter)
         theta, value, converged = res.theta, res.value, res.success
     return MomentFit(unpack(theta, shape, noise), w, value, total_iter, steps, bool(converged))
+
+
+def _solve(data, theta, w, shape, noise, max_iter, step, label) -> SolveResult:
+    """One L-BFGS-B solve of the diagonal objective with order weights ``w``."""
+    res = lbfgs(
+        lambda t: diagonal_objective(t, data, w, shape, noise),
+        theta,
+        max_iter=max_iter,
+        tol=_step_tol(step),
+    )
+    logger.info(
+        "%s solve %d: objective %.6g, %d iterations, |dtheta| %.3g, weights %s",
+        label,
+        step + 1,
+        res.value,
+        res.n_iter,
+        np.linalg.norm(res.theta - theta),
+        np.array2string(w, precision=3),
+    )
+    return res
+
+
+@dataclass(frozen=True)
+class _LoopResult:
+    theta: np.ndarray
+    value: float
+    weights: np.ndarray
+    n_iter: int
+    n_steps: int
+    converged: bool
+
+
+def _weighted_loop(data, theta, weight_fn, shape, noise, max_iter, tol, n_steps) -> _LoopResult:
+    """Iterated DGMM: weights at the current estimate, solve, re-estimate, ..."""
+    w = weight_fn(unpack(theta, shape, noise))
+    total_iter, converged, value = 0, False, np.inf
+    for step in range(n_steps):
+        res = _solve(data, theta, w, shape, noise, max_iter, step, "diagonal")
+        total_iter += res.n_iter
+        change = np.linalg.norm(res.theta - theta)
+        theta_before, theta, value = theta, res.theta, res.value
+        w_new = weight_fn(unpack(theta, shape, noise))
+        w_change = float(np.max(np.abs(w_new / w - 1)))
+        logger.info("re-estimated weights change by %.3g (relative)", w_change)
+        converged = change <= tol * (1 + np.linalg.norm(theta_before)) or w_change <= WEIGHT_RTOL
+        if converged or step == n_steps - 1:
+            break
+        w = w_new
+    return _LoopResult(theta, value, w, total_iter, step + 1, bool(converged))
