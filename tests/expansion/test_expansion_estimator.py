@@ -26,7 +26,7 @@ def test_density_integrates_to_one_in_1d(update):
 
 def test_density_integrates_to_one_in_2d():
     est = GMMExpansion(bandwidth=0.4).fit(_bimodal(200, d=2))
-    ax = np.linspace(-10, 14, 241)
+    ax = np.linspace(-40, 42, 821)  # the tail component (sd = data range) reaches far
     xx, yy = np.meshgrid(ax, ax, indexing="ij")
     dens = np.exp(est.score_samples(np.column_stack([xx.ravel(), yy.ravel()]))).reshape(xx.shape)
     total = np.trapezoid(np.trapezoid(dens, ax, axis=1), ax)
@@ -35,7 +35,7 @@ def test_density_integrates_to_one_in_2d():
 
 def test_fitted_attributes_are_consistent():
     X = _bimodal(200, d=2)
-    est = GMMExpansion(n_grid=7, bandwidth=0.5).fit(X)
+    est = GMMExpansion(n_grid=7, bandwidth=0.5, tail_weight=0.0).fit(X)
     assert est.grid_shape_ == (7, 7)
     assert est.weights_.shape == (49,) and est.means_.shape == (49, 2)
     np.testing.assert_allclose(est.weights_.sum(), 1.0)
@@ -45,7 +45,7 @@ def test_fitted_attributes_are_consistent():
 
 
 def test_score_is_finite_far_outside_the_grid():
-    est = GMMExpansion(bandwidth=0.2).fit(_bimodal(200))
+    est = GMMExpansion(bandwidth=0.2, tail_weight=0.0).fit(_bimodal(200))
     scores = est.score_samples(np.array([[-1e4], [50.0], [1e6]]))
     assert np.all(np.isfinite(scores))
     # far in the tail the log-density is the widest-reaching Gaussian's quadratic
@@ -54,6 +54,27 @@ def test_score_is_finite_far_outside_the_grid():
     assert scores[1] == pytest.approx(
         norm.logpdf(50.0, edge, sigma) + np.log(est.weights_[-1]), rel=1e-3
     )
+
+
+def test_tail_component_is_the_last_and_sets_the_far_tail():
+    X = _bimodal(200)
+    est = GMMExpansion(n_grid=20, bandwidth=0.3).fit(X)
+    eps = 1 / (len(X) + 1)
+    assert est.tail_weight_ == pytest.approx(eps)
+    assert est.weights_.size == 21 and est.weights_[-1] == pytest.approx(eps)
+    np.testing.assert_allclose(est.weights_.sum(), 1.0)
+    centre, span = (X.max() + X.min()) / 2, np.ptp(X)
+    np.testing.assert_allclose(est.means_[-1], [centre])
+    np.testing.assert_allclose(est.covariances_[-1], [span**2])
+    np.testing.assert_allclose(est.lower_bound_, est.score(X), rtol=1e-12)
+    # far away only the broad component matters: log(eps) + its Gaussian log-density
+    far = np.array([[centre + 10 * span]])
+    np.testing.assert_allclose(
+        est.score_samples(far), np.log(eps) + norm.logpdf(far[0, 0], centre, span), rtol=1e-9
+    )
+    # near the data the cost is log(1 - eps) at most
+    plain = GMMExpansion(n_grid=20, bandwidth=0.3, tail_weight=0.0).fit(X)
+    assert np.all(est.score_samples(X) >= plain.score_samples(X) + np.log1p(-eps) - 1e-12)
 
 
 def test_sampling_histogram_matches_density():
@@ -82,6 +103,7 @@ def test_integer_sample_weight_equals_repetition(d):
     X = _bimodal(60, d=d, seed=d)
     reps = np.random.default_rng(0).integers(0, 3, len(X))
     params = {"n_grid": 8, "bandwidth": 0.4, "update": "em", "tol": 1e-9, "max_iter": 20_000}
+    params["tail_weight"] = 0.01  # "auto" counts rows: 1 / (rows + 1)
     a = GMMExpansion(**params).fit(X, sample_weight=reps)
     b = GMMExpansion(**params).fit(np.repeat(X, reps, axis=0))
     np.testing.assert_allclose(a.means_, b.means_, rtol=1e-12)
@@ -96,7 +118,7 @@ def test_auto_bandwidth_is_the_best_candidate():
     # largest candidates first; the search stops after three straight losses
     hs = np.array(search.bandwidths[:-1])
     assert np.all(np.diff(hs) < 0)
-    assert len(hs) == 16 or np.all(
+    assert len(hs) == 22 or np.all(
         np.array(search.scores[len(hs) - 3 : len(hs)]) < max(search.scores)
     )
 

@@ -18,55 +18,88 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._grid import LocalKernels, local_kernels
-from ._kernels import WeightFit, _chunks, backproject, contract, window_elements
+from ._kernels import (
+    WeightFit,
+    _chunks,
+    _dictionary_elements,
+    _levels_of,
+    backproject,
+    contract,
+)
+from ._levels import split_weights
 
-__all__ = ["PrecomputedKernels", "precompute", "em_map", "em_weights"]
+__all__ = ["PrecomputedKernels", "precompute", "precompute_levels", "em_map", "em_weights"]
 
 logger = logging.getLogger("momix.expansion")
 
 
 @dataclass(frozen=True)
 class PrecomputedKernels:
-    """Per-chunk windowed kernels and sample weights, reused by every EM iteration."""
+    """Per-chunk windowed kernels of every level and sample weights, reused by every EM map.
 
-    kernels: tuple[LocalKernels, ...]
+    Attributes
+    ----------
+    kernels : tuple of tuple of LocalKernels
+        ``kernels[c][l]``: chunk ``c``, level ``l``.
+    sample_weight : tuple of ndarray
+    total_weight : float
+    levels : tuple of Level
+    """
+
+    kernels: tuple[tuple[LocalKernels, ...], ...]
     sample_weight: tuple[np.ndarray, ...]
     total_weight: float
+    levels: tuple
 
 
 def precompute(X: np.ndarray, sample_weight: np.ndarray, grid, sigmas) -> PrecomputedKernels:
-    """Evaluate the windowed kernels of every chunk of ``X`` once."""
-    slices = list(_chunks(X.shape[0], window_elements(grid, sigmas)))
+    """Evaluate the windowed kernels of every chunk of ``X`` once (one grid)."""
+    return precompute_levels(X, sample_weight, _levels_of(grid, sigmas))
+
+
+def precompute_levels(X: np.ndarray, sample_weight: np.ndarray, levels) -> PrecomputedKernels:
+    """Evaluate the windowed kernels of every chunk of ``X`` on every level once."""
+    slices = list(_chunks(X.shape[0], _dictionary_elements(levels)))
     return PrecomputedKernels(
-        tuple(local_kernels(X[sl], grid, sigmas) for sl in slices),
+        tuple(
+            tuple(local_kernels(X[sl], list(lv.grid), lv.sigmas) for lv in levels) for sl in slices
+        ),
         tuple(sample_weight[sl] for sl in slices),
         float(sample_weight.sum()),
+        tuple(levels),
     )
 
 
 def em_map(weights: np.ndarray, pre: PrecomputedKernels) -> tuple[np.ndarray, float, float]:
     """One application of the fixed-point map.
 
+    Parameters
+    ----------
+    weights : ndarray
+        One weight per component of ``pre.levels`` (grid-shaped for one level, or flat).
+
     Returns
     -------
-    new_weights : ndarray of shape grid_shape
+    new_weights : ndarray of the shape of ``weights``
         :math:`F(\\pi)`.
     log_likelihood : float
         :math:`\\ell(\\pi)` at the *input* weights.
     gap : float
         :math:`\\log\\max_i g_i(\\pi)` at the input weights (:math:`\\ge 0`, zero at the optimum).
     """
-    G = np.zeros_like(weights)
+    parts = split_weights(weights, pre.levels)
+    G = [np.zeros_like(W) for W in parts]
     ll = 0.0
-    for K, w in zip(pre.kernels, pre.sample_weight, strict=True):
-        p = contract(weights, K)
+    for Ks, w in zip(pre.kernels, pre.sample_weight, strict=True):
+        p = sum(contract(W, K) for W, K in zip(parts, Ks, strict=True))
         with np.errstate(divide="ignore"):
             ll += float(np.dot(w, np.log(p)))
         ratio = np.divide(w, p, out=np.zeros_like(p), where=p > 0)
-        G += backproject(ratio, K)
-    G /= pre.total_weight
-    new = weights * G
-    return new / new.sum(), ll / pre.total_weight, float(np.log(G.max()))
+        for k, K in enumerate(Ks):
+            G[k] += backproject(ratio, K)
+    g = np.concatenate([x.ravel() for x in G]).reshape(weights.shape) / pre.total_weight
+    new = weights * g
+    return new / new.sum(), ll / pre.total_weight, float(np.log(g.max()))
 
 
 def em_weights(

@@ -9,13 +9,16 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from .._base import MixtureEstimator, warn_not_converged
 from .._validation import check_rng, check_sample_weight
-from ._bandwidth import BandwidthSearch, select_bandwidth
-from ._em import em_weights, precompute
-from ._grid import grid_means, make_grid, robust_scale
-from ._kernels import kde_grid_weights, log_density, one_step_weights
+from ._bandwidth import BandwidthSearch, fit_data, select_bandwidth
+from ._binning import AUTO_BIN_MIN_SAMPLES
+from ._em import em_weights, precompute_levels
+from ._grid import robust_scale
+from ._kernels import level_kernel_counts, level_soft_counts, mixture_log_density
+from ._levels import level_means, level_variances, make_levels, tail_level, tail_mass
 
 __all__ = ["GMMExpansion"]
 
@@ -37,6 +40,8 @@ class GMMExpansion(MixtureEstimator):
     \\mathrm{IQR}_j/1.349)` the robust spread of feature :math:`j` and :math:`h` the
     relative ``bandwidth``. Only the weights :math:`\\pi` are learned (see
     :mod:`momix.expansion._kernels` for the updates and the optimality certificate).
+    With ``n_levels > 1`` the dictionary also holds coarser grids at bandwidths
+    :math:`2^l \\sigma_j` (:mod:`momix.expansion._levels`), all weights on one simplex.
 
     Parameters
     ----------
@@ -64,6 +69,25 @@ class GMMExpansion(MixtureEstimator):
     tol : float, default=1e-3
         ``"em"`` stops when the certified gap to the maximal mean log-likelihood is below
         ``tol`` nats.
+    n_levels : int or "auto", default="auto"
+        Grids in the dictionary. 1 is the paper's single grid; ``k > 1`` adds grids at
+        bandwidths :math:`2\\sigma, \\dots, 2^{k-1}\\sigma` (:mod:`momix.expansion._levels`).
+        ``"auto"``: with ``update="em"`` as many levels as needed for the coarsest bandwidth
+        to reach a quarter of the data range (EM then chooses the scale locally); with the
+        closed-form updates a single grid, because their uniform-start responsibilities
+        would hand the coarse levels a fixed share of the mass.
+    tail_weight : float in [0, 1) or "auto", default="auto"
+        Mass of one broad Gaussian (centre and standard deviation = centre and range of
+        the data per axis) mixed into the fitted density, :math:`(1-\\epsilon) p +
+        \\epsilon q`. ``"auto"``: :math:`\\epsilon = 1/(n+1)`, with :math:`n` the number of
+        rows of positive weight. 0 gives the paper's plain expansion. It keeps held-out
+        points beyond the training range from Gaussian-tail log-densities (see
+        :mod:`momix.expansion._levels`).
+    binning : bool or "auto", default="auto"
+        Run the EM passes on the linear bins of the data at 1/8 of the finest bandwidth per
+        axis (:mod:`momix.expansion._binning`): each EM pass then costs O(occupied bins)
+        instead of O(n_samples). ``"auto"`` bins samples of at least 20 000 rows. The
+        closed-form updates always use the exact points (they take one pass anyway).
     n_folds : int, default=5
         Folds of the bandwidth search.
     max_grid_size : int, default=200_000
@@ -79,22 +103,30 @@ class GMMExpansion(MixtureEstimator):
     ----------
     weights_ : ndarray of shape (n_components,)
     means_ : ndarray of shape (n_components, n_features)
-        Grid nodes, in C order of ``grid_shape_``.
+        Grid nodes, level by level, each level in C order of its grid shape.
+    covariances_ : ndarray of shape (n_components, n_features)
+        Diagonal variances of every component (equal within a level).
     covariance_ : ndarray of shape (n_features, n_features)
-        The shared diagonal covariance :math:`\\operatorname{diag}(\\sigma_j^2)`.
+        The diagonal covariance of the finest level :math:`\\operatorname{diag}(\\sigma_j^2)`.
+    levels_ : tuple of Level
+        The grids of the dictionary (finest first) with their standard deviations; the
+        tail component, when present, is the last (one-node) level.
+    tail_weight_ : float
+        Mass :math:`\\epsilon` of the tail component (0 without one).
     grid_ : list of ndarray
-        Nodes of each axis.
+        Nodes of each axis of the finest level.
     grid_shape_ : tuple of int
     bandwidth_ : float
         Relative bandwidth :math:`h` used.
     sigmas_ : ndarray of shape (n_features,)
-        Component standard deviations :math:`\\sigma_j`.
+        Standard deviations :math:`\\sigma_j` of the finest level.
     bandwidth_search_ : BandwidthSearch or None
         Candidates and held-out scores when ``bandwidth="auto"``.
     lower_bound_ : float
-        Mean training log-likelihood of the fitted weights.
+        Mean training log-likelihood of the fitted density (tail component included).
     optimality_gap_ : float
-        Certified upper bound on (maximal - achieved) mean training log-likelihood.
+        Certified upper bound on (maximal - achieved) mean training log-likelihood of the
+        grid weights, before the tail component is mixed in.
     n_iter_ : int
     converged_ : bool
     n_features_in_ : int
@@ -120,6 +152,9 @@ class GMMExpansion(MixtureEstimator):
         "update": [StrOptions({"one_step", "kde_grid", "em"})],
         "max_iter": [None, Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "n_levels": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "tail_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
+        "binning": ["boolean", StrOptions({"auto"})],
         "n_folds": [Interval(Integral, 2, None, closed="left")],
         "max_grid_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state", np.random.Generator],
@@ -141,6 +176,9 @@ class GMMExpansion(MixtureEstimator):
         update="one_step",
         max_iter=None,
         tol=1e-3,
+        n_levels="auto",
+        tail_weight="auto",
+        binning="auto",
         n_folds=5,
         max_grid_size=200_000,
         random_state=None,
@@ -151,6 +189,9 @@ class GMMExpansion(MixtureEstimator):
         self.update = update
         self.max_iter = max_iter
         self.tol = tol
+        self.n_levels = n_levels
+        self.tail_weight = tail_weight
+        self.binning = binning
         self.n_folds = n_folds
         self.max_grid_size = max_grid_size
         self.random_state = random_state
@@ -181,26 +222,48 @@ class GMMExpansion(MixtureEstimator):
         w = check_sample_weight(sample_weight, X.shape[0])
         scale = robust_scale(X, w)
         X, w = X[w > 0], w[w > 0]
-        self.bandwidth_search_ = self._search(X, w, scale)
-        self.bandwidth_ = (
-            self.bandwidth_search_.best
-            if self.bandwidth_search_ is not None
-            else self._default_bandwidth(X)
-        )
-        self.sigmas_ = self.bandwidth_ * scale
-        self.grid_ = make_grid(X, self.n_grid, self.sigmas_, self.max_grid_size)
-        self.grid_shape_ = tuple(len(g) for g in self.grid_)
-        fit = self._fit_weights(X, w)
-        self.weights_ = fit.weights.ravel()
-        self.means_ = grid_means(self.grid_)
+        with threadpool_limits(limits=1, user_api="blas"):
+            self.bandwidth_search_ = self._search(X, w, scale)
+            self.bandwidth_ = (
+                self.bandwidth_search_.best
+                if self.bandwidth_search_ is not None
+                else self._default_bandwidth(X)
+            )
+            self.sigmas_ = self.bandwidth_ * scale
+            levels = make_levels(X, self.n_grid, self.sigmas_, self._levels(), self.max_grid_size)
+            self.levels_ = levels
+            fit = self._fit_weights(X, w)
+            self.tail_weight_ = tail_mass(self.tail_weight, X.shape[0])
+            weights = fit.weights.ravel()
+            if self.tail_weight_ > 0:
+                self.levels_ = (*levels, tail_level(X, scale))
+                weights = np.append((1 - self.tail_weight_) * weights, self.tail_weight_)
+            self.weights_ = weights
+            lower_bound = fit.log_likelihood
+            if self.tail_weight_ > 0:
+                lower_bound = float(np.average(self._log_density(X), weights=w))
+        self.grid_ = list(self.levels_[0].grid)
+        self.grid_shape_ = self.levels_[0].shape
+        self.means_ = level_means(self.levels_)
+        self.covariances_ = level_variances(self.levels_)
         self.covariance_ = np.diag(self.sigmas_**2)
-        self.lower_bound_ = fit.log_likelihood
+        self.lower_bound_ = lower_bound
         self.optimality_gap_ = fit.gap
         self.n_iter_ = fit.n_iter
         self.converged_ = fit.converged
         if not fit.converged:
             warn_not_converged("GMMExpansion weight EM", "increase max_iter or tol")
         return self
+
+    def _levels(self):
+        if self.n_levels == "auto" and self.update != "em":
+            return 1
+        return self.n_levels
+
+    def _binned(self, n_samples: int) -> bool:
+        if self.binning == "auto":
+            return self.update == "em" and n_samples >= AUTO_BIN_MIN_SAMPLES
+        return bool(self.binning) and self.update == "em"
 
     def _default_bandwidth(self, X) -> float:
         if self.bandwidth != "auto":
@@ -222,20 +285,37 @@ class GMMExpansion(MixtureEstimator):
             max_grid_size=self.max_grid_size,
             rng=check_rng(self.random_state),
             em_options=self._em_options(),
+            n_levels=self._levels(),
+            binned=self._binned(X.shape[0]),
+            tail_weight=self.tail_weight,
             verbose=self.verbose,
         )
 
     def _fit_weights(self, X, w):
-        grid, sig = self.grid_, self.sigmas_
-        pre = precompute(X, w, grid, sig)
+        levels = self.levels_
         if self.update == "em":
-            return em_weights(pre, np.ones(self.grid_shape_), **self._em_options())
+            Xf, wf = fit_data(X, w, self.sigmas_, self._binned(X.shape[0]))
+            init = level_soft_counts(Xf, wf, levels)
+            fit = em_weights(precompute_levels(Xf, wf, levels), init, **self._em_options())
+            if Xf is X:
+                return fit
+            # binned fit: report the exact training log-likelihood and certificate
+            exact = em_weights(precompute_levels(X, w, levels), fit.weights, max_iter=1, tol=np.inf)
+            return type(fit)(
+                fit.weights,
+                exact.log_likelihood,
+                fit.n_iter,
+                fit.converged,
+                exact.gap,
+                fit.history,
+            )
+        pre = precompute_levels(X, w, levels)
         if self.update == "kde_grid":
-            fit = em_weights(pre, kde_grid_weights(X, w, grid, sig), max_iter=1, tol=np.inf)
-            return fit
+            counts = level_kernel_counts(X, w, levels)
+            return em_weights(pre, counts / counts.sum(), max_iter=1, tol=np.inf)
         steps = 1 if self.max_iter is None else self.max_iter
-        first = one_step_weights(X, w, grid, sig)
-        fit = em_weights(pre, first, max_iter=steps, tol=-np.inf, accelerate=False)
+        counts = level_soft_counts(X, w, levels)
+        fit = em_weights(pre, counts / counts.sum(), max_iter=steps, tol=-np.inf, accelerate=False)
         return type(fit)(fit.weights, fit.log_likelihood, steps, True, fit.gap, fit.history)
 
     # -----------------------------------------------------------------------------------
@@ -246,7 +326,11 @@ class GMMExpansion(MixtureEstimator):
         """Log-density of each sample, shape (n_samples,); finite also far outside the grid."""
         check_is_fitted(self, "weights_")
         X = self._check_X(X, reset=False)
-        return log_density(X, self.weights_.reshape(self.grid_shape_), self.grid_, self.sigmas_)
+        return self._log_density(X)
+
+    def _log_density(self, X) -> np.ndarray:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return mixture_log_density(X, self.weights_, self.levels_)
 
     def score(self, X, y=None) -> float:
         """Mean log-likelihood per sample (higher is better)."""
@@ -266,12 +350,17 @@ class GMMExpansion(MixtureEstimator):
             raise ValueError(f"n_samples must be at least 1, got {n_samples}")
         rng = check_rng(self.random_state if random_state is None else random_state)
         labels = rng.choice(self.weights_.size, size=n_samples, p=self.weights_)
-        noise = rng.standard_normal((n_samples, self.n_features_in_)) * self.sigmas_
+        noise = rng.standard_normal((n_samples, self.n_features_in_))
+        noise *= np.sqrt(self.covariances_[labels])
         return self.means_[labels] + noise, labels
 
     def _n_parameters(self) -> int:
-        """Free weights (components minus one) plus the bandwidth when it was selected."""
-        return self.weights_.size - 1 + (self.bandwidth_search_ is not None)
+        """Free grid weights (minus one) plus the bandwidth when it was selected.
+
+        The tail component's weight is fixed by ``tail_weight``, not fitted.
+        """
+        free = self.weights_.size - (self.tail_weight_ > 0)
+        return free - 1 + (self.bandwidth_search_ is not None)
 
     def bic(self, X) -> float:
         """Bayesian information criterion :math:`-2\\log L + p\\log n` (lower is better)."""

@@ -68,8 +68,11 @@ __all__ = [
     "contract",
     "backproject",
     "log_density",
+    "mixture_log_density",
     "soft_counts",
+    "level_soft_counts",
     "kernel_counts",
+    "level_kernel_counts",
     "one_step_weights",
     "kde_grid_weights",
 ]
@@ -182,23 +185,60 @@ def window_elements(grid: list[np.ndarray], sigmas: np.ndarray) -> int:
 # ---------------------------------------------------------------------------------------
 
 
+def _levels_of(grid, sigmas):
+    from ._levels import Level
+
+    return (Level(tuple(grid), np.asarray(sigmas)),)
+
+
+def _dictionary_elements(levels) -> int:
+    return sum(window_elements(list(lv.grid), lv.sigmas) for lv in levels)
+
+
 def log_density(
     X: np.ndarray, weights: np.ndarray, grid: list[np.ndarray], sigmas: np.ndarray
 ) -> np.ndarray:
-    """Log-density of each row of ``X`` under the grid mixture, shape (n_samples,).
+    """Log-density of each row of ``X`` under one grid mixture, shape (n_samples,).
 
-    The fast path sums over each point's window of nodes; rows whose windowed density is
-    not at least :math:`10^8` times the truncation bound (points far from all weight) are
-    recomputed exactly by a log-sum-exp over every component, so the relative error is
-    below :math:`10^{-8}` everywhere and the result is finite also far outside the grid.
+    See :func:`mixture_log_density` (this is its single-level case).
     """
+    return mixture_log_density(X, weights, _levels_of(grid, sigmas))
+
+
+def mixture_log_density(X: np.ndarray, weights: np.ndarray, levels) -> np.ndarray:
+    """Log-density of each row of ``X`` under a (multi-level) grid mixture, shape (n_samples,).
+
+    The fast path sums over each point's window of nodes on every level; rows whose
+    windowed density is not at least :math:`10^8` times the summed truncation bounds
+    (points far from all weight) are recomputed exactly by a log-sum-exp over every
+    component, so the relative error is below :math:`10^{-8}` everywhere and the result is
+    finite also far outside the grid.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    weights : ndarray with one entry per component (flat, level by level, or grid-shaped)
+    levels : sequence of :class:`momix.expansion._levels.Level`
+    """
+    from ._levels import split_weights
+
+    parts = split_weights(weights, levels)
     out = np.empty(X.shape[0])
-    for sl in _chunks(X.shape[0], window_elements(grid, sigmas)):
+    for sl in _chunks(X.shape[0], _dictionary_elements(levels)):
+        p = sum(
+            contract(W, local_kernels(X[sl], list(lv.grid), lv.sigmas))
+            for W, lv in zip(parts, levels, strict=True)
+        )
         with np.errstate(divide="ignore"):
-            out[sl] = np.log(contract(weights, local_kernels(X[sl], grid, sigmas)))
-    bad = ~(out > math.log(1e8 * truncation_bound(sigmas)))
+            out[sl] = np.log(p)
+    bound = sum(truncation_bound(lv.sigmas) for lv in levels)
+    bad = ~(out > math.log(1e8 * bound))
     if np.any(bad):
-        out[bad] = _exact_log_density(X[bad], weights, grid, sigmas)
+        per_level = [
+            _exact_log_density(X[bad], W, list(lv.grid), lv.sigmas)
+            for W, lv in zip(parts, levels, strict=True)
+        ]
+        out[bad] = logsumexp(np.column_stack(per_level), axis=1)
     return out
 
 
@@ -227,28 +267,62 @@ def soft_counts(
 ) -> np.ndarray:
     """Soft-histogram counts :math:`\\sum_n w_n r_{ni}` with uniform-weight responsibilities.
 
-    Under uniform weights the responsibility factorises over axes,
-    :math:`r_{n,i} = \\prod_j \\varphi_{\\sigma_j}(x_{nj} - \\mu_{ij}) / \\sum_k
-    \\varphi_{\\sigma_j}(x_{nj} - g^{(j)}_k)`, so each axis is normalised in the log domain
-    over its window (no underflow for points outside the grid). The counts of disjoint
+    Single-level case of :func:`level_soft_counts`, returned in grid shape.
+    """
+    return level_soft_counts(X, sample_weight, _levels_of(grid, sigmas)).reshape(
+        [len(g) for g in grid]
+    )
+
+
+def level_soft_counts(X: np.ndarray, sample_weight: np.ndarray, levels) -> np.ndarray:
+    """Soft counts over a (multi-level) dictionary, flat, level by level.
+
+    Under uniform weights the responsibility of node :math:`i` of level :math:`l` is
+    :math:`r_{n,li} = \\phi_{li}(x_n) / \\sum_{l'} Z_{l'}(x_n)` with the per-level
+    normaliser :math:`Z_l(x) = \\prod_j \\sum_k \\varphi_{\\sigma_{lj}}(x_j - g^{(lj)}_k)`,
+    so within a level it factorises over axes. Each axis is normalised in the log domain
+    over its window and the levels are mixed by :math:`Z_l / \\sum_{l'} Z_{l'}` (also in
+    the log domain: no underflow for points outside the grid). The counts of disjoint
     chunks add up, which makes the update streamable.
     """
-    G = np.zeros([len(g) for g in grid])
-    for sl in _chunks(X.shape[0], window_elements(grid, sigmas)):
-        lk = local_kernels(X[sl], grid, sigmas, log=True)
-        probs = tuple(np.exp(L - logsumexp(L, axis=1, keepdims=True)) for L in lk.values)
-        G += backproject(sample_weight[sl], LocalKernels(lk.starts, probs, lk.shape, lk.dense))
-    return G
+    G = [np.zeros(lv.shape) for lv in levels]
+    for sl in _chunks(X.shape[0], _dictionary_elements(levels)):
+        probs, log_z = [], []
+        for lv in levels:
+            lk = local_kernels(X[sl], list(lv.grid), lv.sigmas, log=True)
+            norms = [logsumexp(L, axis=1, keepdims=True) for L in lk.values]
+            probs.append(
+                LocalKernels(
+                    lk.starts,
+                    tuple(np.exp(L - z) for L, z in zip(lk.values, norms, strict=True)),
+                    lk.shape,
+                    lk.dense,
+                )
+            )
+            log_z.append(sum(z[:, 0] for z in norms))
+        log_z = np.column_stack(log_z)
+        share = np.exp(log_z - logsumexp(log_z, axis=1, keepdims=True))
+        for k, lk in enumerate(probs):
+            G[k] += backproject(sample_weight[sl] * share[:, k], lk)
+    return np.concatenate([g.ravel() for g in G])
 
 
 def kernel_counts(
     X: np.ndarray, sample_weight: np.ndarray, grid: list[np.ndarray], sigmas: np.ndarray
 ) -> np.ndarray:
     """Kernel mass at each node, :math:`\\sum_n w_n \\phi_i(x_n)` (summable over chunks)."""
-    G = np.zeros([len(g) for g in grid])
-    for sl in _chunks(X.shape[0], window_elements(grid, sigmas)):
-        G += backproject(sample_weight[sl], local_kernels(X[sl], grid, sigmas))
-    return G
+    return level_kernel_counts(X, sample_weight, _levels_of(grid, sigmas)).reshape(
+        [len(g) for g in grid]
+    )
+
+
+def level_kernel_counts(X: np.ndarray, sample_weight: np.ndarray, levels) -> np.ndarray:
+    """Kernel mass at every node of a (multi-level) dictionary, flat, level by level."""
+    G = [np.zeros(lv.shape) for lv in levels]
+    for sl in _chunks(X.shape[0], _dictionary_elements(levels)):
+        for k, lv in enumerate(levels):
+            G[k] += backproject(sample_weight[sl], local_kernels(X[sl], list(lv.grid), lv.sigmas))
+    return np.concatenate([g.ravel() for g in G])
 
 
 def _normalise(G: np.ndarray) -> np.ndarray:
