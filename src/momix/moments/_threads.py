@@ -7,9 +7,11 @@ disk while the others multiply. Results come back in the order of the chunks and
 caller reduces them in that order, so the answer does not depend on the number of
 threads or on their timing (bit for bit).
 
-BLAS is limited to one thread per call during the pass (``threadpoolctl``): the
-parallelism is over chunks, and a multi-threaded BLAS under several calling threads would
-oversubscribe the cores.
+BLAS is limited to one thread per call during the pass (``threadpoolctl``), also with a
+single thread: the parallelism is over chunks, and the products of a pass are thin
+(outputs of at most a few thousand entries), where a multi-threaded BLAS only adds
+synchronisation -- on a busy machine its spinning threads made a one-thread pass 6x
+slower in CPU time.
 
 The number of threads is the number of CPUs this process may run on, or the environment
 variable ``MOMIX_NUM_THREADS`` when set (``1`` gives a plain sequential loop).
@@ -48,19 +50,20 @@ def map_ordered(
     memory held by chunks waiting for a thread. Items are drawn from ``items`` in the
     calling thread (for a memory-mapped file that is where its pages are first touched).
     """
-    threads = n_threads() if threads is None else threads
-    if threads <= 1:
-        for item in items:
-            yield fn(*item)
-        return
     from threadpoolctl import threadpool_limits
 
+    threads = n_threads() if threads is None else threads
     ahead = 2 * threads if ahead is None else max(1, ahead)
-    with ThreadPoolExecutor(threads) as pool, threadpool_limits(limits=1, user_api="blas"):
-        pending: deque = deque()
-        for item in items:
-            pending.append(pool.submit(fn, *item))
-            if len(pending) >= ahead:
+    with threadpool_limits(limits=1, user_api="blas"):
+        if threads <= 1:
+            for item in items:
+                yield fn(*item)
+            return
+        with ThreadPoolExecutor(threads) as pool:
+            pending: deque = deque()
+            for item in items:
+                pending.append(pool.submit(fn, *item))
+                if len(pending) >= ahead:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
