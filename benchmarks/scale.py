@@ -1,24 +1,29 @@
 """Out-of-core and distributed LowRankGaussianMixture: time, memory and accuracy against N.
 
 Data: K = 3 components of rank R = 2 with isotropic noise sigma^2 = 1, written to disk as
-``.npy`` in 1e6-row blocks (never held in memory). For every (N, d):
+``.npy`` in 16 MiB blocks (never held in memory) and kept in ``--dir``. Every measurement
+runs in a fresh process placed in a memory cgroup limited to ``--mem-mib`` (less than the
+largest files; the limit counts page cache, so the file cannot stay cached), and the
+file's pages are dropped from the page cache (``posix_fadvise(DONTNEED)``) before it
+starts: every pass is a *cold* read from disk. For every (N, d):
 
-* ``floor``: a bare numpy pass over the memory-mapped file (``chunk.sum()`` per 32 MiB
+* ``floor``: the bare numpy pass over the memory-mapped file (``chunk.sum()`` per 32 MiB
   slice), the time any one-pass method must pay;
-* ``fit``: ``LowRankGaussianMixture(3, rank=2, noise_variance=1.0).fit(path)`` (DGMM,
-  subspace K(R+1) = 9 at d = 100, whole space at d = 10) in a fresh process, split into
-  the time inside pass 1 (second moment + subsample), inside pass 2 (projected
-  statistics) and the rest (init, weights, optimisation: must not grow with N); peak
-  numpy heap by tracemalloc (the memory map's page cache is not heap) and the process's
-  maximum resident set (VmHWM, which includes the mapped file pages it touched);
+* ``fit``: ``LowRankGaussianMixture(3, rank=2, noise_variance=1.0).fit(path)`` (DGMM, the
+  whole space at d = 10 -- one pass; subspace K(R+1) = 9 at d = 100 -- two passes), with
+  ``MOMIX_NUM_THREADS`` = 1 and 2: time inside pass 1, inside pass 2 and after them (init,
+  weights, optimisation: must not grow with N), process CPU time, peak numpy heap
+  (tracemalloc), peak resident set (VmHWM) and the cgroup's peak (page cache included);
 * ``dask``: the same fit on a dask array read block-wise from the file, on a
   ``distributed.LocalCluster`` with 1 and 2 worker processes (one thread each).
 
-Accuracy of the streaming path against the per-sample (in-memory) path: errors against the
-truth (components matched by permutation) over seeds at d = 100, N = 1e5.
+Each finished measurement is appended to ``results/scale_runs.jsonl`` with the load
+average, wall and CPU time; a rerun skips what is there (resumable). Accuracy of the
+streaming path against the per-sample path: d = 100, N = 1e5, over seeds.
 
-Usage: ``nice -n 10 python benchmarks/scale.py [--sizes-d10 1e5,1e6,1e7] [--sizes-d100
-1e5,1e6] [--seeds 3] [--no-dask]``. Writes benchmarks/results/scale.{json,md}.
+Usage: ``nice -n 10 python benchmarks/scale.py --dir /work/data [--sizes-d10
+1e5,1e6,1e7,1e8] [--sizes-d100 1e5,1e6,1e7] [--mem-mib 1024] [--report-only]``.
+Writes benchmarks/results/scale.{json,md}.
 """
 
 from __future__ import annotations
@@ -26,32 +31,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
-from concurrent.futures import ProcessPoolExecutor
 from math import comb
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
-from momix import LowRankGaussianMixture
-from momix.datasets import make_lowrank_gaussian_mixture
-from momix.lowrank._stream import first_pass, statistics_pass
-from momix.metrics import mixture_errors
-from momix.moments import default_chunk_size
-
 K, R, NOISE, L = 3, 2, 1.0, 4
 RESULTS = Path(__file__).parent / "results"
+RUNS = RESULTS / "scale_runs.jsonl"
+CHUNK_FLOATS = 1 << 22  # momix.moments.default_chunk_size: 32 MiB per chunk
 
 
 def write_data(path: Path, n: int, d: int, seed: int = 0) -> None:
     """Sample the benchmark mixture into ``path`` in 16 MiB blocks (never all in memory)."""
+    from momix.datasets import make_lowrank_gaussian_mixture
+
     model = make_lowrank_gaussian_mixture(10, d, K, rank=R, noise_variance=NOISE, random_state=seed)
     rng = np.random.default_rng(seed + 1)
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(n, d))
+    part = path.with_suffix(".partial.npy")
+    out = np.lib.format.open_memmap(part, mode="w+", dtype=np.float64, shape=(n, d))
     factors = np.asarray(model.factors)  # (K, d, R)
     block = max(1, 2**21 // d)
     for start in range(0, n, block):
@@ -65,35 +67,103 @@ def write_data(path: Path, n: int, d: int, seed: int = 0) -> None:
         )
     out.flush()
     del out
-
-
-def floor_pass(path: Path) -> float:
-    X = np.load(path, mmap_mode="r")
-    step = default_chunk_size(X.shape[1])
-    t = time.perf_counter()
-    total = 0.0
-    for start in range(0, X.shape[0], step):
-        total += float(np.asarray(X[start : start + step]).sum())
-    return time.perf_counter() - t
+    os.replace(part, path)
 
 
 def pass_flops(d: int) -> dict:
-    """Flops per row of the two passes (multiply + add counted as 2)."""
+    """Flops per row of the passes (a multiply-add counts 2; a syrk m(m+1) per row).
+
+    Pass 1: mean (twice, for accurate centring) and the d x d second moment as a syrk.
+    Statistics: projection 2dr (subspace only), row norms 2d, the monomial matrix (m
+    columns, m = 2 + r + r(r+1)/2 at L = 4) and its syrk. At d <= 2K(R+1) the fit is in the
+    whole space and both run in the same single pass.
+    """
     r = d if d <= 2 * K * (R + 1) else K * (R + 1)
-    pass1 = 2 * d * d + 4 * d  # centred second moment update and the mean
-    proj = 2 * d * r + 2 * d if r < d else 2 * d
-    stats = 0
-    for a in range(L + 1):
-        for _l in range((L - a) // 2 + 1):
-            hi, lo = comb(r + (a + 1) // 2 - 1, (a + 1) // 2), comb(r + a // 2 - 1, a // 2)
-            stats += 2 * hi * lo + hi
-    monomials = sum(comb(r + p - 1, p) for p in range(1, (L + 1) // 2 + 1)) * 2
-    return {"fit_dim": r, "pass1": pass1, "pass2": proj + stats + monomials}
+    m = 2 + r + comb(r + 1, 2)
+    pass1 = d * (d + 1) + 6 * d
+    stats = (2 * d * r if r < d else 0) + 2 * d + m + m * (m + 1)
+    return {"fit_dim": r, "passes": 1 if r == d else 2, "flops_pass1": pass1, "flops_stats": stats}
 
 
-def timed_fit(path: Path, d: int) -> dict:
-    """One streaming fit; the time inside its two passes is measured by wrapping them."""
+# ----------------------------------------------------------------- cgroup and cache
+
+
+def _own_memory_cgroup() -> tuple[Path, str] | None:
+    """(directory, version) of this process's memory cgroup, if writable."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, rel = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory") / rel.lstrip("/")
+            if (base / "memory.limit_in_bytes").exists():
+                return base, "v1"
+        if controllers == "" and (Path("/sys/fs/cgroup") / rel.lstrip("/") / "memory.max").exists():
+            return Path("/sys/fs/cgroup") / rel.lstrip("/"), "v2"
+    return None
+
+
+def make_cgroup(limit_mib: int) -> tuple[Path, str]:
+    """A child memory cgroup of our own limited to ``limit_mib`` (page cache counted)."""
+    found = _own_memory_cgroup()
+    if found is None:
+        raise RuntimeError("no writable memory cgroup: cannot limit the measured processes")
+    base, version = found
+    group = base / f"momix_scale_{os.getpid()}"
+    group.mkdir(exist_ok=True)
+    limit = str(limit_mib * 2**20)
+    (group / ("memory.limit_in_bytes" if version == "v1" else "memory.max")).write_text(limit)
+    return group, version
+
+
+def cgroup_peak_mib(group: Path, version: str) -> float:
+    name = "memory.max_usage_in_bytes" if version == "v1" else "memory.peak"
+    try:
+        return int((group / name).read_text()) / 2**20
+    except OSError:
+        return float("nan")
+
+
+def reset_peak(group: Path, version: str) -> None:
+    if version == "v1":
+        (group / "memory.max_usage_in_bytes").write_text("0")
+
+
+def drop_cache(path: Path) -> None:
+    """Evict the file's pages from the page cache (only this file; needs no privileges)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------- measured processes
+
+
+def _peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def floor_pass(path: str) -> dict:
+    X = np.load(path, mmap_mode="r")
+    step = max(1, CHUNK_FLOATS // X.shape[1])
+    total, t, cpu = 0.0, time.perf_counter(), time.process_time()
+    for start in range(0, X.shape[0], step):
+        total += float(np.asarray(X[start : start + step]).sum())
+    return {"floor_s": time.perf_counter() - t, "floor_cpu_s": time.process_time() - cpu,
+            "checksum": total}  # fmt: skip
+
+
+def timed_fit(path: str) -> dict:
+    """One streaming fit; the time inside its passes is measured by wrapping them."""
+    import tracemalloc
+
     import momix.lowrank._estimator as est_module
+    import momix.lowrank._stream as stream_module
+    from momix import LowRankGaussianMixture
 
     spent = {"pass1_s": 0.0, "pass2_s": 0.0}
 
@@ -107,50 +177,42 @@ def timed_fit(path: Path, d: int) -> dict:
 
         return wrapper
 
-    est_module.first_pass = timed(first_pass, "pass1_s")
-    est_module.statistics_pass = timed(statistics_pass, "pass2_s")
+    est_module.first_pass = timed(stream_module.first_pass, "pass1_s")
+    stream_module.statistics_pass = timed(stream_module.statistics_pass, "pass2_s")
     est = LowRankGaussianMixture(K, rank=R, noise_variance=NOISE, random_state=0)
     tracemalloc.start()
-    t = time.perf_counter()
-    est.fit(str(path))
-    total = time.perf_counter() - t
+    t, cpu = time.perf_counter(), time.process_time()
+    est.fit(path)
+    total, cpu = time.perf_counter() - t, time.process_time() - cpu
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return {
         **spent,
         "fit_s": total,
-        "lbfgs_iter": est.n_iter_,
+        "fit_cpu_s": cpu,
+        "lbfgs_iter": int(est.n_iter_),
         "after_passes_s": total - spent["pass1_s"] - spent["pass2_s"],
         "peak_heap_mib": peak / 2**20,
-        "maxrss_mib": _peak_rss_mib(),
+        "means": est.means_.tolist(),
     }
 
 
-def _peak_rss_mib() -> float:
-    """VmHWM of this process (per address space: unlike ru_maxrss, not inherited at spawn)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _block(path: str, start: int, stop: int) -> np.ndarray:
-    return np.asarray(np.load(path, mmap_mode="r")[start:stop])
+    return np.array(np.load(path, mmap_mode="r")[start:stop])
 
 
-def dask_fit(path: Path, workers: int) -> float:
+def dask_fit(path: str, workers: int) -> dict:
     import dask
     import dask.array as da
     import distributed
 
+    from momix import LowRankGaussianMixture
+
     n, d = np.load(path, mmap_mode="r").shape
-    step = default_chunk_size(d)
+    step = max(1, CHUNK_FLOATS // d)
     blocks = [
         da.from_delayed(
-            dask.delayed(_block)(str(path), s, min(s + step, n)),
+            dask.delayed(_block)(path, s, min(s + step, n)),
             shape=(min(s + step, n) - s, d),
             dtype=np.float64,
         )
@@ -164,16 +226,100 @@ def dask_fit(path: Path, workers: int) -> float:
         distributed.Client(cluster),
     ):
         t = time.perf_counter()
-        LowRankGaussianMixture(K, rank=R, noise_variance=NOISE, random_state=0).fit(X)
-        return time.perf_counter() - t
+        est = LowRankGaussianMixture(K, rank=R, noise_variance=NOISE, random_state=0).fit(X)
+        return {"fit_s": time.perf_counter() - t, "means": est.means_.tolist()}
 
 
-def accuracy(seeds: int, n: int = 100_000, d: int = 100) -> list[dict]:
-    rows = []
+def child(spec: dict) -> None:
+    """Entry point of a measured process: join the cgroup, run, print one JSON line."""
+    if spec.get("cgroup"):
+        Path(spec["cgroup"], "cgroup.procs").write_text(str(os.getpid()))
+    wall, cpu = time.perf_counter(), time.process_time()
+    kind = spec["kind"]
+    if kind == "floor":
+        out = floor_pass(spec["path"])
+    elif kind == "fit":
+        out = timed_fit(spec["path"])
+    else:
+        out = dask_fit(spec["path"], spec["workers"])
+    out.update(wall_s=time.perf_counter() - wall, cpu_s=time.process_time() - cpu)
+    out.update(maxrss_mib=_peak_rss_mib(), load_end=os.getloadavg()[0])
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def measure(spec: dict, group, version, env: dict, limit_mib: int) -> dict:
+    drop_cache(Path(spec["path"]))
+    if group is not None:
+        name = "memory.limit_in_bytes" if version == "v1" else "memory.max"
+        (group / name).write_text(str(limit_mib * 2**20))
+        reset_peak(group, version)
+    load = os.getloadavg()[0]
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        check=False, capture_output=True, text=True, env={**os.environ, **env},
+    )  # fmt: skip
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{spec} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    out = json.loads(lines[-1][7:])
+    out["load_start"] = load
+    if group is not None:
+        out["cgroup_peak_mib"] = cgroup_peak_mib(group, version)
+    return out
+
+
+# ------------------------------------------------------------------------- driver
+
+
+def _done() -> set:
+    if not RUNS.exists():
+        return set()
+    return {json.loads(x)["key"] for x in RUNS.read_text().splitlines() if x.strip()}
+
+
+def _append(row: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    with RUNS.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps({k: v for k, v in row.items() if k != "means"}), flush=True)
+
+
+def run_size(n: int, d: int, args, group, version) -> None:
+    path = Path(args.dir) / f"x_{n}_{d}.npy"
+    if not path.exists():
+        write_data(path, n, d)
+    plans = [("floor", {}, {})]
+    plans += [(f"fit_t{t}", {}, {"MOMIX_NUM_THREADS": str(t)}) for t in (2, 1)]
+    if not args.no_dask and n >= args.dask_min_rows:
+        plans += [(f"dask_w{w}", {"workers": w}, {}) for w in (1, 2)]
+    done = _done()
+    for name, extra, env in plans:
+        key = f"{name}:{n}:{d}"
+        if key in done:
+            continue
+        kind = name.split("_")[0]
+        spec = {"kind": kind, "path": str(path), "cgroup": str(group) if group else None}
+        limit = args.dask_mem_mib if kind == "dask" else args.mem_mib
+        out = measure({**spec, **extra}, group, version, env, limit)
+        _append({"key": key, "name": name, "n": n, "d": d, "mem_limit_mib": limit,
+                 "file_mib": path.stat().st_size / 2**20, **pass_flops(d), **out})  # fmt: skip
+    if args.delete:
+        path.unlink()
+
+
+def accuracy(seeds: int, n: int = 100_000, d: int = 100) -> None:
+    from momix import LowRankGaussianMixture
+    from momix.datasets import make_lowrank_gaussian_mixture
+    from momix.metrics import mixture_errors
+
+    done = _done()
     for seed in range(seeds):
+        if f"accuracy:{seed}" in done:
+            continue
         data = make_lowrank_gaussian_mixture(
             n, d, K, rank=R, noise_variance=NOISE, random_state=seed
         )
+        row = {"key": f"accuracy:{seed}", "name": "accuracy", "seed": seed}
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "x.npy"
             np.save(path, data.X)
@@ -185,11 +331,75 @@ def accuracy(seeds: int, n: int = 100_000, d: int = 100) -> list[dict]:
                     data.weights, data.means, data.covariances,
                     m.weights_, m.means_, m.covariances_, match="covariances",
                 )  # fmt: skip
-                rows.append(
-                    {"seed": seed, "path": name, "time_s": time.perf_counter() - t,
-                     "weights": e.weights, "means": e.means, "covariances": e.covariances}
-                )  # fmt: skip
-    return rows
+                row[name] = {"time_s": time.perf_counter() - t, "weights": e.weights,
+                             "means": e.means, "covariances": e.covariances}  # fmt: skip
+        _append(row)
+
+
+def _table(runs: list[dict]) -> tuple[list[dict], list[str]]:
+    by = {}
+    for r in runs:
+        if r["name"] != "accuracy":
+            by.setdefault((r["d"], r["n"]), {})[r["name"]] = r
+    rows, lines = (
+        [],
+        [
+            "| N | d | file MiB | passes | cold floor s | fit s | fit / floor | pass 1 s "
+            "| pass 2 s | after passes s | L-BFGS its | fit CPU s | fit 1 thread s | heap MiB "
+            "| VmHWM MiB | cgroup peak MiB | dask 1 worker s | dask 2 workers s | flops/row "
+            "| load |",
+            "|" + "---|" * 20,
+        ],
+    )
+    for (d, n), g in sorted(by.items()):
+        f, fl, one = g.get("fit_t2"), g.get("floor"), g.get("fit_t1")
+        if f is None or fl is None:
+            continue
+        d1, d2 = g.get("dask_w1", {}), g.get("dask_w2", {})
+        flops = f["flops_pass1"] + (f["flops_stats"] if f["passes"] == 1 else 0)
+        flops_txt = f"{flops}" if f["passes"] == 1 else f"{f['flops_pass1']} + {f['flops_stats']}"
+        row = {"n": n, "d": d, "floor_s": fl["floor_s"], "fit_s": f["fit_s"],
+               "ratio": f["fit_s"] / fl["floor_s"], "after_passes_s": f["after_passes_s"],
+               "flops_per_row": flops}  # fmt: skip
+        rows.append(row)
+        lines.append(
+            f"| {n:.0e} | {d} | {f['file_mib']:.0f} | {f['passes']} | {fl['floor_s']:.2f} "
+            f"| {f['fit_s']:.2f} | {row['ratio']:.2f} | {f['pass1_s']:.2f} | {f['pass2_s']:.2f} "
+            f"| {f['after_passes_s']:.2f} | {f['lbfgs_iter']} | {f['fit_cpu_s']:.1f} "
+            f"| {one['fit_s'] if one else float('nan'):.2f} | {f['peak_heap_mib']:.0f} "
+            f"| {f['maxrss_mib']:.0f} | {f.get('cgroup_peak_mib', float('nan')):.0f} "
+            f"| {d1.get('fit_s', float('nan')):.2f} | {d2.get('fit_s', float('nan')):.2f} "
+            f"| {flops_txt} | {f['load_start']:.1f} |"
+        )
+    return rows, lines
+
+
+def write_report() -> None:
+    runs = [json.loads(x) for x in RUNS.read_text().splitlines() if x.strip()]
+    rows, lines = _table(runs)
+    limits = sorted({r["mem_limit_mib"] for r in runs if "mem_limit_mib" in r})
+    head = [
+        f"Machine: {os.cpu_count()} cores (shared with other jobs), 24 GiB. K = {K}, R = {R}, "
+        f"sigma^2 = {NOISE}, L = {L}, DGMM, data in a .npy file; every process in a memory "
+        f"cgroup of {' / '.join(map(str, limits))} MiB (fits / dask), the file evicted from "
+        "the page cache before each run (cold reads). Wall times of single runs; fit = 2 "
+        "threads; load = 1-min load average at the start.",
+        "",
+    ]
+    acc = [r for r in runs if r["name"] == "accuracy"]
+    tail = ["", "Accuracy at d = 100, N = 1e5 (relative errors against the truth, matched):",
+            "", "| seed | path | weights | means | covariances | time s |",
+            "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in sorted(acc, key=lambda r: r["seed"]):
+        for path in ("in-memory (per-sample)", "streaming (.npy)"):
+            e = r[path]
+            tail.append(
+                f"| {r['seed']} | {path} | {e['weights']:.4f} | {e['means']:.4f} "
+                f"| {e['covariances']:.4f} | {e['time_s']:.2f} |"
+            )
+    (RESULTS / "scale.json").write_text(json.dumps({"table": rows, "runs": runs}, indent=1))
+    (RESULTS / "scale.md").write_text("\n".join(head + lines + tail) + "\n")
+    print("\n".join(head + lines + tail))
 
 
 def _sizes(text: str) -> list[int]:
@@ -198,73 +408,31 @@ def _sizes(text: str) -> list[int]:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--sizes-d10", default="1e5,1e6,1e7")
-    p.add_argument("--sizes-d100", default="1e5,1e6")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--sizes-d10", default="1e5,1e6,1e7,1e8")
+    p.add_argument("--sizes-d100", default="1e5,1e6,1e7")
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--dask-max-rows", type=float, default=1e6)
+    p.add_argument("--mem-mib", type=int, default=1024, help="memory cgroup limit")
+    p.add_argument("--dask-mem-mib", type=int, default=2048, help="limit for dask runs")
+    p.add_argument("--dask-min-rows", type=float, default=1e6)
     p.add_argument("--no-dask", action="store_true")
-    p.add_argument("--repeats", type=int, default=3, help="fits per size (median reported)")
-    p.add_argument("--repeat-max-rows", type=float, default=1e6)
-    p.add_argument("--dir", default=None, help="folder for the data files (default: a temp dir)")
+    p.add_argument("--dir", default="/work/data", help="folder for the data files")
+    p.add_argument("--delete", action="store_true", help="delete each data file after use")
+    p.add_argument("--report-only", action="store_true")
     args = p.parse_args()
-    out = {"machine": f"{os.cpu_count()} cores (shared), 24 GiB", "K": K, "R": R,
-           "noise": NOISE, "max_order": L, "scale": [], "accuracy": []}  # fmt: skip
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        for d, sizes in ((10, _sizes(args.sizes_d10)), (100, _sizes(args.sizes_d100))):
-            for n in sizes:
-                path = Path(tmp) / f"x_{n}_{d}.npy"
-                write_data(path, n, d)
-                row = {"n": n, "d": d, "file_mib": path.stat().st_size / 2**20, **pass_flops(d)}
-                row["floor_s"] = min(floor_pass(path) for _ in range(2))
-                runs = []
-                for _ in range(args.repeats if n <= args.repeat_max_rows else 1):
-                    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-                        runs.append(pool.submit(timed_fit, path, d).result())  # own VmHWM
-                row["repeats"] = len(runs)
-                row.update({k: float(np.median([r[k] for r in runs])) for k in runs[0]})
-                if not args.no_dask and n <= args.dask_max_rows:
-                    row["dask1_s"] = dask_fit(path, 1)
-                    row["dask2_s"] = dask_fit(path, 2)
-                print(json.dumps(row), flush=True)
-                out["scale"].append(row)
-                path.unlink()
-    out["accuracy"] = accuracy(args.seeds)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(out, indent=2))
-    (RESULTS / "scale.md").write_text(to_markdown(out))
-    print(to_markdown(out))
-
-
-def to_markdown(out: dict) -> str:
-    lines = [
-        f"Machine: {out['machine']}. K = {out['K']}, R = {out['R']}, sigma^2 = {out['noise']}, "
-        f"L = {out['max_order']}, DGMM, data in a .npy file (page cache warm after writing); "
-        "medians over the repeats column, single dask runs.",
-        "",
-        "| N | d | file MiB | floor s | pass 1 s | pass 2 s | fit s | fit / floor | after passes s "
-        "| L-BFGS its | peak heap MiB | max RSS MiB | dask 1 worker s | dask 2 workers s "
-        "| flops/row p1 + p2 | repeats |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in out["scale"]:
-        lines.append(
-            f"| {r['n']:.0e} | {r['d']} | {r['file_mib']:.0f} | {r['floor_s']:.2f} "
-            f"| {r['pass1_s']:.2f} | {r['pass2_s']:.2f} | {r['fit_s']:.2f} "
-            f"| {r['fit_s'] / r['floor_s']:.1f} | {r['after_passes_s']:.2f} "
-            f"| {r['lbfgs_iter']:.0f} "
-            f"| {r['peak_heap_mib']:.0f} | {r['maxrss_mib']:.0f} "
-            f"| {r.get('dask1_s', float('nan')):.2f} | {r.get('dask2_s', float('nan')):.2f} "
-            f"| {r['pass1']} + {r['pass2']} | {r.get('repeats', 1)} |"
-        )
-    lines += ["", "Accuracy at d = 100, N = 1e5 (relative errors against the truth, matched):", "",
-              "| seed | path | weights | means | covariances | time s |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
-    for r in out["accuracy"]:
-        lines.append(
-            f"| {r['seed']} | {r['path']} | {r['weights']:.4f} | {r['means']:.4f} "
-            f"| {r['covariances']:.4f} | {r['time_s']:.2f} |"
-        )
-    return "\n".join(lines) + "\n"
+    if args.child:
+        child(json.loads(args.child))
+        return
+    if not args.report_only:
+        group, version = make_cgroup(args.mem_mib)
+        try:
+            for d, sizes in ((10, _sizes(args.sizes_d10)), (100, _sizes(args.sizes_d100))):
+                for n in sizes:
+                    run_size(n, d, args, group, version)
+        finally:
+            group.rmdir()
+        accuracy(args.seeds)
+    write_report()
 
 
 if __name__ == "__main__":

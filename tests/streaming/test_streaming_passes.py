@@ -1,0 +1,102 @@
+"""The passes themselves: the statistics Gram, threads, and the single pass of whole-space fits."""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+import pytest
+
+from momix import LowRankGaussianMixture
+from momix.datasets import make_lowrank_gaussian_mixture
+from momix.lowrank._stats import moment_statistics, statistics_gram
+from momix.moments import map_ordered, n_threads, one_pass
+
+
+def _explicit(Y, sq, w, L):
+    """T_{a,l} by explicit outer products, row by row."""
+    out = {}
+    for a in range(L + 1):
+        for l in range((L - a) // 2 + 1):
+            total = np.zeros((Y.shape[1],) * a)
+            for y, q, wn in zip(Y, sq, w, strict=True):
+                t = np.array(1.0)
+                for _ in range(a):
+                    t = np.multiply.outer(t, y)
+                total = total + wn * q**l * t
+            out[(a, l)] = total
+    return out
+
+
+@pytest.mark.parametrize(("r", "L"), [(1, 4), (3, 2), (3, 3), (2, 5), (2, 6), (4, 4)])
+def test_statistics_from_one_syrk_equal_explicit_tensors(r, L):
+    rng = np.random.default_rng(r + 10 * L)
+    Y = rng.normal(size=(37, r)) + 1.5
+    sq = np.sum(Y * Y, axis=1) + rng.uniform(0, 2, 37)  # ambient norms exceed the fit norms
+    w = rng.uniform(0, 2, 37)
+    got = moment_statistics(Y, sq, w, L, chunk_size=8)
+    want = _explicit(Y, sq, w, L)
+    assert got.tensors.keys() == want.keys() and got.max_order == L
+    for key, value in want.items():
+        np.testing.assert_allclose(got.tensors[key], value, rtol=1e-12, atol=1e-12)
+
+
+def test_statistics_gram_is_additive_and_has_the_stated_width():
+    rng = np.random.default_rng(0)
+    Y, w = rng.normal(size=(50, 10)), rng.uniform(size=50)
+    sq = np.sum(Y * Y, axis=1)
+    G = statistics_gram(Y, sq, w, 4)
+    assert G.shape == (2 + 10 + comb(11, 2),) * 2  # m = 67: m(m + 1) = 4556 flops per row
+    parts = statistics_gram(Y[:17], sq[:17], w[:17], 4) + statistics_gram(
+        Y[17:], sq[17:], w[17:], 4
+    )
+    np.testing.assert_allclose(parts, G, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(G, G.T, rtol=0, atol=0)
+
+
+def test_map_ordered_keeps_order_and_bounds_in_flight(monkeypatch):
+    items = [(i,) for i in range(23)]
+    assert list(map_ordered(lambda i: i * i, items, threads=3, ahead=2)) == [
+        i * i for i in range(23)
+    ]
+    assert list(map_ordered(lambda i: -i, iter(items), threads=1)) == [-i for i in range(23)]
+    monkeypatch.setenv("MOMIX_NUM_THREADS", "3")
+    assert n_threads() == 3
+    monkeypatch.setenv("MOMIX_NUM_THREADS", "two")
+    with pytest.raises(ValueError, match="MOMIX_NUM_THREADS"):
+        n_threads()
+
+
+@pytest.mark.filterwarnings("ignore:the moment fit did not converge")
+def test_threads_do_not_change_a_single_bit(monkeypatch, tmp_path):
+    """Chunks are reduced in order: 1 and 3 threads give identical moments and fits."""
+    data = make_lowrank_gaussian_mixture(7000, 6, 2, rank=1, noise_variance=0.3, random_state=1)
+    path = tmp_path / "x.npy"
+    np.save(path, data.X)
+    out = {}
+    for threads in ("1", "3"):
+        monkeypatch.setenv("MOMIX_NUM_THREADS", threads)
+        s = one_pass(str(path), chunk_size=500)
+        m = LowRankGaussianMixture(2, rank=1, noise_variance=0.3, random_state=0)
+        m.fit(np.load(path, mmap_mode="r"))
+        out[threads] = (s.mean, s.covariance, m.means_, m.covariances_)
+    for a, b in zip(out["1"], out["3"], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore:the moment fit did not converge")
+def test_whole_space_fit_reads_the_data_once():
+    """d <= 2K(R+1): moments, subsample and statistics come from a single pass."""
+    data = make_lowrank_gaussian_mixture(2500, 5, 2, rank=1, noise_variance=0.3, random_state=2)
+    X, reads = data.X, []
+
+    def chunks():
+        reads.append(1)
+        return iter([X[:1000], X[1000:2200], X[2200:]])
+
+    kw = dict(n_components=2, rank=1, noise_variance=0.3, random_state=0)
+    model = LowRankGaussianMixture(**kw).fit(chunks)
+    assert len(reads) == 1
+    ref = LowRankGaussianMixture(**kw).fit(X)  # N <= 3000: the same fit, in memory
+    np.testing.assert_allclose(model.objective_, ref.objective_, rtol=1e-7)
+    np.testing.assert_allclose(model.means_, ref.means_, atol=5e-3)
