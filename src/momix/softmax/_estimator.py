@@ -68,7 +68,10 @@ class SoftmaxMixture(MixtureEstimator):
     init : {'moments', 'random'}, default='moments'
         ``'moments'``: Hermite method of moments along ``10 K`` random directions of the
         estimated top-K subspace plus a third-order tensor route
-        (:mod:`momix.softmax._moments`, :func:`~momix.softmax._start.moment_starts`); the
+        (:mod:`momix.softmax._moments`, :func:`~momix.softmax._start.moment_starts`); with
+        more classes than features (K > L), the multivariate moment matrix of the mixing
+        measure with Henrion–Lasserre extraction and draws from the Gaussian with its first
+        two moments (:mod:`momix.softmax._multivariate`) join the candidates; the
         ``max(n_init, 5)`` candidates with the highest log-likelihood are advanced by 12 EM
         steps each (:func:`~momix.softmax._start.screen_starts`, not counted in
         ``n_iter_``) and EM continues from the ``n_init`` best of them (topped up with

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from math import comb
 
 import numpy as np
 
@@ -28,6 +29,13 @@ from ._moments import (
     vector_hermite_moments,
     whiten_items,
     whitened_hermite_tensor,
+)
+from ._multivariate import (
+    MAX_BASIS_SIZE,
+    latent_gaussian_draws,
+    latent_moment_matrix,
+    moment_matrix_atoms,
+    moment_matrix_order,
 )
 
 __all__ = ["MomentStarts", "moment_start_issue", "moment_starts", "screen_starts",
@@ -51,7 +59,8 @@ class MomentStarts:
     theta : ndarray of shape (n_candidates, K, L)
     log_likelihood : ndarray of shape (n_candidates,)
     sources : tuple of str
-        ``'hermite-1d'`` or ``'tensor'`` per candidate (see :func:`moment_starts`).
+        ``'hermite-1d'``, ``'tensor'``, ``'hermite-nd'`` or ``'gaussian'`` per candidate
+        (see :func:`moment_starts`).
     n_failed : int
         Draws that gave no usable candidate.
     """
@@ -128,9 +137,20 @@ def moment_starts(data: ItemSetData, n_components: int, n_directions: int,
       K <= L, of :math:`\\mathbb R^L` otherwise; latent moments up to order 2K-1, denoising
       with atom radius :math:`R = \\max(\\sqrt{2\\log p}, 1)` (the typical largest
       :math:`|u_j|` of p Gaussian items), Gauss quadrature, lifting projected on the subspace.
+      When K > L its order 2K - 1 makes it rarely usable (no candidate at L = 2, K = 5 in
+      the benchmark) and every direction costs a small SDP, so it gets ``min(n_directions,
+      2K)`` directions there.
     * ``'tensor'`` (ours, K <= L, K >= 2): one random contraction of the whitened
       third-order Hermite tensor (:func:`~momix.softmax._moments.tensor_atoms`). It uses
       moments of order <= 3 only, whose design noise grows far less with K.
+
+    * ``'hermite-nd'`` (ours, K > L, moment-matrix side <= :data:`MAX_BASIS_SIZE`): the
+      multivariate moment matrix of the mixing measure and Henrion–Lasserre extraction
+      (:mod:`momix.softmax._multivariate`), three random combinations; moments of order
+      2r only (6 for L = 2, K = 5, where the 1-D route needs 9).
+    * ``'gaussian'`` (ours, K > L): ``2K`` draws of K atoms from the Gaussian with the
+      mixing measure's first two moments, equal weights -- a moment-informed spread of
+      starts for when every higher-order route is too noisy.
 
     Candidates with an atom of norm above R (in whitened units) are dropped; weights are
     clipped at ``min_weight / K`` and renormalised (spec §3).
@@ -147,7 +167,7 @@ def moment_starts(data: ItemSetData, n_components: int, n_directions: int,
     radius = max(np.sqrt(2 * np.log(p)), 1.0)
     basis = moment_subspace(wh.scores, freq, K) if K <= L else np.eye(L)
     found, failed = [], 0
-    for _ in range(n_directions):
+    for _ in range(n_directions if K <= L else min(n_directions, 2 * K)):
         v = basis @ _unit(rng, basis.shape[1])
         try:
             atoms = _hermite_1d(wh, freq, v, K, radius, basis)
@@ -165,6 +185,10 @@ def moment_starts(data: ItemSetData, n_components: int, n_directions: int,
         failed += cand is None
         if cand is not None:
             found.append((*cand, "tensor"))
+    if K > L:
+        more, more_failed = _more_than_features(data, wh, freq, K, rng, radius, min_weight)
+        found += more
+        failed += more_failed
     if not found:
         raise ValueError(f"none of the {failed} moment candidates had {K} distinct atoms "
                          "of plausible size")
@@ -176,6 +200,28 @@ def moment_starts(data: ItemSetData, n_components: int, n_directions: int,
         sources=tuple(c[3] for c in found),
         n_failed=failed,
     )
+
+
+def _more_than_features(data, wh, freq, K, rng, radius, min_weight):
+    """The ``'hermite-nd'`` and ``'gaussian'`` candidates of :func:`moment_starts` (K > L)."""
+    found, failed = [], 0
+    L = wh.scores.shape[1]
+    order = moment_matrix_order(L, K)
+    if comb(L + order, L) <= MAX_BASIS_SIZE:
+        moments = latent_moment_matrix(wh.scores, freq, order)
+        for _ in range(3):
+            atoms = moment_matrix_atoms(moments, K, rng)
+            cand = None if atoms is None else _candidate(data, wh, *atoms, radius, min_weight)
+            failed += cand is None
+            if cand is not None:
+                found.append((*cand, "hermite-nd"))
+    equal = np.full(K, 1.0 / K)
+    for eta in latent_gaussian_draws(wh.scores, freq, K, 2 * K, rng):
+        cand = _candidate(data, wh, eta, equal, radius, min_weight)
+        failed += cand is None
+        if cand is not None:
+            found.append((*cand, "gaussian"))
+    return found, failed
 
 
 def screen_starts(data, weights: np.ndarray, theta: np.ndarray, n_keep: int, *,
