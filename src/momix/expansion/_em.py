@@ -23,12 +23,24 @@ from ._kernels import (
     _chunks,
     _dictionary_elements,
     _levels_of,
+    _window_index,
+    _window_product,
     backproject,
     contract,
 )
 from ._levels import split_weights
 
-__all__ = ["PrecomputedKernels", "precompute", "precompute_levels", "em_map", "em_weights"]
+__all__ = [
+    "PrecomputedKernels",
+    "precompute",
+    "precompute_levels",
+    "dense_design",
+    "em_map",
+    "em_weights",
+]
+
+#: largest design matrix (entries) that ``precompute_levels`` keeps whole (128 MiB)
+DESIGN_BUDGET = 1 << 24
 
 logger = logging.getLogger("momix.expansion")
 
@@ -44,12 +56,19 @@ class PrecomputedKernels:
     sample_weight : tuple of ndarray
     total_weight : float
     levels : tuple of Level
+    design : ndarray of shape (n_samples, n_components) or None
+        The whole design matrix :math:`\\phi_i(x_n)` over every level, kept for 1-D data
+        when it has at most ``DESIGN_BUDGET`` entries: a pass is then two matrix-vector
+        products, with no per-level Python overhead. (In 2-D the per-axis factorisation
+        costs :math:`O(n(N_1+N_2))` per level instead of :math:`O(n N_1 N_2)`, so the
+        factors are kept.)
     """
 
     kernels: tuple[tuple[LocalKernels, ...], ...]
     sample_weight: tuple[np.ndarray, ...]
     total_weight: float
     levels: tuple
+    design: np.ndarray | None = None
 
 
 def precompute(X: np.ndarray, sample_weight: np.ndarray, grid, sigmas) -> PrecomputedKernels:
@@ -59,6 +78,13 @@ def precompute(X: np.ndarray, sample_weight: np.ndarray, grid, sigmas) -> Precom
 
 def precompute_levels(X: np.ndarray, sample_weight: np.ndarray, levels) -> PrecomputedKernels:
     """Evaluate the windowed kernels of every chunk of ``X`` on every level once."""
+    n_components = sum(lv.size for lv in levels)
+    if X.shape[1] == 1 and X.shape[0] * n_components <= DESIGN_BUDGET:
+        blocks = [dense_design(local_kernels(X, list(lv.grid), lv.sigmas)) for lv in levels]
+        design = np.hstack(blocks) if len(blocks) > 1 else blocks[0]
+        return PrecomputedKernels(
+            (), (sample_weight,), float(sample_weight.sum()), tuple(levels), design
+        )
     slices = list(_chunks(X.shape[0], _dictionary_elements(levels)))
     return PrecomputedKernels(
         tuple(
@@ -68,6 +94,23 @@ def precompute_levels(X: np.ndarray, sample_weight: np.ndarray, levels) -> Preco
         float(sample_weight.sum()),
         tuple(levels),
     )
+
+
+def dense_design(lk: LocalKernels) -> np.ndarray:
+    """Component densities at every point, shape (n_samples, prod N_j), from windowed kernels."""
+    n = lk.starts.shape[0]
+    size = int(np.prod(lk.shape))
+    if lk.dense:
+        out = lk.values[0]
+        for v in lk.values[1:]:
+            out = (out[:, :, None] * v[:, None, :]).reshape(n, -1)
+        return np.ascontiguousarray(out)
+    prod = _window_product(lk).reshape(n, -1)
+    flat = np.ravel_multi_index(_window_index(lk), lk.shape)
+    flat = np.broadcast_to(flat, _window_product(lk).shape).reshape(n, -1)
+    out = np.zeros((n, size))
+    np.put_along_axis(out, flat, prod, axis=1)
+    return out
 
 
 def em_map(weights: np.ndarray, pre: PrecomputedKernels) -> tuple[np.ndarray, float, float]:
@@ -87,6 +130,15 @@ def em_map(weights: np.ndarray, pre: PrecomputedKernels) -> tuple[np.ndarray, fl
     gap : float
         :math:`\\log\\max_i g_i(\\pi)` at the input weights (:math:`\\ge 0`, zero at the optimum).
     """
+    if pre.design is not None:
+        w = pre.sample_weight[0]
+        p = pre.design @ weights.ravel()
+        with np.errstate(divide="ignore"):
+            ll = float(np.dot(w, np.log(p)))
+        ratio = np.divide(w, p, out=np.zeros_like(p), where=p > 0)
+        g = (ratio @ pre.design).reshape(weights.shape) / pre.total_weight
+        new = weights * g
+        return new / new.sum(), ll / pre.total_weight, float(np.log(g.max()))
     parts = split_weights(weights, pre.levels)
     G = [np.zeros_like(W) for W in parts]
     ll = 0.0
