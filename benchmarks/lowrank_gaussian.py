@@ -72,9 +72,9 @@ ANCHOR = (100, 3, 2, 100_000, 1.0)
 #: bump a method's tag when the estimator changes what that method computes
 METHOD_VERSIONS = {
     "MM": "lr1",
-    "DGMM": "lr2",  # lr2: two-step (MM first) by default
+    "DGMM": "lr3",  # lr3: first_step="both" by default
     "GMM-full": "lr1",
-    "DGMM+EM": "lr2",
+    "DGMM+EM": "lr3",
     "sklearn-EM": f"sklearn{sklearn.__version__}",
 }
 

@@ -6,7 +6,7 @@ import pytest
 from momix.datasets import make_lowrank_gaussian_mixture
 from momix.lowrank import LowRankGaussianMixture
 from momix.lowrank._engine import MixtureParams
-from momix.lowrank._solver import MomentData, fit_moments, pack
+from momix.lowrank._solver import MomentData, diagonal_objective, fit_moments, pack
 from momix.lowrank._weights import exact_kernel_sums, make_weight_fn
 
 L = 4
@@ -66,6 +66,20 @@ def test_init_first_step_estimates_first_weights_at_the_start():
     assert res.n_steps == 1
 
 
+def test_both_keeps_the_lower_objective_under_the_init_runs_weights():
+    md, weight_fn, init = _problem(seed=2)
+    runs = {fs: _fit(md, init, "diagonal", weight_fn, first_step=fs) for fs in ("init", "identity")}
+    both = _fit(md, init, "diagonal", weight_fn, first_step="both")
+    w = runs["init"].order_weights
+    shape = init.factors.shape
+    values = {k: diagonal_objective(pack(r.params), md, w, shape, 0.25)[0] for k, r in runs.items()}
+    kept = runs[min(values, key=values.get)]
+    np.testing.assert_allclose(pack(both.params), pack(kept.params), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(both.order_weights, kept.order_weights, rtol=1e-12)
+    assert both.n_iter == runs["init"].n_iter + runs["identity"].n_iter
+    assert both.n_steps == runs["init"].n_steps + runs["identity"].n_steps
+
+
 def test_weights_at_start_and_at_mm_estimate_differ():
     """The mechanism behind the two-step default: weights depend on where S is estimated."""
     md, weight_fn, init = _problem()
@@ -91,3 +105,32 @@ def test_first_step_rejects_unknown_value():
     X = make_lowrank_gaussian_mixture(200, 3, 2, rank=1, random_state=0).X
     with pytest.raises(ValueError, match="first_step"):
         LowRankGaussianMixture(2, 1, first_step="mm").fit(X)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sigma", [0.5, 1.0])
+def test_dgmm_median_covariance_error_not_above_mm_low_snr(sigma):
+    """Issue 3 target: d=10, K=2, R=2, N=1e4, weakly separated, same initialisations."""
+    import warnings
+
+    from momix.exceptions import ConvergenceWarning
+    from momix.metrics import mixture_errors
+
+    errors = {"identity": [], "diagonal": []}
+    for seed in range(10):
+        data = make_lowrank_gaussian_mixture(
+            10_000, 10, 2, rank=2, noise_variance=sigma**2, mean_norm=1.0,
+            factor_norm=(1.0, 2.0), random_state=seed,
+        )  # fmt: skip
+        for weighting, errs in errors.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = LowRankGaussianMixture(
+                    2, 2, weighting=weighting, noise_variance=sigma**2, random_state=seed
+                ).fit(data.X)
+            err = mixture_errors(
+                data.weights, data.means, data.covariances, model.weights_, model.means_,
+                model.covariances_, match="covariances",
+            )  # fmt: skip
+            errs.append(err.covariances)
+    assert np.median(errors["diagonal"]) <= np.median(errors["identity"])

@@ -260,23 +260,21 @@ def fit_moments(
     max_iter: int,
     tol: float,
     n_steps: int,
-    first_step: str = "identity",
+    first_step: str = "both",
 ) -> MomentFit:
     """Minimise the weighted moment objective from ``init``.
 
     - ``'identity'`` (MM): one solve with :math:`w \\equiv 1`.
-    - ``'diagonal'`` (DGMM, spec §2.5): a first estimate :math:`\\hat\\theta^{(1)}`, then up
+    - ``'diagonal'`` (DGMM, spec §2.5): from a first estimate :math:`\\hat\\theta^{(1)}`, up
       to ``n_steps`` solves with :math:`w = w(\\hat\\theta)` re-estimated after each, stopping
       when :math:`\\|\\Delta\\theta\\| \\le \\mathrm{tol}\\,(1 + \\|\\theta\\|)` or when the
       re-estimated weights differ from the ones just used by less than 1% (relative, every
       order): the next solve would then minimise (almost) the same objective. Solver
-      tolerances tighten 100x per step (1e-8, 1e-10, ..., floor 1e-14).
-      ``first_step='identity'`` (two-step GMM, the default): :math:`\\hat\\theta^{(1)}` is the
-      MM solve from ``init`` and the first weights are estimated there.
-      ``first_step='init'`` (the reference code's ``W_init='diagonal'``):
-      :math:`\\hat\\theta^{(1)} =` ``init``, so the first weights are estimated at the
-      starting point -- a poor start (e.g. a k-means split across two overlapping
-      components) gives poor weights, which can steer the first solve to a wrong optimum.
+      tolerances tighten 100x per step (1e-8, 1e-10, ..., floor 1e-14). The first estimate
+      (``first_step``) is ``init`` itself (``'init'``, the reference code's
+      ``W_init='diagonal'``) or the MM solve from ``init`` (``'identity'``, two-step GMM);
+      ``'both'`` runs the two and keeps the one with the lower objective under the final
+      order weights of the ``'init'`` run (restarts are compared the same way).
     - ``'full'``: an MM solve, then the solve with the fixed :math:`\\hat S^{+}`.
 
     The reported objective omits the data-only constant :math:`\\sum_k w_k\\|\\hat M^{(k)}\\|^2`
@@ -285,16 +283,11 @@ def fit_moments(
     """
     shape, noise, L = init.factors.shape, init.noise_variance, max_order
     theta, ones = pack(init), np.ones(L)
-    total_iter, steps = 0, 0
-    if weighting != "diagonal" or first_step == "identity":
-        res = _solve(data, theta, ones, shape, noise, max_iter, 0, "identity")
-        theta, value, converged = res.theta, res.value, res.success
-        total_iter, steps = res.n_iter, 1
-    w = ones
     if weighting == "diagonal":
-        loop = _weighted_loop(data, theta, weight_fn, shape, noise, max_iter, tol, n_steps)
-        theta, value, converged, w = loop.theta, loop.value, loop.converged, loop.weights
-        total_iter, steps = total_iter + loop.n_iter, steps + loop.n_steps
+        loop_args = (weight_fn, shape, noise, max_iter, tol, n_steps)
+        return _diagonal_fit(data, theta, ones, loop_args, first_step)
+    res = _solve(data, theta, ones, shape, noise, max_iter, 0, "identity")
+    theta, value, converged, total_iter = res.theta, res.value, res.success, res.n_iter
     if weighting == "full":
         res = lbfgs(
             lambda t: full_gmm_objective(t, full, L, shape, noise),
@@ -302,11 +295,39 @@ def fit_moments(
             max_iter=max_iter,
             tol=_step_tol(0),
         )
-        total_iter += res.n_iter
-        steps += 1
         logger.info("full GMM step: objective %.6g, %d iterations", res.value, res.n_iter)
         theta, value, converged = res.theta, res.value, res.success
-    return MomentFit(unpack(theta, shape, noise), w, value, total_iter, steps, bool(converged))
+        total_iter += res.n_iter
+    steps = 1 + (weighting == "full")
+    return MomentFit(unpack(theta, shape, noise), ones, value, total_iter, steps, bool(converged))
+
+
+def _diagonal_fit(data, theta, ones, loop_args, first_step: str) -> MomentFit:
+    """DGMM from ``init`` (``'init'``), from the MM solve (``'identity'``) or both."""
+    _, shape, noise, max_iter, _, _ = loop_args
+    runs = {}
+    if first_step in ("init", "both"):
+        runs["init"] = _weighted_loop(data, theta, *loop_args)
+    if first_step in ("identity", "both"):
+        mm = _solve(data, theta, ones, shape, noise, max_iter, 0, "identity")
+        loop = _weighted_loop(data, mm.theta, *loop_args)
+        runs["identity"] = replace(loop, n_iter=loop.n_iter + mm.n_iter, n_steps=loop.n_steps + 1)
+    best = _pick(runs, data, shape, noise)
+    n_iter = sum(r.n_iter for r in runs.values())
+    steps = sum(r.n_steps for r in runs.values())
+    params = unpack(best.theta, shape, noise)
+    return MomentFit(params, best.weights, best.value, n_iter, steps, best.converged)
+
+
+def _pick(runs: dict, data, shape, noise):
+    """The run with the lowest objective under the ``'init'`` run's final order weights."""
+    if len(runs) == 1:
+        return next(iter(runs.values()))
+    w = runs["init"].weights
+    values = {k: diagonal_objective(r.theta, data, w, shape, noise)[0] for k, r in runs.items()}
+    choice = min(values, key=values.get)
+    logger.info("first step %r kept: objectives %s under common weights", choice, values)
+    return runs[choice]
 
 
 def _solve(data, theta, w, shape, noise, max_iter, step, label) -> SolveResult:
