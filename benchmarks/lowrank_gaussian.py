@@ -18,11 +18,11 @@ never re-run when momix changes. Peak memory comes from separate traced runs (ki
 Job order (one process; BLAS single-threaded for every method via threadpoolctl):
 
 1. the anchor setting d=100, K=3, R=2, N=1e5, sigma=1 (3 seeds, all methods);
-2. seeds 0-2 of every setting, with scikit-learn's expensive d=100 fits interleaved (by
-   estimated cost) with all other jobs, so both long and short settings fill in; the full
-   GMM (d=10 only) after them;
+2. seeds 0-2 of every setting, with scikit-learn's expensive d=100 fits interleaved (35 % of the
+   estimated time) with all other jobs (smallest N first) and the traced-memory runs (seed
+   0), so both long and short settings fill in; the full GMM at N=1e5 after them;
 3. the remaining seeds (3-9) where one scikit-learn fit takes under a minute;
-4. the traced-memory runs.
+4. the traced-memory runs of the slow jobs (scikit-learn at d=100, full GMM at N=1e5).
 
 ``--report`` turns the JSONL into ``lowrank_gaussian.{json,md}``: medians over seeds of
 the errors, wall and CPU time, peak memory, iterations and load average, with the time ratio
@@ -188,13 +188,11 @@ def n_seeds(setting: tuple, seeds: int, seeds_slow: int) -> int:
     return seeds_slow if (d == 100 and N >= 100_000) else seeds
 
 
-def _interleave(expensive: list, cheap: list) -> list:
-    """Merge two job lists so that their cumulative estimated costs advance together."""
-    tot_e = sum(j[-1] for j in expensive) or 1.0
-    tot_c = sum(j[-1] for j in cheap) or 1.0
+def _interleave(expensive: list, cheap: list, share: float = 0.35) -> list:
+    """Merge two job lists; the expensive one gets ``share`` of the estimated time."""
     out, ce, cc, i, k = [], 0.0, 0.0, 0, 0
     while i < len(expensive) or k < len(cheap):
-        if k >= len(cheap) or (i < len(expensive) and ce / tot_e <= cc / tot_c):
+        if k >= len(cheap) or (i < len(expensive) and ce * (1 - share) <= cc * share):
             ce += expensive[i][-1]
             out.append(expensive[i])
             i += 1
@@ -216,18 +214,24 @@ def build_queue(settings, methods, seeds, seeds_slow, memory=True) -> list[tuple
             if not (m == "GMM-full" and setting[0] > 10 and kind == "memory")
         ]
 
+    def slow(job):  # scikit-learn at d=100 and the full GMM at N=1e5 (q x q S from 1e5 rows)
+        setting, _, method, _, _ = job
+        return (method == "sklearn-EM" and setting[0] == 100) or (
+            method == "GMM-full" and setting[3] >= 100_000
+        )
+
     ordered = sorted(settings, key=lambda s: (-s[0], -s[3], s[1], s[2], s[4]))
-    anchor = [s for s in ordered if s == ANCHOR]
-    first = [j for s in anchor for j in jobs(s, range(min(3, n_seeds(s, seeds, seeds_slow))))]
-    rest = [s for s in ordered if s != ANCHOR]
-    round1 = [j for s in rest for j in jobs(s, range(min(3, n_seeds(s, seeds, seeds_slow))))]
-    full = [j for j in round1 if j[2] == "GMM-full"]
-    round1 = [j for j in round1 if j[2] != "GMM-full"]
-    expensive = [j for j in round1 if j[2] == "sklearn-EM" and j[0][0] == 100]
-    cheap = [j for j in round1 if not (j[2] == "sklearn-EM" and j[0][0] == 100)]
-    round2 = [j for s in ordered for j in jobs(s, range(3, n_seeds(s, seeds, seeds_slow)))]
+    first3 = {s: range(min(3, n_seeds(s, seeds, seeds_slow))) for s in ordered}
+    anchor = [j for s in ordered if s == ANCHOR for j in jobs(s, first3[s])]
+    round1 = [j for s in ordered if s != ANCHOR for j in jobs(s, first3[s])]
     mem = [j for s in ordered for j in jobs(s, range(1), "memory")] if memory else []
-    return first + _interleave(expensive, cheap) + full + round2 + mem
+    full = [j for j in round1 if j[2] == "GMM-full" and slow(j)]
+    expensive = [j for j in round1 if j[2] == "sklearn-EM" and slow(j)]
+    # the rest smallest N first (most settings soonest), each setting's memory runs after it
+    by_n = sorted(ordered, key=lambda s: (s[3], -s[0], s[1], s[2], s[4]))
+    cheap = [j for s in by_n for j in round1 + mem if j[0] == s and not slow(j)]
+    round2 = [j for s in ordered for j in jobs(s, range(3, n_seeds(s, seeds, seeds_slow)))]
+    return anchor + _interleave(expensive, cheap) + full + round2 + [j for j in mem if slow(j)]
 
 
 def load_runs(path: Path) -> dict[str, dict]:
