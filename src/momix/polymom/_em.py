@@ -12,6 +12,8 @@ at the moment solution).
 
   :math:`\\sigma_k^2` the responsibility-weighted mean squared residual, :math:`s_n` sample weights.
 * Poisson components: :math:`\\lambda_k = \\sum_n s_n r_{nk} x_n / \\sum_n s_n r_{nk}`.
+* Three categorical (count) views: :math:`\\xi^{(v)}_k \\propto \\sum_n s_n r_{nk} x^{(v)}_n`
+  (summed over the views when they share one mean).
 
 Each EM step cannot decrease the (weighted) log-likelihood.
 """
@@ -23,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln, logsumexp
 
-__all__ = ["RegressionEMResult", "regression_em", "poisson_em", "regression_log_prob"]
+__all__ = ["RegressionEMResult", "regression_em", "poisson_em", "regression_log_prob",
+           "multiview_em", "multiview_log_prob", "categorical_view_start"]
 
 _LOG_2PI = float(np.log(2 * np.pi))
 
@@ -136,3 +139,84 @@ def poisson_em(X, rates, weights, *, sample_weight, max_iter=100, tol=1e-6):
         rates = np.maximum((rw.T @ X) / nk[:, None], 1e-10)
         weights = nk / nk.sum()
     return rates, weights, it, converged
+
+
+def _simplex_projection(V: np.ndarray) -> np.ndarray:
+    """Euclidean projection of each row of ``V`` onto the probability simplex."""
+    u = -np.sort(-V, axis=1)
+    css = np.cumsum(u, axis=1) - 1.0
+    idx = np.arange(1, V.shape[1] + 1)
+    rho = np.sum(u - css / idx > 0, axis=1)
+    tau = css[np.arange(len(V)), rho - 1] / rho
+    return np.maximum(V - tau[:, None], 0.0)
+
+
+def categorical_view_start(means: np.ndarray, rng, mix: float = 0.01) -> np.ndarray:
+    """EM start from moment estimates of categorical means, shape (K, n_means, d).
+
+    Each mean is projected onto the simplex and mixed with a Dirichlet(1) draw,
+    :math:`(1 - \\epsilon)\\,\\Pi(\\hat\\xi) + \\epsilon u`, :math:`\\epsilon` = ``mix``: every
+    category keeps a positive probability (a zero would be absorbing under EM) and atoms
+    that coincide (a rank-deficient moment matrix) are separated.
+    """
+    K, V, d = means.shape
+    proj = _simplex_projection(means.reshape(-1, d)).reshape(K, V, d)
+    return (1 - mix) * proj + mix * rng.dirichlet(np.ones(d), size=(K, V))
+
+
+def multiview_log_prob(views: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """Multinomial log-probability of count views, shape (n_samples, K).
+
+    ``views`` has shape (3, n, d) (counts, one-hot for categorical views) and ``means``
+    shape (K, 3, d) (one probability vector per view; repeated when views share a mean):
+    :math:`\\sum_v [\\log n_v! - \\sum_d \\log x^{(v)}_d!
+    + \\sum_d x^{(v)}_d \\log \\xi^{(v)}_{kd}]`.
+    """
+    logm = np.log(np.maximum(means, 1e-300))  # a zero probability with zero count adds 0
+    out = np.einsum("vnd,kvd->nk", views, logm)
+    const = np.sum(gammaln(views.sum(axis=2) + 1) - gammaln(views + 1).sum(axis=2), axis=0)
+    return out + const[:, None]
+
+
+def multiview_em(views, means, weights, *, sample_weight, symmetric, max_iter=100, tol=1e-8):
+    """EM for a mixture of three conditionally independent categorical (count) views.
+
+    Parameters
+    ----------
+    views : ndarray of shape (3, n_samples, d)
+        Non-negative counts (one-hot rows for categorical views).
+    means : ndarray of shape (K, 3, d)
+        Starting probability vectors (positive), one per view.
+    weights : ndarray of shape (K,)
+    sample_weight : ndarray of shape (n_samples,)
+    symmetric : bool
+        Views share one mean: :math:`\\xi_k \\propto \\sum_n r_{nk}\\sum_v x^{(v)}_n`;
+        otherwise :math:`\\xi^{(v)}_k \\propto \\sum_n r_{nk} x^{(v)}_n`.
+    max_iter : int
+    tol : float
+        Stop when the weighted mean log-likelihood rises by less than ``tol``.
+
+    Returns
+    -------
+    (means (K, 3, d), weights (K,), log_likelihood history, n_iter, converged)
+    """
+    sw = sample_weight / sample_weight.sum()
+    means, weights = np.array(means, float), np.array(weights, float)
+    history, converged = [], False
+    for _ in range(max_iter + 1):
+        with np.errstate(divide="ignore"):
+            logp = multiview_log_prob(views, means) + np.log(weights)[None]
+        norm = logsumexp(logp, axis=1)
+        history.append(float(sw @ norm))
+        if len(history) > 1 and history[-1] - history[-2] < tol:
+            converged = True
+            break
+        if len(history) == max_iter + 1:
+            break
+        rw = np.exp(logp - norm[:, None]) * sw[:, None]
+        weights = rw.sum(axis=0) / rw.sum()
+        counts = np.einsum("nk,vnd->kvd", rw, views)
+        if symmetric:
+            counts = np.repeat(counts.sum(axis=1, keepdims=True), views.shape[0], axis=1)
+        means = counts / np.maximum(counts.sum(axis=2, keepdims=True), 1e-300)
+    return means, weights, np.array(history), len(history) - 1, converged

@@ -15,11 +15,11 @@ from .._base import MixtureEstimator, sample_gaussian_mixture, warn_not_converge
 from .._validation import check_fit_data, check_rng, check_sample_weight
 from ..exceptions import DataError, SolverError
 from ..moments import ChunkSource, MomentAccumulator, is_streaming_source
-from ._builtin import Gaussian1D, GaussianDiagonal, GaussianSpherical, LinearRegression, Poisson
-from ._em import poisson_em, regression_em
+from ._builtin import Gaussian1D, GaussianDiagonal
 from ._fit import polymom
 from ._model import ComponentModel
 from ._moments import empirical_system, mapping_system, streaming_system
+from ._refine import refine_em
 from ._scaling import (
     gaussian_scaling,
     scaling_from_moments,
@@ -116,8 +116,14 @@ class Polymom(MixtureEstimator):
         :math:`\\xi = m + s\\xi'`, :math:`c = s^2 c'` (see :mod:`momix.polymom._scaling`):
         raw moments of badly scaled data make the SDP ill-conditioned and slow. Other models
         are fitted in the data's units.
+    polish : bool, default=True
+        Polish the extracted atoms and weights by Gauss-Newton on the weighted moment
+        residual, from the SDP's rank-K solution (:mod:`momix.polymom._polish`; our
+        extension): the generalised-method-of-moments estimate the relaxation approximates.
+        The polish is kept only if it lowers the residual (``polished_``).
     refine : {"em"} or None, default=None
-        Warm-started EM after the moment fit (Gaussian, Poisson and regression models),
+        Warm-started EM after the moment fit (Gaussian, Poisson, regression and categorical
+        3-view ``MultiView(simplex=True)`` models, :mod:`momix.polymom._refine`),
         run until the mean log-likelihood rises by less than 1e-6 (scikit-learn's default
         1e-3 stops Gaussian EM after a couple of steps from a moment start).
     refine_max_iter : int, default=100
@@ -144,6 +150,8 @@ class Polymom(MixtureEstimator):
     n_iter_ : int
         SDP solves (plus EM steps when refined).
     converged_ : bool
+    polished_ : bool
+        Whether the moment polish moved the extracted atoms.
     data_location_, data_scale_ : ndarray of shape (n_features,)
         The standardisation :math:`x' = (x - m)/s` used by ``fit`` (0 and 1 if none).
     means_, covariances_ : ndarray
@@ -170,6 +178,7 @@ class Polymom(MixtureEstimator):
         "tol": [Interval(Real, 0, None, closed="neither")],
         "profile": [dict, None],
         "standardize": ["boolean"],
+        "polish": ["boolean"],
         "refine": [StrOptions({"em"}), None],
         "refine_max_iter": [Interval(Integral, 1, None, closed="left")],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
@@ -186,7 +195,7 @@ class Polymom(MixtureEstimator):
     def __init__(self, model=None, n_components=2, *, order=None, relaxation="least_squares",
                  penalty=0.1, slack=0.0, moment_weighting="auto",
                  rank_method="convex_iteration", solver="CLARABEL", fallback="SCS",
-                 max_iter=50, tol=1e-7, profile=None, standardize=True, refine=None,
+                 max_iter=50, tol=1e-7, profile=None, standardize=True, polish=True, refine=None,
                  refine_max_iter=100, reg_covar=1e-6, random_state=None, verbose=0):
         self.model = model
         self.n_components = n_components
@@ -202,6 +211,7 @@ class Polymom(MixtureEstimator):
         self.tol = tol
         self.profile = profile
         self.standardize = standardize
+        self.polish = polish
         self.refine = refine
         self.refine_max_iter = refine_max_iter
         self.reg_covar = reg_covar
@@ -368,7 +378,7 @@ class Polymom(MixtureEstimator):
                       moment_weighting=weighting, relaxation=self.relaxation,
                       rank_method=self.rank_method, penalty=self.penalty, slack=self.slack,
                       solver=self.solver, fallback=self.fallback, max_iter=self.max_iter,
-                      tol=self.tol, progress=progress)
+                      tol=self.tol, polish=self.polish, progress=progress)
         if bar is not None:
             bar.close()
         self.params_, self.weights_ = res.params, res.weights
@@ -377,6 +387,7 @@ class Polymom(MixtureEstimator):
         self.moment_basis_, self.order_ = res.basis, res.order
         self.n_iter_, self.converged_ = res.sdp.n_iter, res.sdp.converged
         self.solver_ = res.sdp.solver
+        self.polished_ = res.polished
         # profile score: moment residual, plus the rank gap in moment units (the exact
         # relaxation matches the moments at every feasible value; only rank K tells them apart)
         self._residual_ = res.sdp.residual + res.sdp.rank_gap * float(np.linalg.norm(system.b))
@@ -392,58 +403,13 @@ class Polymom(MixtureEstimator):
         self.means_ = means
         self.covariances_ = np.stack([np.diag(v) for v in np.maximum(var, 0) + self.reg_covar])
 
-    def _em_start_weights(self) -> np.ndarray:
-        """Moment weights floored at 1/(100 K) for EM: a component with zero weight would
-        stay dead under EM, whereas a small weight lets the likelihood revive it."""
-        w = np.maximum(self.weights_, 1.0 / (100 * self.n_components))
-        return w / w.sum()
-
     def _refine(self, Z, sw) -> None:
-        model = self.model_
-        if isinstance(model, (GaussianDiagonal, GaussianSpherical, Gaussian1D)):
-            self._refine_gaussian(Z, sw)
-        elif isinstance(model, Poisson):
-            rates, w, it, conv = poisson_em(Z, self.params_, self._em_start_weights(),
-                                            sample_weight=sw, max_iter=self.refine_max_iter)
-            self.params_, self.weights_ = rates, w
-            self.n_iter_, self.converged_ = self.n_iter_ + it, conv
-        elif isinstance(model, LinearRegression):
-            self._refine_regression(Z, sw)
-        else:
-            raise ValueError(f"refine='em' is not available for the {model.name} model")
-
-    def _refine_gaussian(self, Z, sw) -> None:
-        from sklearn.mixture import GaussianMixture
-
-        if not np.all(sw == sw[0]):
-            raise ValueError("refine='em' uses scikit-learn's GaussianMixture, which takes no "
-                             "sample_weight; fit without sample weights or refine=None")
-        spherical = isinstance(self.model_, GaussianSpherical)
-        var = np.maximum(self.model_.gaussian_parameters(self.params_)[1], 0) + self.reg_covar
-        gm = GaussianMixture(
-            self.n_components, covariance_type="spherical" if spherical else "diag",
-            weights_init=self._em_start_weights(), means_init=self.means_,
-            precisions_init=1.0 / (var[:, 0] if spherical else var), reg_covar=self.reg_covar,
-            max_iter=self.refine_max_iter, tol=1e-6, random_state=0).fit(Z)
-        var_new = gm.covariances_[:, None] if spherical else gm.covariances_
-        self.params_ = np.hstack([gm.means_, var_new])
-        self.weights_ = gm.weights_
-        self.n_iter_, self.converged_ = self.n_iter_ + gm.n_iter_, bool(gm.converged_)
-        self._set_gaussian_view()
-
-    def _refine_regression(self, Z, sw) -> None:
-        model = self.model_
-        d = model.n_features
-        X, y = Z[:, :-1], Z[:, -1]
-        icpt = self.params_[:, d] if model.fit_intercept else np.zeros(self.n_components)
-        var = np.full(self.n_components, max(model.noise_variance, 1e-3 * np.var(y)))
-        res = regression_em(X, y, self.params_[:, :d], icpt, var, self._em_start_weights(),
-                            sample_weight=sw, fit_intercept=model.fit_intercept,
-                            max_iter=self.refine_max_iter)
-        self.params_ = (np.column_stack([res.coef, res.intercept]) if model.fit_intercept
-                        else res.coef)
-        self.weights_ = res.weights
+        res = refine_em(self.model_, Z, sw, self.params_, self.weights_,
+                        max_iter=self.refine_max_iter, reg_covar=self.reg_covar,
+                        rng=check_rng(self.random_state))
+        self.params_, self.weights_ = res.params, res.weights
         self.n_iter_, self.converged_ = self.n_iter_ + res.n_iter, res.converged
+        self._set_gaussian_view()
 
     # -- prediction ------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ Steps (paper Alg. 1 with convex iteration):
 2. complete :math:`y` by the SDP of :mod:`._sdp`, driven to rank K;
 3. certify: flat extension :math:`\\operatorname{rank} M_{r-w}(y) = \\operatorname{rank} M_r(y) = K`
    (:math:`w` the largest degree weight, 1 for the plain total degree);
-4. extract atoms and weights (:mod:`._extract`).
+4. extract atoms and weights (:mod:`._extract`);
+5. optionally polish them on the moment equations (:mod:`._polish`, our extension).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ._basis import (
 from ._extract import extract_atoms, numerical_rank
 from ._model import ComponentModel
 from ._moments import MomentSystem
+from ._polish import polish_atoms
 from ._sdp import MomentProblem, SDPResult, solve_moment_sdp
 
 __all__ = ["PolymomResult", "build_problem", "polymom"]
@@ -53,6 +55,8 @@ class PolymomResult:
         Exponents of the rows of the moment matrix.
     order : int
     sdp : SDPResult
+    polished : bool
+        Whether the polish moved the extracted atoms (it lowered the moment residual).
     """
 
     params: np.ndarray
@@ -64,6 +68,7 @@ class PolymomResult:
     basis: np.ndarray
     order: int
     sdp: SDPResult
+    polished: bool = False
 
 
 def _residual_weights(system: MomentSystem, moment_weighting) -> np.ndarray:
@@ -125,7 +130,8 @@ def _extract(st, M, k: int, rank: int, rng):
 
 
 def polymom(model: ComponentModel, system: MomentSystem, n_components: int, *, rng,
-            order=None, moment_weighting="none", rank_rtol=None, **sdp_options) -> PolymomResult:
+            order=None, moment_weighting="none", rank_rtol=None, polish=False,
+            **sdp_options) -> PolymomResult:
     """Fit a K-component mixture of ``model`` to moment equations.
 
     Parameters
@@ -142,6 +148,9 @@ def polymom(model: ComponentModel, system: MomentSystem, n_components: int, *, r
     rank_rtol : float, optional
         Relative singular-value threshold of the numerical ranks (default 1e-6, or 1e-3 when
         the SCS solver produced the moments).
+    polish : bool, default=False
+        Refine the extracted atoms and weights by Gauss-Newton on the weighted moment
+        residual (:func:`._polish.polish_atoms`); kept only if the residual drops.
     **sdp_options
         Passed to :func:`solve_moment_sdp`.
     """
@@ -154,5 +163,10 @@ def polymom(model: ComponentModel, system: MomentSystem, n_components: int, *, r
     ranks = (numerical_rank(np.linalg.eigvalsh(sub), tol), numerical_rank(sdp.eigenvalues, tol))
     params, weights = _extract(st, sdp.moment_matrix, n_components, ranks[1], rng)
     flat = ranks[0] == ranks[1] == n_components
+    polished = False
+    if polish:
+        pol = polish_atoms(problem, params, weights)
+        polished = pol.objective < pol.start_objective
+        params, weights = pol.params, pol.weights
     return PolymomResult(params, weights, flat, ranks, np.abs(sdp.eigenvalues),
-                         sdp.moment_matrix, st.basis, st.order, sdp)
+                         sdp.moment_matrix, st.basis, st.order, sdp, polished)

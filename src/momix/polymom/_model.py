@@ -30,6 +30,10 @@ import sympy as sp
 
 __all__ = ["ComponentModel", "CompiledModel"]
 
+#: compiled tables by symbolic content (oldest dropped first beyond _COMPILED_MAX models)
+_COMPILED: dict = {}
+_COMPILED_MAX = 64
+
 
 def _symbols(seq, what: str) -> tuple[sp.Symbol, ...]:
     out = tuple(seq)
@@ -200,9 +204,19 @@ class ComponentModel:
         return tuple(p for p, _ in self.observations)
 
     def compiled(self) -> CompiledModel:
-        """Numeric tables of the model (built once and cached)."""
+        """Numeric tables of the model, cached on the instance and, across instances, by the
+        model's symbolic content (a fresh ``GaussianDiagonal(2)`` reuses the tables of an
+        earlier one instead of re-deriving them with sympy)."""
         if self._compiled is None:
-            self._compiled = compile_model(self)
+            key = (self.params, self.data_symbols, self.observations, self.auxiliary,
+                   tuple(s for s, _ in self.constants), self.equalities, self.inequalities)
+            cached = _COMPILED.get(key)
+            if cached is None:
+                cached = compile_model(self)
+                if len(_COMPILED) >= _COMPILED_MAX:
+                    _COMPILED.pop(next(iter(_COMPILED)))
+                _COMPILED[key] = cached
+            self._compiled = cached
         return self._compiled
 
     def with_constants(self, values: Mapping) -> ComponentModel:

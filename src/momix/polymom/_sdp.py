@@ -42,6 +42,16 @@ logger = logging.getLogger("momix.polymom")
 
 _OK = ("optimal", "optimal_inaccurate")
 
+#: per-solver settings. Clarabel: a static regularisation of 1e-7 (default 1e-8); near rank K
+#: the moment matrix has s - K vanishing eigenvalues and the default stalls ("insufficient
+#: progress") on the convex-iteration steps of sample-moment problems (measured: 8 of 8
+#: diagonal / spherical D = 2 problems failed by step 4 with the default, none with 1e-7).
+#: SCS: a wall-time cap per solve, so the first-order fallback cannot run for minutes.
+SOLVER_OPTIONS = {
+    "CLARABEL": {"static_regularization_constant": 1e-7},
+    "SCS": {"time_limit_secs": 10.0},
+}
+
 
 @dataclass(frozen=True, eq=False)
 class MomentProblem:
@@ -144,7 +154,7 @@ def _solve_once(prob, y, solvers: list[str]) -> str:
         try:
             with warnings.catch_warnings():  # inaccuracy is judged from the status below
                 warnings.simplefilter("ignore", UserWarning)
-                prob.solve(solver=name)
+                prob.solve(solver=name, **SOLVER_OPTIONS.get(name, {}))
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             status = f"error ({exc})"
             logger.info("polymom SDP: solver %s raised %s", name, exc)

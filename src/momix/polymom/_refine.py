@@ -1,0 +1,126 @@
+"""EM refinement of a Polymom fit, per component family (an extension of the paper).
+
+Each function starts EM from the moment estimate and returns a :class:`Refinement`; the
+kernels are in :mod:`._em` (scikit-learn's ``GaussianMixture`` for Gaussians).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._builtin import (
+    Gaussian1D,
+    GaussianDiagonal,
+    GaussianSpherical,
+    LinearRegression,
+    MultiView,
+    Poisson,
+)
+from ._em import categorical_view_start, multiview_em, poisson_em, regression_em
+
+__all__ = ["Refinement", "refine_em", "split_views"]
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """EM result in the layout of ``Polymom.params_``.
+
+    Attributes
+    ----------
+    params : ndarray of shape (K, P)
+    weights : ndarray of shape (K,)
+    n_iter : int
+    converged : bool
+    """
+
+    params: np.ndarray
+    weights: np.ndarray
+    n_iter: int
+    converged: bool
+
+
+def em_start_weights(weights: np.ndarray) -> np.ndarray:
+    """Moment weights floored at 1/(100 K): a component with zero weight would stay dead
+    under EM, whereas a small weight lets the likelihood revive it."""
+    w = np.maximum(weights, 1.0 / (100 * len(weights)))
+    return w / w.sum()
+
+
+def split_views(model: MultiView, Z: np.ndarray) -> np.ndarray:
+    """Data columns (three views side by side) as an array of shape (3, n, d); checks that
+    every view row is one-hot (a categorical observation)."""
+    n, d = Z.shape[0], model.n_features // 3
+    views = Z.reshape(n, 3, d).transpose(1, 0, 2)
+    if np.any(views < 0) or not np.allclose(views.sum(axis=2), 1.0):
+        raise ValueError("refine='em' for MultiView needs categorical views: every view of "
+                         "every row must be one-hot (non-negative, summing to 1)")
+    return views
+
+
+def _refine_multiview(model, Z, sw, params, weights, max_iter, rng):
+    if not model.simplex:
+        raise ValueError("refine='em' for MultiView needs MultiView(simplex=True): categorical "
+                         "views whose means are probability vectors")
+    views = split_views(model, Z)
+    d = model.n_features // 3
+    means = np.repeat(params[:, None, :], 3, axis=1) if model.symmetric \
+        else params.reshape(-1, 3, d)
+    start = categorical_view_start(means, rng)
+    means, w, _, it, conv = multiview_em(views, start, em_start_weights(weights),
+                                         sample_weight=sw, symmetric=model.symmetric,
+                                         max_iter=max_iter)
+    out = means[:, 0, :] if model.symmetric else means.reshape(len(w), -1)
+    return Refinement(out, w, it, conv)
+
+
+def _refine_gaussian(model, Z, sw, params, weights, max_iter, reg_covar):
+    from sklearn.mixture import GaussianMixture
+
+    if not np.all(sw == sw[0]):
+        raise ValueError("refine='em' uses scikit-learn's GaussianMixture, which takes no "
+                         "sample_weight; fit without sample weights or refine=None")
+    spherical = isinstance(model, GaussianSpherical)
+    means, var = model.gaussian_parameters(params)
+    var = np.maximum(var, 0) + reg_covar
+    gm = GaussianMixture(
+        len(weights), covariance_type="spherical" if spherical else "diag",
+        weights_init=em_start_weights(weights), means_init=means,
+        precisions_init=1.0 / (var[:, 0] if spherical else var), reg_covar=reg_covar,
+        max_iter=max_iter, tol=1e-6, random_state=0).fit(Z)
+    var_new = gm.covariances_[:, None] if spherical else gm.covariances_
+    return Refinement(np.hstack([gm.means_, var_new]), gm.weights_, gm.n_iter_,
+                      bool(gm.converged_))
+
+
+def _refine_regression(model, Z, sw, params, weights, max_iter):
+    d, k = model.n_features, len(weights)
+    X, y = Z[:, :-1], Z[:, -1]
+    icpt = params[:, d] if model.fit_intercept else np.zeros(k)
+    var = np.full(k, max(model.noise_variance, 1e-3 * np.var(y)))
+    res = regression_em(X, y, params[:, :d], icpt, var, em_start_weights(weights),
+                        sample_weight=sw, fit_intercept=model.fit_intercept, max_iter=max_iter)
+    out = np.column_stack([res.coef, res.intercept]) if model.fit_intercept else res.coef
+    return Refinement(out, res.weights, res.n_iter, res.converged)
+
+
+def refine_em(model, Z, sw, params, weights, *, max_iter, reg_covar, rng) -> Refinement:
+    """EM from ``(params, weights)`` for the built-in models that have a likelihood.
+
+    Gaussian (scikit-learn ``GaussianMixture``, tol 1e-6), Poisson, linear regression and
+    categorical 3-view models (:func:`._em.multiview_em`, tol 1e-8; the start is projected
+    onto the simplex and mixed 1% with a Dirichlet draw from ``rng``, see
+    :func:`._em.categorical_view_start`).
+    """
+    if isinstance(model, (GaussianDiagonal, GaussianSpherical, Gaussian1D)):
+        return _refine_gaussian(model, Z, sw, params, weights, max_iter, reg_covar)
+    if isinstance(model, Poisson):
+        rates, w, it, conv = poisson_em(Z, params, em_start_weights(weights), sample_weight=sw,
+                                        max_iter=max_iter)
+        return Refinement(rates, w, it, conv)
+    if isinstance(model, LinearRegression):
+        return _refine_regression(model, Z, sw, params, weights, max_iter)
+    if isinstance(model, MultiView):
+        return _refine_multiview(model, Z, sw, params, weights, max_iter, rng)
+    raise ValueError(f"refine='em' is not available for the {model.name} model")

@@ -1,0 +1,121 @@
+"""Moment polish (Gauss-Newton on the moment equations) and the 3-view categorical EM."""
+
+import numpy as np
+import pytest
+
+from momix.datasets import make_gaussian_mixture, make_multiview_mixture
+from momix.polymom import GaussianDiagonal, MultiView, Polymom
+from momix.polymom._em import (
+    _simplex_projection,
+    categorical_view_start,
+    multiview_em,
+    multiview_log_prob,
+)
+from momix.polymom._fit import build_problem
+from momix.polymom._moments import empirical_system, mapping_system
+from momix.polymom._polish import _monomial_jacobian, _Objective, polish_atoms
+
+
+def _problem(model, Z, k, weighting="variance"):
+    return build_problem(model, empirical_system(model, Z, np.ones(len(Z))), k, None, weighting)
+
+
+def test_polish_jacobian_matches_finite_differences():
+    model = GaussianDiagonal(2, order=3, mean_sum=1.0)
+    X = make_gaussian_mixture(2000, 2, 2, "constrained", random_state=1).X
+    obj = _Objective(_problem(model, X, 2), 2, model.n_params)
+    rng = np.random.default_rng(0)
+    x = np.concatenate([[0.3, 0.6], rng.normal(size=2 * model.n_params)])
+    J = obj.jacobian(x)
+    h = 1e-6
+    fd = np.column_stack([(obj.residual(x + h * e) - obj.residual(x - h * e)) / (2 * h)
+                          for e in np.eye(len(x))])
+    np.testing.assert_allclose(J, fd, rtol=1e-5, atol=1e-5 * np.abs(fd).max())
+
+
+def test_monomial_jacobian_of_a_cubic():
+    theta = np.array([[2.0, 3.0]])
+    exps = np.array([[2, 1], [0, 0], [0, 3]])
+    np.testing.assert_allclose(_monomial_jacobian(theta, exps)[0],
+                               [[2 * 2 * 3, 4], [0, 0], [0, 27]])
+
+
+def test_polish_keeps_exact_solution_and_recovers_perturbed_atoms():
+    model = GaussianDiagonal(2, order=4)
+    params = np.array([[0.0, 1.0, 1.0, 2.0], [2.0, -1.0, 0.5, 1.0]])
+    w = np.array([0.4, 0.6])
+    system = mapping_system(model, model.population_moments(w, params))
+    problem = build_problem(model, system, 2)
+    exact = polish_atoms(problem, params, w)
+    assert exact.objective <= exact.start_objective < 1e-20
+    start = params + 0.05 * np.random.default_rng(0).normal(size=params.shape)
+    res = polish_atoms(problem, start, np.array([0.45, 0.55]))
+    assert res.objective < 1e-12 < res.start_objective
+    np.testing.assert_allclose(res.params, params, atol=1e-5)
+    np.testing.assert_allclose(res.weights, w, atol=1e-5)
+
+
+def test_polish_respects_constraints_and_lowers_residual():
+    model = GaussianDiagonal(2, order=3, mean_sum=1.0)
+    X = make_gaussian_mixture(5000, 2, 2, "constrained", random_state=3).X
+    raw = Polymom(model, 2, polish=False, random_state=0).fit(X)
+    est = Polymom(model, 2, random_state=0).fit(X)
+    np.testing.assert_allclose(est.params_[:, :2].sum(axis=1), 1.0, atol=1e-6)
+    assert np.all(est.params_[:, 2:] >= 0)
+    obj = _Objective(_problem(model, X, 2), 2, model.n_params)
+
+    def value(e):
+        return np.sum(obj.residual(np.concatenate([e.weights_, e.params_.ravel()])) ** 2)
+
+    assert value(est) <= value(raw) + 1e-9
+    assert est.polished_ in (True, False)
+
+
+def test_simplex_projection_and_start():
+    V = np.array([[39.0, -73.0, -3.0], [0.2, 0.3, 0.5], [0.5, 0.5, 0.5]])
+    P = _simplex_projection(V)
+    np.testing.assert_allclose(P, [[1, 0, 0], [0.2, 0.3, 0.5], [1 / 3] * 3], atol=1e-12)
+    start = categorical_view_start(np.repeat(V[:, None], 3, axis=1), np.random.default_rng(0))
+    assert np.all(start > 0)
+    np.testing.assert_allclose(start.sum(axis=2), 1.0)
+
+
+def test_multiview_log_prob_of_one_hot_views():
+    views = np.zeros((3, 2, 2))
+    views[:, 0, 0] = 1  # sample 0: category 0 in all three views
+    views[:, 1, 1] = 1
+    means = np.array([[[0.25, 0.75]] * 3])
+    np.testing.assert_allclose(multiview_log_prob(views, means)[:, 0],
+                               [3 * np.log(0.25), 3 * np.log(0.75)])
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_multiview_em_is_monotone(symmetric):
+    data = make_multiview_mixture(3000, 3, 2, symmetric=symmetric, random_state=0)
+    rng = np.random.default_rng(1)
+    start = rng.dirichlet(np.ones(3), size=(2, 3))
+    if symmetric:
+        start = np.repeat(start[:, :1], 3, axis=1)
+    means, w, hist, n_iter, _ = multiview_em(data.views, start, np.array([0.5, 0.5]),
+                                             sample_weight=np.ones(3000), symmetric=symmetric,
+                                             max_iter=50)
+    assert np.all(np.diff(hist) >= -1e-12) and n_iter >= 1
+    np.testing.assert_allclose(means.sum(axis=2), 1.0)
+    if symmetric:
+        np.testing.assert_allclose(means[:, 0], means[:, 2])
+
+
+def test_polymom_refine_em_on_three_views():
+    data = make_multiview_mixture(20000, 3, 3, means=[[0.8, 0.1, 0.1], [0.1, 0.8, 0.1],
+                                                     [0.1, 0.1, 0.8]],
+                                  weights=[0.3, 0.3, 0.4], random_state=0)
+    Z = np.hstack(list(data.views))
+    model = MultiView(3, symmetric=True, simplex=True)
+    est = Polymom(model, 3, refine="em", random_state=0).fit(Z)
+    order = np.argsort(est.params_.argmax(axis=1))
+    np.testing.assert_allclose(est.params_[order], data.means[0], atol=0.03)
+    np.testing.assert_allclose(est.weights_[order], [0.3, 0.3, 0.4], atol=0.03)
+    with pytest.raises(ValueError, match="simplex=True"):
+        Polymom(MultiView(3, symmetric=True), 3, refine="em").fit(Z)
+    with pytest.raises(ValueError, match="one-hot"):
+        Polymom(model, 3, refine="em").fit(Z * 2.0)
