@@ -63,7 +63,12 @@ def _refine_multiview(model, Z, sw, params, weights, max_iter, rng):
     if not model.simplex:
         raise ValueError("refine='em' for MultiView needs MultiView(simplex=True): categorical "
                          "views whose means are probability vectors")
-    views = split_views(model, Z)
+    split_views(model, Z)  # validates the one-hot layout
+    # categorical rows take at most d^3 distinct values: EM on the distinct rows with summed
+    # sample weights is the same EM, in time independent of the number of samples
+    rows, inverse = np.unique(Z, axis=0, return_inverse=True)
+    sw = np.bincount(np.ravel(inverse), weights=sw, minlength=len(rows))
+    views = split_views(model, rows)
     d = model.n_features // 3
     means = np.repeat(params[:, None, :], 3, axis=1) if model.symmetric \
         else params.reshape(-1, 3, d)
