@@ -75,7 +75,7 @@ ANCHOR = (100, 3, 2, 100_000, 1.0)
 METHOD_VERSIONS = {
     "MM": "lr1",
     "DGMM": "lr3",  # lr3: first_step="both" by default
-    "GMM-full": "lr1",
+    "GMM-full": "lr2",  # lr2: recursive monomials, syrk accumulation of S
     "DGMM+EM": "lr3",
     "sklearn-EM": f"sklearn{sklearn.__version__}",
     "DGMM-init": "lr3",

@@ -18,6 +18,7 @@ from itertools import combinations_with_replacement
 from math import comb, factorial
 
 import numpy as np
+from scipy.linalg.blas import dsyrk
 
 from ._engine import MixtureParams
 
@@ -72,8 +73,22 @@ def _index_sets(d: int, L: int) -> list[np.ndarray]:
     return [np.array(list(combinations_with_replacement(range(d), k))) for k in range(1, L + 1)]
 
 
-def _monomials(X: np.ndarray, index_sets) -> np.ndarray:
-    return np.concatenate([np.prod(X[:, idx], axis=2) for idx in index_sets], axis=1)
+def _parents(index_sets) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per order k >= 2: the order-(k-1) monomial and the variable whose product is each one."""
+    out = []
+    for lower, idx in zip(index_sets[:-1], index_sets[1:], strict=True):
+        lookup = {tuple(row): u for u, row in enumerate(lower.tolist())}
+        out.append((np.array([lookup[tuple(row[:-1])] for row in idx.tolist()]), idx[:, -1]))
+    return out
+
+
+def _monomials(X: np.ndarray, index_sets, parents=None) -> np.ndarray:
+    """All monomials of degree 1..L, each as (a degree-(k-1) monomial) x (one variable)."""
+    parents = _parents(index_sets) if parents is None else parents
+    blocks = [X]
+    for parent, last in parents:
+        blocks.append(blocks[-1][:, parent] * X[:, last])
+    return np.concatenate(blocks, axis=1)
 
 
 @dataclass(frozen=True)
@@ -104,17 +119,20 @@ def full_weighting(
 ) -> FullWeighting:
     """Monomial sample moments and :math:`\\hat S^{+}`, accumulated in chunks of rows."""
     sets = _index_sets(X.shape[1], max_order)
+    parents = _parents(sets)
     q = sum(len(s) for s in sets)
-    mean, second = np.zeros(q), np.zeros((q, q))
+    mean, second = np.zeros(q), np.zeros((q, q), order="F")
     shift = None  # shifted-data accumulation: centre on the first chunk's mean
     for start in range(0, X.shape[0], chunk_size):
-        phi = _monomials(X[start : start + chunk_size], sets)
+        phi = _monomials(X[start : start + chunk_size], sets, parents)
         w = omega[start : start + chunk_size]
         if shift is None:
             shift = (w @ phi) / max(w.sum(), 1e-300)
         mean += w @ phi
-        centred = phi - shift
-        second += (centred * w[:, None]).T @ centred
+        scaled = (phi - shift) * np.sqrt(w)[:, None]
+        # upper triangle of scaled^T scaled (BLAS syrk: half the products of a full GEMM)
+        second = dsyrk(1.0, scaled, beta=1.0, c=second, trans=1, overwrite_c=1)
+    second = np.triu(second) + np.triu(second, 1).T
     cov = second - np.outer(mean - shift, mean - shift)
     return FullWeighting(
         weight=np.linalg.pinv(cov, rcond=1e-10, hermitian=True),
