@@ -404,6 +404,8 @@ def main(argv=None):
     ap.add_argument("--real-n-init", type=int, default=20)
     ap.add_argument("--scipy-starts", type=int, default=30)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--runs-only", action="store_true",
+                    help="only append synthetic runs to the JSONL (for a second process)")
     ap.add_argument("--replot", type=Path, help="rewrite md + figure from this JSON; no runs")
     args = ap.parse_args(argv)
     if args.replot:
@@ -419,15 +421,17 @@ def main(argv=None):
                            f"{platform.python_version()}", command=argv, synthetic=[])
     args.out.mkdir(parents=True, exist_ok=True)
     done_file = args.out / "softmax_mixture_runs.jsonl"  # one line per finished run (resume)
-    done = [json.loads(line) for line in done_file.read_text().splitlines()] \
-        if done_file.exists() else []
+
+    def done():  # re-read before every run: other processes may append to the same file
+        return [json.loads(line) for line in done_file.read_text().splitlines()] \
+            if done_file.exists() else []
     with threadpool_limits(1):
         if not args.no_synthetic:
             for grid in grids:
                 for p, L, K, N, sep in itertools.product(*grid.values()):
                     for seed in range(args.seeds):
                         key = dict(p=p, L=L, K=K, N=N, sep=sep, seed=seed)
-                        old = [d for d in done if all(d[k] == v for k, v in key.items())]
+                        old = [d for d in done() if all(d[k] == v for k, v in key.items())]
                         if old and not _stale(old[-1]):
                             results["synthetic"].append(old[-1])
                             continue
@@ -441,6 +445,8 @@ def main(argv=None):
                               f"t={r['em_mom']['time']:.2f}s vs {r['random']['time']:.1f}s",
                               flush=True)
             results["synthetic_summary"] = summarise(results["synthetic"])
+        if args.runs_only:
+            return
         if not args.no_timing:
             results["timing"] = timing_target()
             print("timing:", results["timing"]["median_time"], flush=True)
