@@ -17,17 +17,24 @@ Per setting (d, K, N, seed) it measures, against the closed form of the true mix
 * in 2-D, total-variation distance between the histogram (20 x 20 bins on the true 0.1-99.9%
   box) of the generated samples and the true bin probabilities (fine midpoint quadrature),
   next to the same distance for fresh true samples (the sampling-noise floor);
-* fit time, sampling time (1e4 samples) and peak traced memory of the fit.
+* wall time and process CPU time of the fit and of drawing 1e4 samples, the load average at
+  that moment, and the peak traced memory of the fit.
+
+Every finished (setting, seed, method) appends one JSON line to <out>_runs.jsonl; a rerun
+skips what is there (resumable). The tables report medians over seeds.
 
 Usage: python benchmarks/score_matching.py [--dims 2 5] [--components 2 4 8]
-       [--sizes 10000 100000] [--seeds 0] [--out benchmarks/results/score_matching]
-Results: <out>.json and <out>.md. Machine: 2 cores shared with other jobs, 24 GiB.
+       [--sizes 10000 100000] [--seeds 0 1 2] [--out benchmarks/results/score_matching]
+       python benchmarks/score_matching.py --timing   # fit + 1e4 samples, 2-D, K = 4, N = 1e5
+Results: <out>_runs.jsonl, <out>.json and <out>.md. Machine: 2 cores shared with other jobs,
+24 GiB.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 import tracemalloc
@@ -102,72 +109,173 @@ def kde_sampler(X, seed):
 
 
 def timed(fn):
-    start = time.perf_counter()
+    """Result, wall seconds, process CPU seconds and the 1-min load average at the start."""
+    load = os.getloadavg()[0]
+    wall, cpu = time.perf_counter(), time.process_time()
     result = fn()
-    return result, time.perf_counter() - start
+    return result, time.perf_counter() - wall, time.process_time() - cpu, load
 
 
-def run_setting(d, K, N, seed, n_gen, degree=3):
+def setting_data(d, K, N, seed):
     w, mu, cov = make_mixture(K, d, seed)
     rng = np.random.default_rng(seed)
     X = sample_gaussian_mixture(N, w, mu, cov, rng)[0]
     fresh = sample_gaussian_mixture(100_000, w, mu, cov, rng)[0]
+    return (w, mu, cov), X, fresh, rng
+
+
+def sample_quality(S, params, fresh, d):
+    """Log-density gap against fresh true samples and (2-D) histogram TV."""
+    w, mu, cov = params
     ref = float(mixture_log_density(fresh, w, mu, cov).mean())
-    row = {"d": d, "K": K, "N": N, "seed": seed, "degree": degree}
-    tracemalloc.start()
-    model, row["fit_s"] = timed(lambda: ScoreMatchingMixture(K, degree=degree,
-                                                              random_state=seed).fit(X))
-    row["fit_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    (Xs, _), row["sample_s"] = timed(lambda: model.sample(n_gen, random_state=seed + 1))
-    row["smm_nan"] = bool(~np.all(np.isfinite(Xs)))
-    row["score_rel_err"] = score_errors(model, w, mu, cov, rng)
-    row["extrapolation_rate_max"] = float(model.extrapolation_rate_.max())
-    gm, row["gmm_fit_s"] = timed(lambda: gmm_bic_sampler(X, K, seed))
-    row["gmm_k"] = int(gm.n_components)
-    kde, row["kde_fit_s"] = timed(lambda: kde_sampler(X, seed))
-    row["kde_bandwidth"] = float(kde.bandwidth_)
-    samples = {"smm": Xs, "gmm_bic": gm.sample(n_gen)[0],
-               "kde": kde.sample(n_gen, random_state=seed),
-               "true": sample_gaussian_mixture(n_gen, w, mu, cov, rng)[0]}
-    row["logdens_gap"] = {k: float(mixture_log_density(S, w, mu, cov).mean() - ref)
-                          for k, S in samples.items()}
+    out = {"nan": bool(~np.all(np.isfinite(S))),
+           "logdens_gap": float(mixture_log_density(S, w, mu, cov).mean() - ref)}
     if d == 2:
         lo, hi = np.quantile(fresh, [1e-3, 1 - 1e-3], axis=0)
-        row["tv_hist"] = {k: tv_histogram(S, w, mu, cov, lo, hi) for k, S in samples.items()}
-    return row
+        out["tv_hist"] = tv_histogram(S, w, mu, cov, lo, hi)
+    return out
 
 
-def to_markdown(rows, args):
+def run_method(method, d, K, N, seed, n_gen, degree=3):
+    """One (setting, seed, method) record."""
+    params, X, fresh, rng = setting_data(d, K, N, seed)
+    row = {"d": d, "K": K, "N": N, "seed": seed, "method": method, "degree": degree}
+    if method == "true":
+        S = sample_gaussian_mixture(n_gen, *params, np.random.default_rng(10_000 + seed))[0]
+        return row | sample_quality(S, params, fresh, d)
+    tracemalloc.start()
+    if method == "smm":
+        model, *fit = timed(lambda: ScoreMatchingMixture(K, degree=degree,
+                                                          random_state=seed).fit(X))
+    elif method == "gmm_bic":
+        model, *fit = timed(lambda: gmm_bic_sampler(X, K, seed))
+        row["k_selected"] = int(model.n_components)
+    else:
+        model, *fit = timed(lambda: kde_sampler(X, seed))
+        row["bandwidth"] = float(model.bandwidth_)
+    row["fit_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    row["fit_wall_s"], row["fit_cpu_s"], row["fit_load"] = fit
+    draw = {"smm": lambda: model.sample(n_gen, random_state=seed + 1)[0],
+            "gmm_bic": lambda: model.sample(n_gen)[0],
+            "kde": lambda: model.sample(n_gen, random_state=seed)}[method]
+    S, row["sample_wall_s"], row["sample_cpu_s"], row["sample_load"] = timed(draw)
+    if method == "smm":
+        row["score_rel_err"] = score_errors(model, *params, rng)
+        row["extrapolation_rate_max"] = float(model.extrapolation_rate_.max())
+    return row | sample_quality(S, params, fresh, d)
+
+
+METHODS = ("true", "smm", "gmm_bic", "kde")
+
+
+def timing():
+    """Fit + 1e4 samples at the timed setting (2-D, K = 4, N = 1e5, seed 0), nothing else."""
+    _, X, _, _ = setting_data(2, 4, 100_000, 0)
+    model, fit_wall, fit_cpu, load = timed(lambda: ScoreMatchingMixture(4, random_state=0).fit(X))
+    _, smp_wall, smp_cpu, _ = timed(lambda: model.sample(10_000, random_state=1))
+    print(f"fit + 1e4 samples (2-D, K=4, N=1e5): {fit_wall + smp_wall:.1f} s wall "
+          f"(fit {fit_wall:.1f} + sample {smp_wall:.1f}), {fit_cpu + smp_cpu:.1f} s CPU, "
+          f"load average {load:.1f}")
+
+
+def _median(rows, key, sub=None):
+    vals = [r[key] if sub is None else r[key][sub] for r in rows if key in r]
+    return float(np.median(vals)) if vals else float("nan")
+
+
+def summarise(records):
+    """Medians over seeds per (d, K, N) and method."""
+    table = {}
+    for r in records:
+        table.setdefault((r["d"], r["K"], r["N"]), {}).setdefault(r["method"], []).append(r)
+    out = []
+    for (d, K, N), by in sorted(table.items()):
+        row = {"d": d, "K": K, "N": N, "n_seeds": {m: len(v) for m, v in by.items()}}
+        for m, rows in by.items():
+            row[m] = {"logdens_gap": _median(rows, "logdens_gap"),
+                      "nan_runs": int(sum(r["nan"] for r in rows))}
+            if d == 2:
+                row[m]["tv_hist"] = _median(rows, "tv_hist")
+            for key in ("fit_wall_s", "fit_cpu_s", "sample_wall_s", "sample_cpu_s",
+                        "fit_load", "fit_peak_mib"):
+                if any(key in r for r in rows):
+                    row[m][key] = _median(rows, key)
+            if m == "smm":
+                row[m]["score_rel_err"] = {str(t): _median(rows, "score_rel_err", str(t))
+                                           for t in TIMES}
+                row[m]["score_rel_err_max_t0.1"] = max(r["score_rel_err"]["0.1"] for r in rows)
+            if m == "gmm_bic":
+                row[m]["k_selected"] = sorted(r["k_selected"] for r in rows)
+        out.append(row)
+    return out
+
+
+def to_markdown(summary, n_gen):
+    f = lambda row, m, k, fmt: (format(row[m][k], fmt) if m in row and k in row[m] else "-")  # noqa: E731
     lines = [
         "# Score-matching sampler benchmark (seed 003)",
         "",
-        f"Machine: 2 cores shared with up to 7 other jobs (load average during the run "
-        f"{args.load}), 24 GiB; {platform.python_version()}. ScoreMatchingMixture at its "
-        "defaults (degree D in the table, 24 noise levels, 2K crude cells, 200 sampler steps); "
-        f"{args.n_gen} generated samples per sampler; seeds {args.seeds}.",
+        f"Machine: 2 cores shared with other jobs, 24 GiB; Python {platform.python_version()}. "
+        "ScoreMatchingMixture at its defaults (degree 3, 24 noise levels, 2K crude cells, "
+        f"200 sampler steps); {n_gen} generated samples per sampler. Every number is the "
+        "median over the seeds in column 'seeds'. Load: 1-min load average when the fit "
+        "started (the machine has 2 cores, so wall time above CPU time means sharing).",
         "",
-        "Score error: relative L2 error of the learned score against the closed-form score of "
-        "the noised true mixture. Gap: mean log p_true(generated) - mean log p_true(fresh "
-        "true), nats ('true' = a fresh true sample of the same size: the noise floor). TV: "
-        "2-D histogram (20x20) against the exact bin probabilities.",
+        "Score error: relative L2 error of the learned score against the closed-form score "
+        "of the noised true mixture. Gap: mean log p_true(generated) - mean log p_true(fresh "
+        "true), nats; negative = samples too spread (or misplaced), positive = too "
+        "concentrated ('true' = a fresh true sample of the same size: the Monte-Carlo noise). "
+        "TV: 2-D histogram (20x20) against the exact bin probabilities.",
         "",
-        "| d | K | N | D | err t=1e-3 | err t=1e-2 | err t=0.1 | err t=1 | gap SMM "
-        "| gap GMM-BIC (K) "
-        "| gap KDE | gap true | TV SMM | TV GMM | TV KDE | TV true | fit s | sample s | fit MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| d | K | N | seeds | err t=1e-3 | err t=1e-2 | err t=0.1 | err t=1 | gap SMM "
+        "| gap GMM-BIC (K sel.) | gap KDE | gap true | TV SMM | TV GMM | TV KDE | TV true "
+        "| SMM fit wall / CPU s | SMM 1e4 samples wall / CPU s | load | GMM-BIC fit CPU s "
+        "| NaN runs |",
+        "|" + "---|" * 21,
     ]
-    for r in rows:
-        e, g = r["score_rel_err"], r["logdens_gap"]
-        tv = r.get("tv_hist", {})
-        tvs = [f"{tv[k]:.3f}" if k in tv else "-" for k in ("smm", "gmm_bic", "kde", "true")]
+    for r in summary:
+        e = r.get("smm", {}).get("score_rel_err", {})
+        errs = " | ".join(f"{e[str(t)]:.3f}" if str(t) in e else "-" for t in TIMES)
+        ksel = ",".join(map(str, r.get("gmm_bic", {}).get("k_selected", [])))
+        nan = sum(v.get("nan_runs", 0) for k, v in r.items() if isinstance(v, dict)
+                  and "nan_runs" in v)
         lines.append(
-            f"| {r['d']} | {r['K']} | {r['N']:.0e} | {r.get('degree', 3)} | "
-            + " | ".join(f"{e[str(t)]:.3f}" for t in TIMES)
-            + f" | {g['smm']:+.3f} | {g['gmm_bic']:+.3f} ({r['gmm_k']}) | {g['kde']:+.3f} | "
-            f"{g['true']:+.3f} | " + " | ".join(tvs)
-            + f" | {r['fit_s']:.1f} | {r['sample_s']:.1f} | {r['fit_peak_mib']:.0f} |")
+            f"| {r['d']} | {r['K']} | {r['N']:.0e} | {r['n_seeds'].get('smm', 0)} | {errs} | "
+            f"{f(r, 'smm', 'logdens_gap', '+.3f')} | {f(r, 'gmm_bic', 'logdens_gap', '+.3f')} "
+            f"({ksel}) | {f(r, 'kde', 'logdens_gap', '+.3f')} | "
+            f"{f(r, 'true', 'logdens_gap', '+.3f')} | "
+            + " | ".join(f(r, m, "tv_hist", ".3f") for m in ("smm", "gmm_bic", "kde", "true"))
+            + f" | {f(r, 'smm', 'fit_wall_s', '.1f')} / {f(r, 'smm', 'fit_cpu_s', '.1f')} | "
+            f"{f(r, 'smm', 'sample_wall_s', '.1f')} / {f(r, 'smm', 'sample_cpu_s', '.1f')} | "
+            f"{f(r, 'smm', 'fit_load', '.1f')} | {f(r, 'gmm_bic', 'fit_cpu_s', '.1f')} | {nan} |")
     return "\n".join(lines) + "\n"
+
+
+def plot(summary, path):
+    """Median score error against t (SMM) per setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, d in zip(axes, (2, 5), strict=True):
+        for r in summary:
+            if r["d"] != d or "smm" not in r:
+                continue
+            e = r["smm"]["score_rel_err"]
+            ax.loglog(TIMES, [e[str(t)] for t in TIMES], "o-",
+                      label=f"K={r['K']}, N={r['N']:.0e}")
+        ax.axhline(0.05, color="0.6", ls=":")
+        ax.set_title(f"d = {d}: learned score, median rel. L2 error")
+        ax.set_xlabel("diffusion time t")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    axes[0].set_ylabel("relative L2 error")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def main():
@@ -175,28 +283,39 @@ def main():
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 5])
     parser.add_argument("--components", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e4, 1e5])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--n-gen", dest="n_gen", type=int, default=10_000)
-    parser.add_argument("--degree", type=int, default=3, help="polynomial degree per cell")
-    parser.add_argument("--append", action="store_true", help="add rows to an existing <out>.json")
     parser.add_argument("--out", default="benchmarks/results/score_matching")
+    parser.add_argument("--timing", action="store_true",
+                        help="only time fit + 1e4 samples at 2-D, K = 4, N = 1e5")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild .json/.md/_errors.png from the JSONL, run nothing")
     args = parser.parse_args()
-    import os
-
-    args.load = f"{os.getloadavg()[0]:.1f}"
+    if args.timing:
+        timing()
+        return
     out = Path(args.out)
-    rows = json.loads(out.with_suffix(".json").read_text())["rows"] if args.append else []
-    for d in args.dims:
-        for K in args.components:
-            for N in args.sizes:
-                for seed in args.seeds:
-                    row = run_setting(d, K, int(N), seed, args.n_gen, args.degree)
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
-                    out.with_suffix(".json").write_text(json.dumps(
-                        {"machine": "2 cores (shared), 24 GiB", "args": vars(args),
-                         "rows": rows}, indent=1))
-                    out.with_suffix(".md").write_text(to_markdown(rows, args))
+    runs = out.parent / (out.name + "_runs.jsonl")
+    records = [json.loads(line) for line in runs.read_text().splitlines()] \
+        if runs.exists() else []
+    done = {(r["d"], r["K"], r["N"], r["seed"], r["method"]) for r in records}
+    todo = [(d, K, int(N), seed, m) for seed in args.seeds for d in args.dims
+            for K in args.components for N in args.sizes for m in args.methods]
+    for key in ([] if args.report_only else todo):
+        if key in done:
+            continue
+        row = run_method(key[4], *key[:4], args.n_gen)
+        records.append(row)
+        with runs.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+    summary = summarise(records)
+    out.with_suffix(".json").write_text(json.dumps(
+        {"machine": "2 cores (shared), 24 GiB", "n_gen": args.n_gen, "summary": summary},
+        indent=1))
+    out.with_suffix(".md").write_text(to_markdown(summary, args.n_gen))
+    plot(summary, out.parent / (out.name + "_errors.png"))
 
 
 if __name__ == "__main__":

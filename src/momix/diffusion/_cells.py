@@ -125,7 +125,8 @@ def crude_log_joint(X: np.ndarray, crude: CrudeMixture, t: float) -> np.ndarray:
     """:math:`\\log w_j + \\log N(x; \\mu_j(t), \\Sigma_j(t))` for every point and crude component.
 
     All components are whitened by one product ``X @ A`` with ``A`` the stacked
-    :math:`L_j^{-\\top}` (shape ``(d, d K)``, column ``i K + j`` for row ``i`` of :math:`L_j^{-1}`), so the cost is one BLAS call per evaluation.
+    :math:`L_j^{-\\top}` (shape ``(d, d K)``; column ``i K + j`` holds row ``i`` of
+    :math:`L_j^{-1}`), so the cost is one BLAS call per evaluation.
 
     Returns
     -------
