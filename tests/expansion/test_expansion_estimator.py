@@ -111,15 +111,23 @@ def test_integer_sample_weight_equals_repetition(d):
 
 
 def test_auto_bandwidth_is_the_best_candidate():
-    est = GMMExpansion(random_state=0).fit(_bimodal(400))
+    from momix.expansion._bandwidth import CANDIDATE_FACTORS, REFINE, silverman_factor
+
+    X = _bimodal(400)
+    est = GMMExpansion(random_state=0).fit(X)
     search = est.bandwidth_search_
     assert est.bandwidth_ == search.best
     assert search.scores[search.bandwidths.index(search.best)] == max(search.scores)
-    # largest candidates first; the search stops after three straight losses
-    hs = np.array(search.bandwidths[:-1])
-    assert np.all(np.diff(hs) < 0)
-    assert len(hs) == 22 or np.all(
-        np.array(search.scores[len(hs) - 3 : len(hs)]) < max(search.scores)
+    # coarse pass: powers of two times Silverman's factor, largest first, stopped after the
+    # first candidate below the best; then the best times and divided by sqrt(2)
+    hs, scores = np.array(search.bandwidths), np.array(search.scores)
+    h0 = silverman_factor(len(X), 1)
+    n_coarse = int(np.sum(np.isin(np.round(hs / h0, 9), np.round(CANDIDATE_FACTORS, 9))))
+    np.testing.assert_allclose(hs[:n_coarse], h0 * CANDIDATE_FACTORS[:n_coarse])
+    assert n_coarse == len(CANDIDATE_FACTORS) or scores[n_coarse - 1] < scores[: n_coarse - 1].max()
+    coarse_best = hs[int(np.argmax(scores[:n_coarse]))]
+    np.testing.assert_allclose(
+        sorted(hs[n_coarse : n_coarse + 2]), [coarse_best / REFINE, coarse_best * REFINE]
     )
 
 

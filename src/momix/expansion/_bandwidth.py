@@ -25,6 +25,7 @@ up), so the search costs about two passes over the data per candidate.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,12 +47,16 @@ __all__ = [
 
 logger = logging.getLogger("momix.expansion")
 
-#: candidate bandwidths relative to Silverman's factor
-CANDIDATE_FACTORS = np.geomspace(1 / 16, 8.0, 22)
-#: the search stops after this many consecutive candidates below the best so far
-PATIENCE = 3
+#: coarse candidate bandwidths relative to Silverman's factor, largest first
+CANDIDATE_FACTORS = 2.0 ** np.arange(3, -5, -1)
+#: the coarse pass stops after this many consecutive candidates below the best so far
+PATIENCE = 1
+#: the refinement scores the best coarse candidate times and divided by this factor
+REFINE = math.sqrt(2.0)
+#: share of the uniform-start (one-step) weights mixed into a warm start
+WARM_MIX = 0.5
 #: optimality gap at which EM stops inside the bandwidth search
-CV_EM_TOL = 1e-2
+CV_EM_TOL = 3e-2
 
 
 @dataclass(frozen=True)
@@ -66,11 +71,15 @@ class BandwidthSearch:
         Held-out mean log-likelihood of each (``-inf`` where the grid exceeded its budget).
     best : float
         The selected relative bandwidth.
+    warm_start : ndarray or None
+        ``update="em"`` only: the mean of the folds' EM weights at ``best`` (on the grid the
+        final fit uses), a warm start for the final EM.
     """
 
     bandwidths: tuple[float, ...]
     scores: tuple[float, ...]
     best: float
+    warm_start: np.ndarray | None = None
 
 
 def silverman_factor(n_samples: int, n_features: int) -> float:
@@ -97,7 +106,7 @@ def _cv_em(X, w, folds, levels, sigmas, config) -> float:
     if binned:
         origin, width, dims = lattice(X, sigmas)
         fold_bins = [linear_bin(X[f], w[f], origin, width, dims) for f in folds]
-    total, num = 0.0, 0.0
+    total, num, weights, fold_weights = 0.0, 0.0, None, []
     for k, test in enumerate(folds):
         train = np.concatenate([f for i, f in enumerate(folds) if i != k])
         if binned:
@@ -105,12 +114,18 @@ def _cv_em(X, w, folds, levels, sigmas, config) -> float:
             Xtr, wtr = merged.centres, merged.weights
         else:
             Xtr, wtr = X[train], w[train]
+        # folds share most of their data: start from the previous fold's optimum (the
+        # objective is concave, so the start changes the number of passes, not the optimum)
         init = level_soft_counts(Xtr, wtr, levels)
+        init = init / init.sum()
+        if weights is not None:  # keep every weight positive: zeros are EM fixed points
+            init = (1 - WARM_MIX) * weights + WARM_MIX * init
         pre = precompute_levels(Xtr, wtr, levels)
         weights = em_weights(pre, init / init.sum(), **em_options).weights
+        fold_weights.append(weights)
         total += _held_out(X, w, train, test, weights, levels, config)
         num += float(w[test].sum())
-    return total / num
+    return total / num, np.mean(fold_weights, axis=0)
 
 
 def _held_out(X, w, train, test, weights, levels, config) -> float:
@@ -121,8 +136,8 @@ def _held_out(X, w, train, test, weights, levels, config) -> float:
     return float(np.dot(w[test], log_p))
 
 
-def _cv_score(X, w, folds, h, scale, config) -> float:
-    """Weighted mean held-out log-likelihood of relative bandwidth ``h`` over the folds."""
+def _cv_score(X, w, folds, h, scale, config) -> tuple[float, np.ndarray | None]:
+    """Held-out mean log-likelihood of relative bandwidth ``h`` (and EM's mean fold weights)."""
     sigmas = h * scale
     levels = make_levels(X, config["n_grid"], sigmas, config["n_levels"], config["max_grid_size"])
     if config["update"] == "em":
@@ -134,7 +149,7 @@ def _cv_score(X, w, folds, h, scale, config) -> float:
         train = np.concatenate([f for i, f in enumerate(folds) if i != k])
         total += _held_out(X, w, train, test, _fold_weights(counts, k), levels, config)
         num += float(w[test].sum())
-    return total / num
+    return total / num, None
 
 
 def select_bandwidth(
@@ -206,15 +221,19 @@ def select_bandwidth(
         "scale": scale,
     }
 
+    warm: dict[float, np.ndarray] = {}
+
     def score(h: float) -> float:
         try:
-            tried[h] = _cv_score(X, sample_weight, folds, h, scale, config)
+            tried[h], weights = _cv_score(X, sample_weight, folds, h, scale, config)
+            if weights is not None:
+                warm[h] = weights
         except DataError:
             tried[h] = -np.inf
         logger.info("bandwidth %.4g: held-out log-likelihood %.5f", h, tried[h])
         return tried[h]
 
-    hs = h0 * CANDIDATE_FACTORS[::-1]
+    hs = h0 * CANDIDATE_FACTORS
     scores = np.full(len(hs), -np.inf)
     for k in tqdm(range(len(hs)), desc="bandwidth search", disable=verbose <= 0):
         scores[k] = score(float(hs[k]))
@@ -225,12 +244,24 @@ def select_bandwidth(
     if not np.any(np.isfinite(scores)):
         make_levels(X, n_grid, hs[0] * scale, n_levels, max_grid_size)  # informative error
         raise DataError("no candidate bandwidth gave a finite held-out log-likelihood")
-    best = int(np.argmax(scores))
-    if 0 < best < len(hs) - 1 and np.all(np.isfinite(scores[best - 1 : best + 2])):
-        vertex = _parabola_vertex(np.log(hs[best - 1 : best + 2]), scores[best - 1 : best + 2])
-        score(float(np.exp(vertex)))
+    best = float(hs[int(np.argmax(scores))])
+    for h in (best * REFINE, best / REFINE):
+        if hs.min() <= h <= hs.max():
+            score(float(h))
+    _refine(tried, score)
     best_h = max(tried, key=tried.get)
-    return BandwidthSearch(tuple(tried), tuple(tried.values()), float(best_h))
+    return BandwidthSearch(tuple(tried), tuple(tried.values()), float(best_h), warm.get(best_h))
+
+
+def _refine(tried: dict[float, float], score) -> None:
+    """Score the vertex of the parabola (in log h) through the best candidate and its neighbours."""
+    hs = np.array(sorted(tried))
+    values = np.array([tried[h] for h in hs])
+    k = int(np.argmax(values))
+    if 0 < k < len(hs) - 1 and np.all(np.isfinite(values[k - 1 : k + 2])):
+        vertex = float(np.exp(_parabola_vertex(np.log(hs[k - 1 : k + 2]), values[k - 1 : k + 2])))
+        if vertex not in tried:
+            score(vertex)
 
 
 def _parabola_vertex(x: np.ndarray, y: np.ndarray) -> float:

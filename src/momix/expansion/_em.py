@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from ._grid import LocalKernels, local_kernels
 from ._kernels import (
@@ -51,8 +52,8 @@ class PrecomputedKernels:
 
     Attributes
     ----------
-    kernels : tuple of tuple of LocalKernels
-        ``kernels[c][l]``: chunk ``c``, level ``l``.
+    kernels : tuple of tuple of (LocalKernels or SparseKernels)
+        ``kernels[c][l]``: chunk ``c``, level ``l``; windowed levels as sparse matrices.
     sample_weight : tuple of ndarray
     total_weight : float
     levels : tuple of Level
@@ -88,12 +89,50 @@ def precompute_levels(X: np.ndarray, sample_weight: np.ndarray, levels) -> Preco
     slices = list(_chunks(X.shape[0], _dictionary_elements(levels)))
     return PrecomputedKernels(
         tuple(
-            tuple(local_kernels(X[sl], list(lv.grid), lv.sigmas) for lv in levels) for sl in slices
+            tuple(_kernels(local_kernels(X[sl], list(lv.grid), lv.sigmas)) for lv in levels)
+            for sl in slices
         ),
         tuple(sample_weight[sl] for sl in slices),
         float(sample_weight.sum()),
         tuple(levels),
     )
+
+
+@dataclass(frozen=True)
+class SparseKernels:
+    """A windowed level as a sparse design matrix (and its transpose), both CSR.
+
+    For a grid much larger than a window, a pass is then two sparse matrix-vector
+    products in compiled code instead of gathering and scattering each point's window.
+    """
+
+    design: sparse.csr_matrix
+    transpose: sparse.csr_matrix
+
+
+def _kernels(lk: LocalKernels):
+    """Dense (factorised) levels stay as they are; windowed ones become sparse matrices."""
+    if lk.dense:
+        return lk
+    n = lk.starts.shape[0]
+    prod = _window_product(lk)
+    cols = np.broadcast_to(np.ravel_multi_index(_window_index(lk), lk.shape), prod.shape)
+    rows = np.repeat(np.arange(n), prod[0].size)
+    size = int(np.prod(lk.shape))
+    design = sparse.csr_matrix((prod.ravel(), (rows, cols.reshape(-1))), shape=(n, size))
+    return SparseKernels(design, design.T.tocsr())
+
+
+def _apply(W: np.ndarray, K) -> np.ndarray:
+    if isinstance(K, SparseKernels):
+        return K.design @ W.ravel()
+    return contract(W, K)
+
+
+def _adjoint(c: np.ndarray, K, shape) -> np.ndarray:
+    if isinstance(K, SparseKernels):
+        return (K.transpose @ c).reshape(shape)
+    return backproject(c, K)
 
 
 def dense_design(lk: LocalKernels) -> np.ndarray:
@@ -143,12 +182,12 @@ def em_map(weights: np.ndarray, pre: PrecomputedKernels) -> tuple[np.ndarray, fl
     G = [np.zeros_like(W) for W in parts]
     ll = 0.0
     for Ks, w in zip(pre.kernels, pre.sample_weight, strict=True):
-        p = sum(contract(W, K) for W, K in zip(parts, Ks, strict=True))
+        p = sum(_apply(W, K) for W, K in zip(parts, Ks, strict=True))
         with np.errstate(divide="ignore"):
             ll += float(np.dot(w, np.log(p)))
         ratio = np.divide(w, p, out=np.zeros_like(p), where=p > 0)
         for k, K in enumerate(Ks):
-            G[k] += backproject(ratio, K)
+            G[k] += _adjoint(ratio, K, G[k].shape)
     g = np.concatenate([x.ravel() for x in G]).reshape(weights.shape) / pre.total_weight
     new = weights * g
     return new / new.sum(), ll / pre.total_weight, float(np.log(g.max()))

@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from .._base import MixtureEstimator, warn_not_converged
 from .._validation import check_rng, check_sample_weight
-from ._bandwidth import BandwidthSearch, fit_data, select_bandwidth
+from ._bandwidth import WARM_MIX, BandwidthSearch, fit_data, select_bandwidth
 from ._binning import AUTO_BIN_MIN_SAMPLES
 from ._em import em_weights, precompute_levels
 from ._grid import robust_scale
@@ -298,7 +298,13 @@ class GMMExpansion(MixtureEstimator):
         levels = self.levels_
         if self.update == "em":
             Xf, wf = fit_data(X, w, self.sigmas_, self._binned(X.shape[0]))
+            search = self.bandwidth_search_
+            warm = None if search is None else search.warm_start
+            n_components = sum(lv.size for lv in levels)
             init = level_soft_counts(Xf, wf, levels)
+            if warm is not None and warm.size == n_components:
+                # the folds' mean optimum on this very grid, kept strictly positive
+                init = (1 - WARM_MIX) * warm.ravel() + WARM_MIX * init / init.sum()
             fit = em_weights(precompute_levels(Xf, wf, levels), init, **self._em_options())
             if Xf is X:
                 return fit
