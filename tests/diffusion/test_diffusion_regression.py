@@ -123,3 +123,16 @@ def test_crude_log_joint_and_group_likelihood_match_scipy():
     perm = np.array([2, 0, 3, 1])
     np.testing.assert_allclose(group_log_likelihood(log_joint, perm),
                                log_joint[:, np.argsort(perm)], rtol=1e-12)
+
+
+def test_crude_estimates_on_a_kmeans_subset_use_every_row():
+    """k-means on a subset, then statistics over all rows: separated clusters recovered."""
+    rng = np.random.default_rng(11)
+    centres = np.array([[-5.0, 0.0], [0.0, 6.0], [5.0, 0.0]])
+    labels = rng.choice(3, size=6000, p=[0.5, 0.3, 0.2])
+    X = centres[labels] + rng.normal(size=(6000, 2))
+    crude = crude_estimates(X, 3, rng, max_kmeans_samples=300)
+    order = np.argsort(crude.means[:, 0])
+    np.testing.assert_allclose(crude.means[order], centres, atol=0.1)
+    np.testing.assert_allclose(crude.weights[order], np.bincount(labels) / 6000, atol=0.01)
+    np.testing.assert_allclose(crude.covariances[order], np.array([np.eye(2)] * 3), atol=0.15)
