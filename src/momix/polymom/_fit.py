@@ -149,8 +149,10 @@ def polymom(model: ComponentModel, system: MomentSystem, n_components: int, *, r
         Relative singular-value threshold of the numerical ranks (default 1e-6, or 1e-3 when
         the SCS solver produced the moments).
     polish : bool, default=False
-        Refine the extracted atoms and weights by Gauss-Newton on the weighted moment
-        residual (:func:`._polish.polish_atoms`); kept only if the residual drops.
+        Refine the extracted atoms and weights by Gauss-Newton on the relaxation's objective
+        restricted to K atoms: the weighted moment residual, plus the trace term
+        :math:`\\lambda \\operatorname{tr} M_r` in the least-squares relaxation
+        (:func:`._polish.polish_atoms`); kept only if the objective drops.
     **sdp_options
         Passed to :func:`solve_moment_sdp`.
     """
@@ -165,7 +167,9 @@ def polymom(model: ComponentModel, system: MomentSystem, n_components: int, *, r
     flat = ranks[0] == ranks[1] == n_components
     polished = False
     if polish:
-        pol = polish_atoms(problem, params, weights)
+        least_squares = sdp_options.get("relaxation", "exact") == "least_squares"
+        lam = float(sdp_options.get("penalty", 1e-5)) if least_squares else 0.0
+        pol = polish_atoms(problem, params, weights, penalty=lam)
         polished = pol.objective < pol.start_objective
         params, weights = pol.params, pol.weights
     return PolymomResult(params, weights, flat, ranks, np.abs(sdp.eigenvalues),

@@ -9,10 +9,16 @@ relaxation stands for, locally, from the extracted atoms:
 .. math::
 
     \\min_{\\pi \\ge 0,\\ \\theta}\\ \\big\\| D\\big(A\\,y(\\pi,\\theta) - b\\big)\\big\\|^2
-    + \\rho^2\\Big[(\\textstyle\\sum_k \\pi_k - 1)^2
-    + \\sum_k \\|E\\,v(\\theta_k)\\|^2 + \\sum_{k,g} \\min(0, g(\\theta_k))^2\\Big],
+    + 2\\lambda \\operatorname{tr} M_r\\big(y(\\pi,\\theta)\\big)
+    + \\rho^2\\Big[(\\textstyle\\sum_k \\pi_k - 1)^2 + \\sum_k \\|E\\,v(\\theta_k)\\|^2
+    + \\sum_{k,g} \\min(0, g(\\theta_k))^2\\Big],
     \\qquad y_\\gamma(\\pi,\\theta) = \\sum_k \\pi_k\\,\\theta_k^\\gamma ,
 
+i.e. the least-squares relaxation's own objective (paper Problem 9, trace weight
+:math:`\\lambda`; 0 for the exact relaxation) over K-atomic measures, where
+:math:`\\operatorname{tr} M_r = \\sum_k \\pi_k \\|v_r(\\theta_k)\\|^2` is a sum of squares
+(measured: without it the polish overfits the noisy moments of T = 1e3 samples, with it
+the errors at T = 1e3 halve and those at 1e4, 1e5 are unchanged). It is solved
 by the trust-region reflective Gauss-Newton method of :func:`scipy.optimize.least_squares`
 with the analytic Jacobian. :math:`D` is the residual weighting of the least-squares
 relaxation, :math:`E` the parameter equalities (imposed per component, so
@@ -20,7 +26,7 @@ relaxation, :math:`E` the parameter equalities (imposed per component, so
 inequalities :math:`\\theta_p \\ge 0` become bounds), :math:`\\rho` a large constant
 (``1e3`` times the largest residual weight). This is the generalised method of moments
 estimator with diagonal weighting, started where the SDP left off; it cannot move the
-moment residual up (the start is kept when the polish does not lower the objective).
+objective up (the start is kept when the polish does not lower it).
 """
 
 from __future__ import annotations
@@ -78,9 +84,11 @@ def _monomial_jacobian(theta: np.ndarray, exps: np.ndarray) -> np.ndarray:
 class _Objective:
     """Residual vector and Jacobian of the polishing problem in x = (pi, vec theta)."""
 
-    def __init__(self, problem: MomentProblem, K: int, P: int):
+    def __init__(self, problem: MomentProblem, K: int, P: int, penalty: float = 0.0):
         self.K, self.P = K, P
         self.exps = problem.structure.monomials
+        self.basis = problem.structure.basis
+        self.scale = np.sqrt(2.0 * penalty)
         D = problem.residual_weights
         self.DA, self.Db = D[:, None] * problem.A, D * problem.b
         self.rho = _PENALTY * max(float(np.max(D)), 1.0)
@@ -98,6 +106,9 @@ class _Objective:
         parts = [self.DA @ (pi @ V) - self.Db, [self.rho * (pi.sum() - 1.0)],
                  self.rho * (V @ self.E.T).ravel(),
                  self.rho * np.minimum(V @ self.G.T, 0.0).ravel()]
+        if self.scale:  # lambda tr M_r(y) = sum_k sum_beta (sqrt(lambda pi_k) theta_k^beta)^2
+            B = _monomial_values(theta, self.basis)
+            parts.append((self.scale * np.sqrt(np.maximum(pi, 0.0))[:, None] * B).ravel())
         return np.concatenate(parts)
 
     def jacobian(self, x):
@@ -117,7 +128,20 @@ class _Objective:
             for k in range(K):
                 rows[k, :, K + k * P:K + (k + 1) * P] = self.rho * (C @ dV[k]) * active[k][:, None]
             blocks.append(rows.reshape(-1, K + K * P))
+        if self.scale:
+            blocks.append(self._trace_jacobian(pi, theta))
         return np.vstack(blocks)
+
+    def _trace_jacobian(self, pi, theta):
+        K, P, s = self.K, self.P, self.basis.shape[0]
+        root = np.sqrt(np.maximum(pi, 1e-300))
+        B = _monomial_values(theta, self.basis)
+        dB = _monomial_jacobian(theta, self.basis)  # (K, s, P)
+        rows = np.zeros((K, s, K + K * P))
+        for k in range(K):
+            rows[k, :, k] = self.scale * B[k] / (2 * root[k])
+            rows[k, :, K + k * P:K + (k + 1) * P] = self.scale * root[k] * dB[k]
+        return rows.reshape(-1, K + K * P)
 
 
 def _simple_lower_bounds(problem: MomentProblem, P: int) -> np.ndarray:
@@ -135,7 +159,7 @@ def _simple_lower_bounds(problem: MomentProblem, P: int) -> np.ndarray:
 
 
 def polish_atoms(problem: MomentProblem, params: np.ndarray, weights: np.ndarray, *,
-                 max_evaluations: int = 200) -> PolishResult:
+                 penalty: float = 0.0, max_evaluations: int = 200) -> PolishResult:
     """Minimise the weighted moment residual over K atoms, starting from ``params``.
 
     Parameters
@@ -146,6 +170,10 @@ def polish_atoms(problem: MomentProblem, params: np.ndarray, weights: np.ndarray
         Starting atoms (extracted from the SDP).
     weights : ndarray of shape (K,)
         Starting mixing weights.
+    penalty : float, default=0.0
+        :math:`\\lambda` of the least-squares relaxation: adds its trace term
+        :math:`\\lambda \\operatorname{tr} M_r(y) = \\lambda \\sum_k \\pi_k \\|v_r(\\theta_k)\\|^2`,
+        so the polish minimises the relaxation's own objective over K-atomic measures.
     max_evaluations : int, default=200
         Most residual evaluations of the Gauss-Newton solver.
 
@@ -155,9 +183,9 @@ def polish_atoms(problem: MomentProblem, params: np.ndarray, weights: np.ndarray
         The polished atoms, or the start when polishing does not lower the objective.
     """
     K, P = params.shape
-    obj = _Objective(problem, K, P)
+    obj = _Objective(problem, K, P, penalty)
     lower_theta = _simple_lower_bounds(problem, P)
-    lower = np.concatenate([np.zeros(K), np.tile(lower_theta, K)])
+    lower = np.concatenate([np.full(K, 1e-12 if penalty else 0.0), np.tile(lower_theta, K)])
     upper = np.concatenate([np.ones(K), np.full(K * P, np.inf)])
     x0 = np.concatenate([np.clip(weights, 0.0, 1.0), params.ravel()])
     x0 = np.clip(x0, lower + 1e-10 * np.isfinite(lower), upper - 1e-10)
