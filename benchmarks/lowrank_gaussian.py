@@ -221,9 +221,9 @@ def build_queue(settings, methods, seeds, seeds_slow, memory=True) -> list[tuple
             if not (m == "GMM-full" and setting[0] > 10 and kind == "memory")
         ]
 
-    def slow(job):  # scikit-learn at d=100 and the full GMM at N=1e5 (q x q S from 1e5 rows)
+    def slow(job):  # scikit-learn at d=100, N>=1e4 and the full GMM at N=1e5
         setting, _, method, _, _ = job
-        return (method == "sklearn-EM" and setting[0] == 100) or (
+        return (method == "sklearn-EM" and setting[0] == 100 and setting[3] >= 10_000) or (
             method == "GMM-full" and setting[3] >= 100_000
         )
 
