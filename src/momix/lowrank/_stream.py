@@ -1,4 +1,4 @@
-r"""Out-of-core and distributed input: the fit from two passes over chunks.
+r"""Out-of-core and distributed input: the fit from one or two passes over chunks.
 
 A *streaming source* is anything that is not an in-memory array: a path to a ``.npy`` file
 or a :class:`numpy.memmap` (read in row slices), a dask array (reduced on its scheduler,
@@ -6,17 +6,24 @@ e.g. a ``distributed`` cluster), or a re-iterable of chunks -- a list of 2-D arr
 ``(X, w)`` tuples, or a callable returning a fresh iterator of them (multi-pass
 algorithms need to read the data more than once; a one-shot generator is refused).
 
-The fit reads the source in two passes, after which its cost does not depend on N:
+The fit reads the source in two passes -- one when it is fitted in the whole space --
+after which its cost does not depend on N:
 
 1. the weighted mean and second moment :math:`\sum_n\omega_ny_ny_n^\top` (exact chunk
-   merges, :func:`momix.moments.one_pass`) and a bounded uniform subsample: every row gets
-   a key :math:`u_n \sim U(0, 1)` drawn in row order from the fit's random stream, and the
-   ``m`` rows with the smallest keys are kept (a reservoir for iterables, an index
-   selection for sources of known length; the same rows for every source and chunking);
+   merges, :mod:`momix.moments`) and a bounded uniform subsample: every row gets a key
+   :math:`u_n \sim U(0, 1)` drawn in row order from the fit's random stream, and the
+   ``m`` rows with the smallest keys are kept (a reservoir for iterables; for sources of
+   known length the indices are drawn first and the rows copied out of their chunk as it
+   passes; the same rows for every source and chunking);
 2. the signal basis :math:`B` (top eigenvectors of the second moment) and the statistics
    :math:`T_{a,l} = \sum_n\omega_n\|y_n\|^{2l}(B^\top y_n)^{\otimes a}`, :math:`a + 2l \le L`
-   (:mod:`._stats`), summed over chunks (dask: one task per block, only the small
-   statistics leave the workers).
+   (:mod:`._stats`: one symmetric product per chunk), summed over chunks. Without a
+   subspace (:math:`B = I`) they are summed in pass 1 and there is no pass 2.
+
+Chunks are summarised on a thread pool (:func:`momix.moments.map_ordered`: one thread can
+read while the others multiply) and reduced in chunk order, so the result does not
+depend on the number of threads; dask sources run one task per block on dask's scheduler
+(a ``distributed`` cluster if one is active), and only the small summaries travel.
 
 The objective and its gradient then use :math:`T` only. The per-sample parts of the
 in-memory fit use the subsample instead: k-means initialisation (at most 5 000 rows, as
@@ -44,9 +51,9 @@ from ..moments import (
     chunk_state,
     is_streaming_source,
     map_ordered,
-    one_pass,
 )
-from ..moments._sources import align_dask, is_dask_array
+from ..moments._accumulate import check_chunk
+from ..moments._sources import align_dask
 from ._solver import MomentData, reduce_to_subspace
 from ._stats import MomentStatistics, statistics_from_gram, statistics_gram, statistics_size
 
@@ -91,22 +98,54 @@ def _smallest_keys(rng: np.random.Generator, n: int, m: int) -> np.ndarray:
     return np.sort(best_i)
 
 
-def _take_rows(source: ChunkSource, idx: np.ndarray):
-    X = source.data
-    rows = np.asarray(X[idx].compute() if source.is_dask else X[idx], dtype=np.float64)
-    w = source.sample_weight
-    if w is None:
-        return rows, np.ones(idx.size)
-    w = w[idx].compute() if is_dask_array(w) else np.asarray(w, dtype=np.float64)[idx]
-    return rows, np.asarray(w, dtype=np.float64)
+def _first_work(X, w, take, plan, max_order, validate):
+    """Per-chunk work of pass 1: moment summary, statistics Gram if asked, subsample rows.
 
-
-def _first_work(X, w, plan, max_order):
-    """Per-chunk work of pass 1: moment summary, and the statistics Gram if asked."""
+    ``take``: local indices of the chunk's subsample rows (None: the whole chunk, for the
+    reservoir of sources of unknown length). ``validate`` for raw dask blocks.
+    """
+    if validate:
+        X, w = check_chunk(X, w, plan.n_features, 0)
     gram = None
     if max_order is not None:
         gram = statistics_gram(X, np.einsum("nd,nd->n", X, X), w, max_order)
-    return chunk_state(X, w, plan), gram, X, w
+    rows = (X, w) if take is None else (X[take], w[take])
+    return chunk_state(X, w, plan), gram, X.shape[0], rows
+
+
+def _with_takes(chunks, idx):
+    """``(X, w, local indices of idx in this chunk)`` for sorted global row indices ``idx``."""
+    start, at = 0, 0
+    for X, w in chunks:
+        if idx is None:
+            yield X, w, None
+            continue
+        end = int(np.searchsorted(idx, start + X.shape[0]))
+        yield X, w, idx[at:end] - start
+        at, start = end, start + X.shape[0]
+
+
+def _dask_first(source: ChunkSource, idx, plan, order) -> tuple:
+    """Pass 1 on dask: one task per row block, the small results gathered in block order."""
+    import dask
+
+    X, w = align_dask(source.data, source.sample_weight, source.chunk_size)
+    xb = X.to_delayed().ravel()
+    wb = [None] * len(xb) if w is None else w.to_delayed().ravel()
+    bounds = np.concatenate([[0], np.cumsum(X.chunks[0])])
+    cuts = np.searchsorted(idx, bounds)
+    takes = [idx[cuts[i] : cuts[i + 1]] - bounds[i] for i in range(len(xb))]
+    task = dask.delayed(_first_work)
+    return dask.compute(
+        *[task(x, v, t, plan, order, True) for x, v, t in zip(xb, wb, takes, strict=True)]
+    )
+
+
+def _statistics_order(statistics_order, max_entries, d: int) -> int | None:
+    order = None if statistics_order is None else statistics_order(d)
+    if order is not None and max_entries is not None and statistics_size(d, order) > max_entries:
+        return None
+    return order
 
 
 def first_pass(
@@ -118,37 +157,43 @@ def first_pass(
 ) -> FirstPass:
     """Pass 1: weighted mean, second moment, covariance and a uniform ``subsample`` of rows.
 
+    One sequential read: the subsample rows are copied out of each chunk as it passes (for
+    sources of known length the indices are drawn first; otherwise a reservoir).
     ``statistics_order(d)`` (called once the width d is known) may return the order L of
     a fit in the whole space: the same pass then also sums the statistics
     :math:`T_{a,l}` of the raw data (at most ``max_entries`` entries), and
     :func:`stream_fit_data` needs no second pass. Chunks are summarised on a thread pool
-    (:func:`momix.moments.map_ordered`) and merged in order. Dask sources are reduced on
-    their scheduler and always get the second pass.
+    (:func:`momix.moments.map_ordered`), dask blocks as tasks on dask's scheduler; either
+    way the summaries are merged in chunk order.
     """
     n = source.n_rows
+    idx = None if n is None else _smallest_keys(rng, n, subsample)
     if source.is_dask:
-        s = one_pass(source.data, sample_weight=source.sample_weight, chunk_size=source.chunk_size)
-        sub_X, sub_w = _take_rows(source, _smallest_keys(rng, n, subsample))
-        return FirstPass(s.count, s.n_samples, s.mean, s.second, s.covariance, sub_X, sub_w)
-    chunks = source.chunks()
-    head = next(chunks, None)
-    if head is None:
-        raise DataError("data is empty: no rows were read")
-    d = head[0].shape[1]
-    order = None if statistics_order is None else statistics_order(d)
-    if order is not None and max_entries is not None and statistics_size(d, order) > max_entries:
-        order = None
-    acc, gram = MomentAccumulator(d), None
-    keys, rows, ws, seen = np.empty(0), [], [], 0
-    work = partial(_first_work, plan=acc.plan, max_order=order)
-    for state, part, X, w in map_ordered(work, chain([head], chunks)):
+        if source.data.ndim != 2:
+            raise DataError(f"data must be 2-D (n_samples, n_features), got {source.data.shape}")
+        d = int(source.data.shape[1])
+        acc = MomentAccumulator(d)
+        order = _statistics_order(statistics_order, max_entries, d)
+        parts = _dask_first(source, idx, acc.plan, order)
+    else:
+        chunks = source.chunks()
+        head = next(chunks, None)
+        if head is None:
+            raise DataError("data is empty: no rows were read")
+        d = head[0].shape[1]
+        acc = MomentAccumulator(d)
+        order = _statistics_order(statistics_order, max_entries, d)
+        work = partial(_first_work, plan=acc.plan, max_order=order, validate=False)
+        parts = map_ordered(work, _with_takes(chain([head], chunks), idx))
+    gram, keys, rows, ws, seen = None, np.empty(0), [], [], 0
+    for state, part, size, (X, w) in parts:
         acc.update_state(state)
         gram = part if gram is None else gram + part
-        seen += X.shape[0]
+        seen += size
+        rows.append(X)
+        ws.append(w)
         if n is None:  # reservoir: keys in row order, the smallest ``subsample`` kept
             keys = np.concatenate([keys, rng.random(X.shape[0])])
-            rows.append(X)
-            ws.append(w)
             if keys.size > subsample:
                 Xs, wsum = np.concatenate(rows), np.concatenate(ws)
                 keep = np.sort(np.argpartition(keys, subsample - 1)[:subsample])
@@ -156,13 +201,8 @@ def first_pass(
     if seen == 0:
         raise DataError("data is empty: no rows were read")
     s = acc.result()
-    if n is None:
-        sub_X, sub_w = np.concatenate(rows), np.concatenate(ws)
-    else:
-        sub_X, sub_w = _take_rows(source, _smallest_keys(rng, n, subsample))
-    stats = None
-    if order is not None:
-        stats = statistics_from_gram(gram / s.count, d, order)
+    stats = None if order is None else statistics_from_gram(gram / s.count, d, order)
+    sub_X, sub_w = np.concatenate(rows), np.concatenate(ws)
     return FirstPass(s.count, s.n_samples, s.mean, s.second, s.covariance, sub_X, sub_w, stats)
 
 

@@ -122,7 +122,7 @@ def _central_sums(Y: np.ndarray, w: np.ndarray, order: int) -> list[np.ndarray]:
     for start in range(0, n, step):
         y, sy = Y[start : start + step], root[start : start + step, None] * Y[start : start + step]
         sums[0] += (sy.T @ sy).reshape(-1)  # symmetric: a BLAS syrk, half the products
-        z, wy = y, sy * root[start : start + step, None]
+        z, wy = y, (sy * root[start : start + step, None] if order > 2 else None)
         for k in range(3, order + 1):
             z = (z[:, :, None] * y[:, None, :]).reshape(len(y), -1)
             sums[k - 2] += (z.T @ wy).reshape(-1)  # (d^(k-1), d): the fast BLAS layout
