@@ -244,6 +244,8 @@ def child(spec: dict) -> None:
         out = dask_fit(spec["path"], spec["workers"])
     out.update(wall_s=time.perf_counter() - wall, cpu_s=time.process_time() - cpu)
     out.update(maxrss_mib=_peak_rss_mib(), load_end=os.getloadavg()[0])
+    git = ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"]
+    out["commit"] = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip()
     print("RESULT " + json.dumps(out), flush=True)
 
 
@@ -292,9 +294,11 @@ def run_size(n: int, d: int, args, group, version) -> None:
     plans += [(f"fit_t{t}", {}, {"MOMIX_NUM_THREADS": str(t)}) for t in (2, 1)]
     if not args.no_dask and n >= args.dask_min_rows:
         plans += [(f"dask_w{w}", {"workers": w}, {}) for w in (1, 2)]
+    if args.only:
+        plans = [x for x in plans if x[0] in args.only.split(",")]
     done = _done()
     for name, extra, env in plans:
-        key = f"{name}:{n}:{d}"
+        key = f"{name}:{n}:{d}{args.tag}"
         if key in done:
             continue
         kind = name.split("_")[0]
@@ -419,6 +423,8 @@ def main() -> None:
     p.add_argument("--dir", default="/work/data", help="folder for the data files")
     p.add_argument("--delete", action="store_true", help="delete each data file after use")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--only", default="", help="measure only these (floor,fit_t2,...)")
+    p.add_argument("--tag", default="", help="suffix of the run keys: measure again (newest wins)")
     args = p.parse_args()
     if args.child:
         child(json.loads(args.child))
