@@ -114,6 +114,17 @@ def make_cgroup(limit_mib: int) -> tuple[Path, str]:
     return group, version
 
 
+def _remove_cgroup(group: Path) -> None:
+    """Remove our cgroup once its last process (e.g. a dask worker) has exited."""
+    for _ in range(60):
+        try:
+            group.rmdir()
+            return
+        except OSError:
+            time.sleep(1)
+    print(f"could not remove {group}; remove it with rmdir", file=sys.stderr)
+
+
 def cgroup_peak_mib(group: Path, version: str) -> float:
     name = "memory.max_usage_in_bytes" if version == "v1" else "memory.peak"
     try:
@@ -436,7 +447,7 @@ def main() -> None:
                 for n in sizes:
                     run_size(n, d, args, group, version)
         finally:
-            group.rmdir()
+            _remove_cgroup(group)
         accuracy(args.seeds)
     write_report()
 
