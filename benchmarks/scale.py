@@ -361,12 +361,14 @@ def _table(runs: list[dict]) -> tuple[list[dict], list[str]]:
         [],
         [
             "| N | d | file MiB | passes | cold floor s | fit s | fit / floor | pass 1 s "
-            "| pass 2 s | after passes s | L-BFGS its | fit CPU s | fit 1 thread s | heap MiB "
+            "| pass 2 s | pass CPU s | after passes s | L-BFGS its | fit CPU s | fit 1 thread s "
+            "| heap MiB "
             "| VmHWM MiB | cgroup peak MiB | dask 1 worker s | dask 2 workers s | flops/row "
             "| load |",
-            "|" + "---|" * 20,
+            "|" + "---|" * 21,
         ],
     )
+    nan = float("nan")
     for (d, n), g in sorted(by.items()):
         f, fl, one = g.get("fit_t2"), g.get("floor"), g.get("fit_t1")
         if f is None or fl is None:
@@ -381,6 +383,7 @@ def _table(runs: list[dict]) -> tuple[list[dict], list[str]]:
         lines.append(
             f"| {n:.0e} | {d} | {f['file_mib']:.0f} | {f['passes']} | {fl['floor_s']:.2f} "
             f"| {f['fit_s']:.2f} | {row['ratio']:.2f} | {f['pass1_s']:.2f} | {f['pass2_s']:.2f} "
+            f"| {f.get('pass1_cpu_s', nan) + f.get('pass2_cpu_s', nan):.1f} "
             f"| {f['after_passes_s']:.2f} | {f['lbfgs_iter']} | {f['fit_cpu_s']:.1f} "
             f"| {one['fit_s'] if one else float('nan'):.2f} | {f['peak_heap_mib']:.0f} "
             f"| {f['maxrss_mib']:.0f} | {f.get('cgroup_peak_mib', float('nan')):.0f} "
