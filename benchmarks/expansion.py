@@ -335,7 +335,7 @@ def binning_study(quick):
     out = {"bin_fraction": BIN_FRACTION, "settings": []}
     for label, draw, size, h in (
         ("1-D 5 normals", five_normal, 200_000, 0.05),
-        ("2-D banana", banana, 50_000, 0.2),
+        ("2-D banana", banana, 20_000, 0.3),
     ):
         n = size // 10 if quick else size
         rng = np.random.default_rng(5)
