@@ -6,8 +6,8 @@ half):
 * :meth:`LowRankGaussianMixture.fit` -- the pipeline, in order: ``_prepare`` (in memory) or
   ``_prepare_stream`` (paths, chunks, dask: :mod:`._stream`), ``_basis`` (signal subspace),
   ``_noise``, ``_weighting_setup`` (MM / DGMM / full weights, :mod:`._weights`,
-  :mod:`._explicit`), ``_restarts`` (L-BFGS-B solves, :mod:`._solver`; the ``first_step``
-  logic), ``_refine`` (PPCA EM, :mod:`._em` / :mod:`._em_stream`), ``_store``.
+  :mod:`._explicit`), ``_restarts`` (L-BFGS-B solves in :mod:`._solver`, which runs the
+  ``first_step`` variants), ``_refine`` (PPCA EM, :mod:`._em` / :mod:`._em_stream`), ``_store``.
 * Prediction and sampling: ``_params``, ``_log_resp``, :meth:`sample`, ``_n_parameters``;
   the rest (``predict``, ``score_samples``, ``bic``, ...) comes from
   :class:`momix._base.GaussianMixin`.
