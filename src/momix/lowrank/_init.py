@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from ..exceptions import DataError
 from ._engine import MixtureParams
@@ -122,7 +123,8 @@ def initial_params(
     idx = np.arange(N) if N <= KMEANS_MAX_SAMPLES else rng.choice(N, KMEANS_MAX_SAMPLES, p=omega)
     sub, w = X[idx], (omega[idx] if N <= KMEANS_MAX_SAMPLES else np.ones(idx.size))
     km = KMeans(K, init="k-means++", n_init=1, random_state=int(rng.integers(2**31 - 1)))
-    labels = km.fit(sub, sample_weight=w).labels_
+    with threadpool_limits(limits=1):  # <= 5 000 rows: OpenMP threads only synchronise
+        labels = km.fit(sub, sample_weight=w).labels_
     weights = np.array([w[labels == j].sum() for j in range(K)]) / w.sum()
     means = km.cluster_centers_.copy()
     factors = np.stack(
