@@ -9,7 +9,13 @@ import pytest
 
 from momix import LowRankGaussianMixture
 from momix.datasets import make_lowrank_gaussian_mixture
-from momix.lowrank._stats import moment_statistics, statistics_gram
+from momix.lowrank._stats import (
+    moment_gram,
+    moment_statistics,
+    statistics_from_moment_gram,
+    statistics_gram,
+)
+from momix.lowrank._stream import ChunkSource, first_pass
 from momix.moments import map_ordered, n_threads, one_pass
 
 
@@ -39,6 +45,40 @@ def test_statistics_from_one_syrk_equal_explicit_tensors(r, L):
     assert got.tensors.keys() == want.keys() and got.max_order == L
     for key, value in want.items():
         np.testing.assert_allclose(got.tensors[key], value, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("r", "L"), [(1, 4), (3, 2), (3, 3), (2, 5), (2, 6), (4, 4)])
+def test_whole_space_statistics_from_shifted_monomials_equal_explicit_tensors(r, L):
+    """Whole space: no norm columns; T_{a,l} = traces of the shifted-back moment tensors."""
+    rng = np.random.default_rng(r + 10 * L)
+    Y = rng.normal(size=(37, r)) + 1.5
+    w = rng.uniform(0, 2, 37)
+    shift = rng.normal(size=r) * 3
+    G = moment_gram(Y, w, L, shift, chunk_size=8)
+    h = (L + 1) // 2
+    assert G.shape[0] == sum(comb(r + p - 1, p) for p in range(h + 1))  # 66 at r=10, L=4
+    got = statistics_from_moment_gram(G, shift, L)
+    want = _explicit(Y, np.sum(Y * Y, axis=1), w, L)
+    assert got.tensors.keys() == want.keys()
+    for key, value in want.items():
+        np.testing.assert_allclose(got.tensors[key], value, rtol=1e-12, atol=1e-11)
+    parts = moment_gram(Y[:20], w[:20], L, shift) + moment_gram(Y[20:], w[20:], L, shift)
+    np.testing.assert_allclose(parts, G, rtol=1e-13, atol=1e-13)
+
+
+def test_whole_space_first_pass_summary_is_read_off_the_gram_accurately():
+    """Mean and covariance from the shifted Gram equal the centred one-pass moments, even
+    at an offset of 1e6 standard deviations (the shift is the first row)."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3000, 4)) @ rng.normal(size=(4, 4)) + 1e6
+    w = rng.uniform(0.5, 2.0, 3000)
+    ref = one_pass(X, sample_weight=w)
+    chunks = [(X[:1100], w[:1100]), (X[1100:], w[1100:])]
+    got = first_pass(ChunkSource.wrap(chunks), 100, np.random.default_rng(0), lambda d: 4)
+    assert got.statistics is not None
+    np.testing.assert_allclose(got.count, ref.count, rtol=1e-14)
+    np.testing.assert_allclose(got.mean, ref.mean, rtol=1e-15)
+    np.testing.assert_allclose(got.covariance, ref.covariance, rtol=1e-9, atol=1e-9)
 
 
 def test_statistics_gram_is_additive_and_has_the_stated_width():

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import combinations_with_replacement
+from itertools import combinations, combinations_with_replacement
 from math import comb
 
 import numpy as np
@@ -34,6 +34,8 @@ __all__ = [
     "moment_statistics",
     "statistics_gram",
     "statistics_from_gram",
+    "moment_gram",
+    "statistics_from_moment_gram",
     "statistics_size",
     "data_term_from_statistics",
     "alpha_from_tensors",
@@ -86,7 +88,8 @@ def _colex(r: int, p: int) -> list:
 
 
 @lru_cache(maxsize=16)
-def _layout(r: int, max_order: int) -> _Layout:
+def _layout(r: int, max_order: int, norms: bool = True) -> _Layout:
+    """Column layout; ``norms=False``: only the monomial blocks :math:`(p, 0)`, :math:`p \\le h`."""
     h = (max_order + 1) // 2
     index = {0: np.zeros((), dtype=np.intp)}
     for p in range(1, h + 1):
@@ -95,16 +98,17 @@ def _layout(r: int, max_order: int) -> _Layout:
             [at[tuple(sorted(m))] for m in np.ndindex(*((r,) * p))], dtype=np.intp
         ).reshape((r,) * p)
     keys = [(p, 0) for p in range(h + 1)]
-    keys += [(p, l) for l in range(1, h // 2 + 1) for p in range(h - 2 * l + 1)]
-    if (0, (h + 1) // 2) not in keys:
-        keys.append((0, (h + 1) // 2))  # q^l for even l of odd h (e.g. L = 6)
+    if norms:
+        keys += [(p, l) for l in range(1, h // 2 + 1) for p in range(h - 2 * l + 1)]
+        if (0, (h + 1) // 2) not in keys:
+            keys.append((0, (h + 1) // 2))  # q^l for even l of odd h (e.g. L = 6)
     blocks, start = {}, 0
     for p, l in keys:
         blocks[(p, l)] = slice(start, start + comb(r + p - 1, p))
         start += comb(r + p - 1, p)
     split = {}
     for a in range(max_order + 1):
-        for l in range((max_order - a) // 2 + 1):
+        for l in range((max_order - a) // 2 + 1 if norms else 1):
             split[(a, l)] = next(
                 (b1, b2) for b1 in keys for b2 in keys
                 if b1[0] + b2[0] == a and b1[1] + b2[1] == l
@@ -112,12 +116,17 @@ def _layout(r: int, max_order: int) -> _Layout:
     return _Layout(r, h, blocks, index, split, start)
 
 
-def _monomial_matrix(Y, sqnorm, root_w, layout: _Layout) -> np.ndarray:
+def _monomial_matrix(Y, sqnorm, root_w, layout: _Layout, shift=None) -> np.ndarray:
     r""":math:`A^\top` of shape (n_columns, n): rows :math:`\sqrt{\omega_n}\,q_n^l m_p(y_n)`.
 
-    Built transposed so that every product runs over contiguous rows of length n.
+    Built transposed so that every product runs over contiguous rows of length n; with
+    ``shift`` the monomials are those of :math:`y_n - c` (``sqnorm`` unused without norms).
     """
-    r, Yt = layout.r, np.ascontiguousarray(Y.T)
+    r, Yt = layout.r, np.empty((Y.shape[1], Y.shape[0]))
+    if shift is None:
+        Yt[...] = Y.T
+    else:
+        np.subtract(Y.T, shift[:, None], out=Yt)
     At = np.empty((layout.n_columns, Y.shape[0]))
     At[0] = root_w
     for p in range(1, layout.degree + 1):
@@ -177,6 +186,72 @@ def statistics_from_gram(G: np.ndarray, dim: int, max_order: int) -> MomentStati
         block = G[layout.blocks[b1], layout.blocks[b2]]
         full = block[layout.index[b1[0]]][..., layout.index[b2[0]]]
         tensors[(a, l)] = float(full) if a == 0 else full.reshape((dim,) * a)
+    return MomentStatistics(tensors=tensors, max_order=max_order)
+
+
+def moment_gram(
+    Y: np.ndarray,
+    omega: np.ndarray,
+    max_order: int,
+    shift: np.ndarray,
+    chunk_size: int = 4096,
+) -> np.ndarray:
+    r"""Whole-space Gram :math:`G = A^\top A` of the monomials of the shifted rows.
+
+    When the fitting coordinates are the whole space, :math:`\|y\|^2` is itself a sum of
+    monomials and :math:`T_{a,l}` is a trace of the raw moment tensor of order
+    :math:`a + 2l` (:func:`statistics_from_moment_gram`), so :math:`A` needs no norm columns:
+    its columns are :math:`\sqrt{\omega_n}\,m_p(y_n - c)`, :math:`p \le \lceil L/2\rceil`
+    (:math:`m = 1 + r + \binom{r+1}{2}` at L = 4, 66 at r = 10: :math:`m(m+1)` flops per
+    row). The shift :math:`c` (any point near the data, the same for every chunk) keeps the
+    products well scaled; the sums of chunks add. Blocks of ``chunk_size`` rows keep
+    :math:`A` in the L2 cache.
+    """
+    layout = _layout(Y.shape[1], max_order, norms=False)
+    G = np.zeros((layout.n_columns, layout.n_columns))
+    root = np.sqrt(omega)
+    for start in range(0, Y.shape[0], chunk_size):
+        stop = start + chunk_size
+        At = _monomial_matrix(Y[start:stop], None, root[start:stop], layout, shift)
+        G += At @ At.T
+    return G
+
+
+def statistics_from_moment_gram(
+    G: np.ndarray, shift: np.ndarray, max_order: int
+) -> MomentStatistics:
+    r""":math:`T_{a,l}` of :math:`y = c + z` from the :func:`moment_gram` of :math:`z`.
+
+    With :math:`M_k(z) = \sum_n\omega_n z_n^{\otimes k}` read off the blocks of ``G``,
+
+    .. math:: M_k(y)_{i_1\dots i_k} = \sum_{S \subseteq \{1..k\}}
+              M_{|S|}(z)_{i_S}\prod_{t \notin S} c_{i_t},\qquad
+              T_{a,l} = \operatorname{tr}^{\,l} M_{a+2l}(y),
+
+    the trace taken over l pairs of axes (:math:`\|y\|^{2l} = (\sum_i y_i^2)^l`).
+    """
+    r = shift.shape[0]
+    layout = _layout(r, max_order, norms=False)
+    Mz = []
+    for k in range(max_order + 1):
+        b1, b2 = layout.split[(k, 0)]
+        block = G[layout.blocks[b1], layout.blocks[b2]]
+        Mz.append(block[layout.index[b1[0]]][..., layout.index[b2[0]]].reshape((r,) * k))
+    tensors = {}
+    for k in range(max_order + 1):
+        My = np.zeros((r,) * k)
+        for size in range(k + 1):
+            for S in combinations(range(k), size):
+                operands = [Mz[size], list(S)]
+                for t in range(k):
+                    if t not in S:
+                        operands += [shift, [t]]
+                My = My + np.einsum(*operands, list(range(k)))
+        for l in range(k // 2 + 1):
+            T = My
+            for _ in range(l):
+                T = np.trace(T, axis1=T.ndim - 2, axis2=T.ndim - 1)
+            tensors[(k - 2 * l, l)] = float(T) if k == 2 * l else T
     return MomentStatistics(tensors=tensors, max_order=max_order)
 
 
