@@ -2,7 +2,7 @@
 
 ``GMMExpansion`` is the estimator; the pure kernels (grids and multi-level dictionaries,
 closed-form updates, weight-only EM with its optimality certificate, linear binning,
-bandwidth search) are re-exported for direct use.
+bandwidth search, the early-stopped EM path) are re-exported for direct use.
 """
 
 from ._bandwidth import BandwidthSearch, select_bandwidth, silverman_factor
@@ -22,18 +22,23 @@ from ._kernels import (
     soft_counts,
 )
 from ._levels import Level, add_tail, auto_levels, make_levels, tail_level, tail_mass
+from ._steps import StepPath, batch_adjoint, batch_density, held_out_step_path
 
 __all__ = [
     "GMMExpansion",
     "BandwidthSearch",
     "Bins",
     "Level",
+    "StepPath",
     "WeightFit",
     "add_tail",
     "auto_levels",
+    "batch_adjoint",
+    "batch_density",
     "em_map",
     "em_weights",
     "grid_means",
+    "held_out_step_path",
     "kde_grid_weights",
     "kernel_counts",
     "level_kernel_counts",

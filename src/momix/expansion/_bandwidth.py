@@ -42,6 +42,7 @@ from ._binning import lattice, linear_bin, merge_bins
 from ._em import em_weights, precompute_levels
 from ._kernels import level_kernel_counts, level_soft_counts, mixture_log_density
 from ._levels import add_tail, make_levels, tail_level, tail_mass
+from ._steps import held_out_step_path
 
 __all__ = [
     "BandwidthSearch",
@@ -63,6 +64,10 @@ REFINE = math.sqrt(2.0)
 WARM_MIX = 0.5
 #: optimality gap at which EM stops inside the bandwidth search
 CV_EM_TOL = 3e-2
+#: multiplier of one step of the per-axis refinement
+AXIS_STEP = 2.0**0.25
+#: largest number of steps per axis and direction of the per-axis refinement
+AXIS_MAX_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -80,12 +85,27 @@ class BandwidthSearch:
     warm_start : ndarray or None
         ``update="em"`` only: the mean of the folds' EM weights at ``best`` (on the grid the
         final fit uses), a warm start for the final EM.
+    steps : tuple of int or None
+        ``max_iter="auto"`` only: the held-out-best number of EM steps from uniform at each
+        candidate (:func:`momix.expansion._steps.held_out_step_path`).
+    best_steps : int or None
+        The step count at the selected bandwidths (after the per-axis refinement).
+    axis_factors : tuple of float or None
+        ``per_axis=True`` only: the selected per-axis multipliers of ``best``
+        (:func:`_axis_refine`); the component standard deviations are
+        ``best * axis_factors * scale``.
+    axis_trials : tuple of (factors, score)
+        The per-axis multipliers tried and their held-out scores.
     """
 
     bandwidths: tuple[float, ...]
     scores: tuple[float, ...]
     best: float
     warm_start: np.ndarray | None = None
+    steps: tuple[int, ...] | None = None
+    best_steps: int | None = None
+    axis_factors: tuple[float, ...] | None = None
+    axis_trials: tuple[tuple[tuple[float, ...], float], ...] = ()
 
 
 def silverman_factor(n_samples: int, n_features: int) -> float:
@@ -148,6 +168,17 @@ def _cv_score(X, w, folds, h, scale, config) -> tuple[float, np.ndarray | None]:
     levels = make_levels(X, config["n_grid"], sigmas, config["n_levels"], config["max_grid_size"])
     if config["update"] == "em":
         return _cv_em(X, w, folds, levels, sigmas, config)
+    if config["max_steps"] is not None:
+        path = held_out_step_path(
+            X,
+            w,
+            folds,
+            levels,
+            scale=scale,
+            tail_weight=config["tail_weight"],
+            max_steps=config["max_steps"],
+        )
+        return path.best_score, path.best_steps
     counter = level_soft_counts if config["update"] == "one_step" else level_kernel_counts
     counts = [counter(X[f], w[f], levels) for f in folds]
     total, num = 0.0, 0.0
@@ -172,6 +203,8 @@ def select_bandwidth(
     n_levels=1,
     binned: bool = False,
     tail_weight=0.0,
+    max_steps: int | None = None,
+    per_axis: bool = False,
     verbose: int = 0,
 ) -> BandwidthSearch:
     """Choose the relative bandwidth by K-fold held-out log-likelihood.
@@ -202,6 +235,14 @@ def select_bandwidth(
     tail_weight : float or "auto"
         Mass of the broad tail component mixed into every fold's density
         (:func:`momix.expansion._levels.add_tail`, built from the training fold).
+    max_steps : int or None
+        ``update="one_step"`` only: score each candidate by the best held-out
+        log-likelihood along at most ``max_steps`` plain EM steps from uniform weights
+        (early stopping, :func:`momix.expansion._steps.held_out_step_path`) and record the
+        best step count. None scores the ``one_step`` weights themselves.
+    per_axis : bool
+        After the shared search, refine each axis's bandwidth separately
+        (:func:`_axis_refine`; no effect in 1-D).
     verbose : int
         Show a tqdm progress bar over the candidates when positive.
 
@@ -223,28 +264,29 @@ def select_bandwidth(
         "binned": binned,
         "tail_weight": tail_weight,
         "scale": scale,
+        "max_steps": max_steps if update == "one_step" else None,
     }
 
     warm: dict[float, np.ndarray] = {}
+    steps: dict[float, int] = {}
 
     def score(h: float) -> float:
         try:
-            tried[h], weights = _cv_score(X, sample_weight, folds, h, scale, config)
-            if weights is not None:
-                warm[h] = weights
+            tried[h], extra = _cv_score(X, sample_weight, folds, h, scale, config)
+            if isinstance(extra, np.ndarray):
+                warm[h] = extra
+            elif extra is not None:
+                steps[h] = int(extra)
         except DataError:
             tried[h] = -np.inf
         logger.info("bandwidth %.4g: held-out log-likelihood %.5f", h, tried[h])
         return tried[h]
 
     hs = h0 * CANDIDATE_FACTORS
-    scores = np.full(len(hs), -np.inf)
-    for k in tqdm(range(len(hs)), desc="bandwidth search", disable=verbose <= 0):
-        scores[k] = score(float(hs[k]))
-        if k >= PATIENCE and np.all(
-            scores[k - PATIENCE + 1 : k + 1] < scores[: k - PATIENCE + 1].max()
-        ):
-            break
+    if config["max_steps"] is None:
+        scores = _coarse_descending(hs, score, verbose)
+    else:
+        scores = _coarse_climb(hs, score)
     if not np.any(np.isfinite(scores)):
         make_levels(X, n_grid, hs[0] * scale, n_levels, max_grid_size)  # informative error
         raise DataError("no candidate bandwidth gave a finite held-out log-likelihood")
@@ -254,7 +296,95 @@ def select_bandwidth(
             score(float(h))
     _refine(tried, score)
     best_h = max(tried, key=tried.get)
-    return BandwidthSearch(tuple(tried), tuple(tried.values()), float(best_h), warm.get(best_h))
+    factors, best_steps, trials = None, steps.get(best_h), ()
+    if per_axis and d > 1:
+        best = (tried[best_h], best_steps, warm.get(best_h))
+        factors, best, trials = _axis_refine(X, sample_weight, folds, best_h, scale, config, best)
+        best_steps, warm[best_h] = best[1], best[2]
+    return BandwidthSearch(
+        tuple(tried),
+        tuple(tried.values()),
+        float(best_h),
+        warm.get(best_h),
+        tuple(steps.get(h, 0) for h in tried) if steps else None,
+        best_steps,
+        None if factors is None else tuple(float(f) for f in factors),
+        trials,
+    )
+
+
+def _axis_refine(X, w, folds, h, scale, config, best):
+    """Per-axis bandwidths: a coordinate search around the shared choice.
+
+    For each axis in turn its bandwidth is multiplied by ``AXIS_STEP`` = :math:`2^{1/4}`
+    (or, if that does not improve the held-out score, divided by it) while the score
+    improves, at most ``AXIS_MAX_STEPS`` times, so every axis stays within a factor
+    :math:`\\sqrt 2` of the shared relative bandwidth. The relative bandwidth already
+    scales each axis by its robust spread; this corrects the spread-proportional
+    choice where the structure of the density differs between axes (a diagonal
+    bandwidth matrix selected by likelihood cross-validation).
+
+    Returns
+    -------
+    factors : ndarray of shape (n_features,)
+    best : tuple (score, steps, warm start)
+    trials : tuple of (factors, score)
+    """
+    factors = np.ones(X.shape[1])
+    trials = []
+    for j in range(X.shape[1]):
+        for step in (AXIS_STEP, 1 / AXIS_STEP):
+            moved = False
+            for _ in range(AXIS_MAX_STEPS):
+                trial = factors.copy()
+                trial[j] *= step
+                try:
+                    score, extra = _cv_score(X, w, folds, h, scale * trial, config)
+                except DataError:
+                    score, extra = -np.inf, None
+                trials.append((tuple(float(f) for f in trial), score))
+                logger.info("axis factors %s: held-out log-likelihood %.5f", trial, score)
+                if not score > best[0]:
+                    break
+                factors, moved = trial, True
+                warm = isinstance(extra, np.ndarray)
+                best = (score, best[1] if warm else extra, extra if warm else best[2])
+            if moved:
+                break
+    return factors, best, tuple(trials)
+
+
+def _coarse_descending(hs: np.ndarray, score, verbose: int) -> np.ndarray:
+    """Score ``hs`` (largest first) until ``PATIENCE`` candidates fall below the best."""
+    scores = np.full(len(hs), -np.inf)
+    for k in tqdm(range(len(hs)), desc="bandwidth search", disable=verbose <= 0):
+        scores[k] = score(float(hs[k]))
+        if k >= PATIENCE and np.all(
+            scores[k - PATIENCE + 1 : k + 1] < scores[: k - PATIENCE + 1].max()
+        ):
+            break
+    return scores
+
+
+def _coarse_climb(hs: np.ndarray, score) -> np.ndarray:
+    """Hill-climb the ladder ``hs`` from Silverman's factor (``CANDIDATE_FACTORS`` = 1).
+
+    Used for the early-stopped path, whose cost per candidate grows with the bandwidth
+    (broad components need many EM steps to sharpen): both neighbours of the start are
+    scored, then the better direction is followed while the score improves.
+    """
+    scores = np.full(len(hs), -np.inf)
+    k = int(np.argmin(np.abs(np.log(CANDIDATE_FACTORS))))
+    scores[k] = score(float(hs[k]))
+    for j in (k - 1, k + 1):
+        if 0 <= j < len(hs):
+            scores[j] = score(float(hs[j]))
+    step = 1 if k + 1 < len(hs) and scores[k + 1] > scores[k - 1] else -1
+    j = k + step
+    while scores[j] > scores[j - step] and 0 <= j + step < len(hs):
+        j += step
+        scores[j] = score(float(hs[j]))
+    return scores
 
 
 def _refine(tried: dict[float, float], score) -> None:

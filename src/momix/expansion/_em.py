@@ -38,6 +38,7 @@ __all__ = [
     "dense_design",
     "em_map",
     "em_weights",
+    "mixture_density",
 ]
 
 #: largest design matrix (entries) that ``precompute_levels`` keeps whole (128 MiB)
@@ -150,6 +151,20 @@ def dense_design(lk: LocalKernels) -> np.ndarray:
     out = np.zeros((n, size))
     np.put_along_axis(out, flat, prod, axis=1)
     return out
+
+
+def mixture_density(weights: np.ndarray, pre: PrecomputedKernels) -> np.ndarray:
+    """Windowed mixture density :math:`\\sum_i \\pi_i \\phi_i(x_n)` at the precomputed points.
+
+    Below the truncation bound of :func:`momix.expansion._grid.local_kernels` the value may
+    be an underestimate (zero far outside the grid); :func:`mixture_log_density` is exact.
+    """
+    if pre.design is not None:
+        return pre.design @ weights.ravel()
+    parts = split_weights(weights, pre.levels)
+    return np.concatenate(
+        [sum(_apply(W, K) for W, K in zip(parts, Ks, strict=True)) for Ks in pre.kernels]
+    )
 
 
 def em_map(weights: np.ndarray, pre: PrecomputedKernels) -> tuple[np.ndarray, float, float]:

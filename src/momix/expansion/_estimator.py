@@ -19,6 +19,7 @@ from ._em import em_weights, precompute_levels
 from ._grid import robust_scale
 from ._kernels import level_kernel_counts, level_soft_counts, mixture_log_density
 from ._levels import level_means, level_variances, make_levels, tail_level, tail_mass
+from ._steps import MAX_AUTO_STEPS, held_out_step_path
 
 __all__ = ["GMMExpansion"]
 
@@ -63,9 +64,14 @@ class GMMExpansion(MixtureEstimator):
         kernel mass at each node (the other reading of the paper). ``"em"``: EM on the
         weights, SQUAREM-accelerated, until the optimality gap is below ``tol``: the
         maximum-likelihood weights, unique in the density values whatever the start.
-    max_iter : int or None, default=None
-        ``"one_step"``: number of steps (None = 1). ``"em"``: largest number of map
-        evaluations (None = 5000). Ignored by ``"kde_grid"``.
+    max_iter : int, "auto" or None, default=None
+        ``"one_step"``: number of EM weight steps from uniform weights (None = 1, the
+        paper's update); ``"auto"`` chooses it, at most ``MAX_AUTO_STEPS`` = 300, by the
+        held-out log-likelihood along the EM path jointly with the bandwidth (early
+        stopping as regularisation, :mod:`momix.expansion._steps`; the selected count is
+        ``n_iter_``, and the final fit runs that many steps on all the data). ``"em"``:
+        largest number of map evaluations (None = 5000; ``"auto"`` is an error).
+        Ignored by ``"kde_grid"``.
     tol : float, default=1e-3
         ``"em"`` stops when the certified gap to the maximal mean log-likelihood is below
         ``tol`` nats.
@@ -91,6 +97,14 @@ class GMMExpansion(MixtureEstimator):
         axis (:mod:`momix.expansion._binning`): each EM pass then costs O(occupied bins)
         instead of O(n_samples). ``"auto"`` bins samples of at least 20 000 rows. The
         closed-form updates always use the exact points (they take one pass anyway).
+    per_axis_bandwidth : bool or "auto", default="auto"
+        With ``bandwidth="auto"`` and two or more features, refine the relative bandwidth
+        of each axis separately after the shared search (a coordinate search by held-out
+        likelihood within a factor :math:`\\sqrt2` of the shared choice,
+        :func:`momix.expansion._bandwidth._axis_refine`): :math:`\\sigma_j = h\\, r_j
+        s_j` with the multipliers :math:`r_j` in ``axis_factors_``. ``"auto"``: only with
+        ``max_iter="auto"``, whose candidates are cheap to score (for ``update="em"`` each
+        candidate costs a cross-validated EM fit).
     n_folds : int, default=5
         Folds of the bandwidth search.
     max_grid_size : int, default=200_000
@@ -123,6 +137,9 @@ class GMMExpansion(MixtureEstimator):
         Relative bandwidth :math:`h` used.
     sigmas_ : ndarray of shape (n_features,)
         Standard deviations :math:`\\sigma_j` of the finest level.
+    axis_factors_ : ndarray of shape (n_features,)
+        Per-axis multipliers :math:`r_j` of the relative bandwidth (ones unless
+        ``per_axis_bandwidth`` refined them).
     bandwidth_search_ : BandwidthSearch or None
         Candidates and held-out scores when ``bandwidth="auto"``.
     lower_bound_ : float
@@ -153,11 +170,12 @@ class GMMExpansion(MixtureEstimator):
         "n_grid": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "bandwidth": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "update": [StrOptions({"one_step", "kde_grid", "em"})],
-        "max_iter": [None, Interval(Integral, 1, None, closed="left")],
+        "max_iter": [None, StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_levels": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "tail_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
         "binning": ["boolean", StrOptions({"auto"})],
+        "per_axis_bandwidth": ["boolean", StrOptions({"auto"})],
         "n_folds": [Interval(Integral, 2, None, closed="left")],
         "max_grid_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state", np.random.Generator],
@@ -182,6 +200,7 @@ class GMMExpansion(MixtureEstimator):
         n_levels=1,
         tail_weight="auto",
         binning="auto",
+        per_axis_bandwidth="auto",
         n_folds=5,
         max_grid_size=200_000,
         random_state=None,
@@ -195,6 +214,7 @@ class GMMExpansion(MixtureEstimator):
         self.n_levels = n_levels
         self.tail_weight = tail_weight
         self.binning = binning
+        self.per_axis_bandwidth = per_axis_bandwidth
         self.n_folds = n_folds
         self.max_grid_size = max_grid_size
         self.random_state = random_state
@@ -202,6 +222,17 @@ class GMMExpansion(MixtureEstimator):
 
     def _em_options(self) -> dict:
         return {"max_iter": 5000 if self.max_iter is None else self.max_iter, "tol": self.tol}
+
+    def _max_steps(self) -> int | None:
+        """Cap of the early-stopped path (``max_iter="auto"``), else None."""
+        if self.max_iter != "auto":
+            return None
+        if self.update != "one_step":
+            raise ValueError(
+                f"max_iter='auto' chooses the number of one-step updates by held-out "
+                f"likelihood and needs update='one_step', got update={self.update!r}"
+            )
+        return MAX_AUTO_STEPS
 
     def fit(self, X, y=None, sample_weight=None):
         """Place the grid, choose the bandwidth and learn the weights.
@@ -221,6 +252,7 @@ class GMMExpansion(MixtureEstimator):
         self : GMMExpansion
         """
         self._validate_params()
+        self._max_steps()  # rejects max_iter="auto" with another update before any work
         X = self._check_X(X, reset=True)
         w = check_sample_weight(sample_weight, X.shape[0])
         scale = robust_scale(X, w)
@@ -232,10 +264,13 @@ class GMMExpansion(MixtureEstimator):
                 if self.bandwidth_search_ is not None
                 else self._default_bandwidth(X)
             )
-            self.sigmas_ = self.bandwidth_ * scale
+            search = self.bandwidth_search_
+            factors = None if search is None else search.axis_factors
+            self.axis_factors_ = np.ones(X.shape[1]) if factors is None else np.array(factors)
+            self.sigmas_ = self.bandwidth_ * self.axis_factors_ * scale
             levels = make_levels(X, self.n_grid, self.sigmas_, self._levels(), self.max_grid_size)
             self.levels_ = levels
-            fit = self._fit_weights(X, w)
+            fit = self._fit_weights(X, w, self._steps(X, w, scale))
             self.tail_weight_ = tail_mass(self.tail_weight, X.shape[0])
             weights = fit.weights.ravel()
             if self.tail_weight_ > 0:
@@ -291,10 +326,39 @@ class GMMExpansion(MixtureEstimator):
             n_levels=self._levels(),
             binned=self._binned(X.shape[0]),
             tail_weight=self.tail_weight,
+            max_steps=self._max_steps(),
+            per_axis=self._per_axis(),
             verbose=self.verbose,
         )
 
-    def _fit_weights(self, X, w):
+    def _per_axis(self) -> bool:
+        if self.per_axis_bandwidth == "auto":
+            return self.max_iter == "auto"
+        return bool(self.per_axis_bandwidth)
+
+    def _steps(self, X, w, scale) -> int:
+        """Number of one-step updates: ``max_iter``, or the held-out-best count for "auto"."""
+        if self.max_iter is None or self.update != "one_step":
+            return 1
+        if self.max_iter != "auto":
+            return int(self.max_iter)
+        if self.bandwidth_search_ is not None:
+            return int(self.bandwidth_search_.best_steps)
+        if X.shape[0] < 2 * self.n_folds:
+            return 1  # too few samples to hold any out: the paper's single step
+        folds = np.array_split(check_rng(self.random_state).permutation(X.shape[0]), self.n_folds)
+        path = held_out_step_path(
+            X,
+            w,
+            folds,
+            self.levels_,
+            scale=scale,
+            tail_weight=self.tail_weight,
+            max_steps=MAX_AUTO_STEPS,
+        )
+        return path.best_steps
+
+    def _fit_weights(self, X, w, steps: int):
         levels = self.levels_
         if self.update == "em":
             Xf, wf = fit_data(X, w, self.sigmas_, self._binned(X.shape[0]))
@@ -322,7 +386,6 @@ class GMMExpansion(MixtureEstimator):
         if self.update == "kde_grid":
             counts = level_kernel_counts(X, w, levels)
             return em_weights(pre, counts / counts.sum(), max_iter=1, tol=np.inf)
-        steps = 1 if self.max_iter is None else self.max_iter
         counts = level_soft_counts(X, w, levels)
         fit = em_weights(pre, counts / counts.sum(), max_iter=steps, tol=-np.inf, accelerate=False)
         return type(fit)(fit.weights, fit.log_likelihood, steps, True, fit.gap, fit.history)
