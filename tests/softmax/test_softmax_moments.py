@@ -190,13 +190,13 @@ def test_tensor_atoms_exact_on_population_tensor(K):
 
 
 def test_screening_keeps_the_start_that_em_improves_most():
-    from momix.softmax._start import screen_starts
+    from momix.softmax._select import screen_starts
 
     X, y, w, theta = make_item_data(1000, 3, 2, 20_000, seed=13)
     data = ItemSetData(X, np.bincount(y, minlength=len(X)).astype(float))
     j = int(np.argmax(data.counts))
     spike = np.array([30 * X[j] / np.linalg.norm(X[j]), theta[1]])  # one class on one item
     weights = np.array([[0.1, 0.9], w])
-    kept_w, kept_t = screen_starts(data, weights, np.array([spike, theta]), 1)
-    assert kept_t.shape == (1, 2, 3)
-    assert parameter_error(theta, kept_t[0], relative=False).value < 0.3
+    kept = screen_starts(data, weights, np.array([spike, theta]), 1, n_steps=12)
+    assert len(kept) == 1 and kept[0].theta.shape == (2, 3) and kept[0].n_iter == 12
+    assert parameter_error(theta, kept[0].theta, relative=False).value < 0.3

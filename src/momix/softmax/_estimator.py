@@ -25,21 +25,18 @@ from ._model import (
     sample_items,
     sample_situations,
 )
+from ._select import auto_n_runs, n_screened, resume_em, screen_in_two_stages, screening_order
 from ._start import (
     feature_scaling,
     moment_start_issue,
     moment_starts,
     random_starts,
-    screen_starts,
     within_covariance,
 )
 
 __all__ = ["SoftmaxMixture", "MomentStartWarning"]
 
 logger = logging.getLogger("momix.softmax")
-
-#: moment candidates advanced by a few EM steps before the best n_init are kept
-SCREENED_CANDIDATES = 5
 
 _ROW_WISE = "methods need the chosen alternatives y next to the features X; called with X only"
 
@@ -69,19 +66,24 @@ class SoftmaxMixture(MixtureEstimator):
         ``'moments'``: Hermite method of moments along ``10 K`` random directions of the
         estimated top-K subspace plus a third-order tensor route
         (:mod:`momix.softmax._moments`, :func:`~momix.softmax._start.moment_starts`); with
-        more classes than features (K > L), the multivariate moment matrix of the mixing
-        measure with Henrion–Lasserre extraction and draws from the Gaussian with its first
-        two moments (:mod:`momix.softmax._multivariate`) join the candidates; the
-        ``max(n_init, 5)`` candidates with the highest log-likelihood are advanced by 12 EM
-        steps each (:func:`~momix.softmax._start.screen_starts`, not counted in
-        ``n_iter_``) and EM continues from the ``n_init`` best of them (topped up with
-        random starts if fewer candidates exist). It applies to an item set with p >= 200
-        Gaussian-looking items; elsewhere (always for choice situations) it is skipped
-        with a :class:`MomentStartWarning` and random starts are used (recorded in
-        ``init_used_``). ``'random'``: uniform weights, :math:`\\theta_k = \\hat\\Sigma^{-1/2}z_k`,
-        :math:`z_k \\sim N(0, I)`, :math:`\\hat\\Sigma` the within-situation covariance.
-    n_init : int, default=1
-        Number of EM runs; the highest log-likelihood wins.
+        K > L or K >= 3, the multivariate moment matrix of the mixing measure with
+        Henrion–Lasserre extraction and equal-weight atom sets with the first two latent
+        moments (:mod:`momix.softmax._multivariate`) join the candidates. The candidates
+        are ordered round robin over these routes, the first ``max(5, 4 n_init)`` take 6
+        EM steps each, the best ``2 n_init`` of them continue to 24 steps, and EM continues
+        from the ``n_init`` best of those (:mod:`momix.softmax._select`; screening steps count in ``n_iter_``). It
+        applies to an item set with p >= 200 Gaussian-looking items; elsewhere (always for
+        choice situations) it is skipped with a :class:`MomentStartWarning` and random
+        starts are used (recorded in ``init_used_``). ``'random'``: uniform weights,
+        :math:`\\theta_k = \\hat\\Sigma^{-1/2}z_k`, :math:`z_k \\sim N(0, I)`,
+        :math:`\\hat\\Sigma` the within-situation covariance.
+    n_init : int or 'auto', default='auto'
+        Number of EM runs to convergence; the highest log-likelihood wins. ``'auto'``: K
+        runs (:func:`~momix.softmax._select.auto_n_runs`: the number of likelihood optima
+        grows with K; runs from good starts converge in a few steps, so easy problems pay
+        little). With the moment start, ``'auto'`` runs at most as many candidates as
+        exist, whereas an integer ``n_init`` is made up with random starts if needed;
+        ``n_init_`` records the number of runs.
     max_iter : int, default=500
         EM steps per run.
     tol : float, default=1e-8
@@ -112,6 +114,8 @@ class SoftmaxMixture(MixtureEstimator):
     n_iter_ : int
     converged_ : bool
     init_used_ : {'moments', 'random'}
+    n_init_ : int
+        Number of EM runs made.
     item_features_ : ndarray of shape (p, n_features) or None
         The training item set (item-set layout only); used by :meth:`sample`.
     n_features_in_ : int
@@ -139,7 +143,7 @@ class SoftmaxMixture(MixtureEstimator):
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "init": [StrOptions({"moments", "random"})],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "step_size": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
@@ -156,7 +160,7 @@ class SoftmaxMixture(MixtureEstimator):
         )
     }
 
-    def __init__(self, n_components=1, *, init="moments", n_init=1, max_iter=500, tol=1e-8,
+    def __init__(self, n_components=1, *, init="moments", n_init="auto", max_iter=500, tol=1e-8,
                  step_size="auto", accelerate=True, random_state=None, verbose=0):
         self.n_components = n_components
         self.init = init
@@ -200,13 +204,12 @@ class SoftmaxMixture(MixtureEstimator):
         data = to_model_data(X, y, counts, groups)
         self._check_identifiable(data)
         rng = check_rng(self.random_state)
-        weights0, theta0 = self._starts(data, rng)
-        with tqdm(total=self.n_init * self.max_iter, disable=not self.verbose,
+        starts = self._starts(data, rng)
+        with tqdm(total=len(starts) * self.max_iter, disable=not self.verbose,
                   desc="SoftmaxMixture EM") as bar:
-            runs = [fit_em(data, w, t, max_iter=self.max_iter, tol=self.tol,
-                           step_size=self.step_size, accelerate=self.accelerate,
-                           progress=bar.update)
-                    for w, t in zip(weights0, theta0, strict=True)]
+            runs = [resume_em(data, r, max_iter=self.max_iter, tol=self.tol,
+                              step_size=self.step_size, accelerate=self.accelerate,
+                              progress=bar.update) for r in starts]
         best = max(runs, key=lambda r: np.nan_to_num(r.log_likelihood, nan=-np.inf))
         self._store(best, data)
         if not best.converged and self.max_iter > 0:
@@ -221,9 +224,11 @@ class SoftmaxMixture(MixtureEstimator):
                 "their coefficients are not identified; drop the redundant columns"
             )
 
-    def _starts(self, data, rng) -> tuple[np.ndarray, np.ndarray]:
-        K, n = self.n_components, self.n_init
-        self.init_used_ = self.init
+    def _starts(self, data, rng) -> list[EMResult]:
+        """Runs to continue: screened moment candidates, or random starts (0 steps taken)."""
+        K = self.n_components
+        n = auto_n_runs(K) if self.n_init == "auto" else self.n_init
+        self.init_used_, self.n_init_ = self.init, n
         if self.init == "moments":
             issue = moment_start_issue(data, K)
             if issue is None:
@@ -231,20 +236,34 @@ class SoftmaxMixture(MixtureEstimator):
                     ms = moment_starts(data, K, 10 * K, rng)
                 except ValueError as exc:
                     issue = str(exc)
-            if issue is not None:
-                warnings.warn(f"init='moments' skipped: {issue}; using {n} random start(s) "
-                              "(pass init='random' to silence; n_init >= 10 is advisable)",
-                              MomentStartWarning, stacklevel=3)
-                self.init_used_ = "random"
-            else:
-                logger.info("moment start: %d candidates, %d directions failed",
-                            len(ms.weights), ms.n_failed)
-                top = max(n, SCREENED_CANDIDATES)
-                w, t = screen_starts(data, ms.weights[:top], ms.theta[:top], n,
-                                     step_size=self.step_size, accelerate=self.accelerate)
-                extra = random_starts(feature_scaling(data), K, n - len(w), rng)
-                return np.concatenate([w, extra[0]]), np.concatenate([t, extra[1]])
-        return random_starts(feature_scaling(data), K, n, rng)
+            if issue is None:
+                return self._screened(data, ms, n, rng)
+            warnings.warn(f"init='moments' skipped: {issue}; using {n} random start(s) "
+                          "(pass init='random' to silence; n_init >= 10 is advisable)",
+                          MomentStartWarning, stacklevel=3)
+            self.init_used_ = "random"
+        w, t = random_starts(feature_scaling(data), K, n, rng)
+        return [fit_em(data, wk, tk, max_iter=0, tol=self.tol) for wk, tk in zip(w, t, strict=True)]
+
+    def _screened(self, data, ms, n, rng) -> list[EMResult]:
+        """The ``n`` best of the screened moment candidates.
+
+        Fewer candidates than ``n``: with ``n_init='auto'`` all of them run (``n_init_``
+        records how many); with an integer ``n_init`` random starts make up the number.
+        """
+        counts = {s: ms.sources.count(s) for s in dict.fromkeys(ms.sources)}
+        logger.info("moment start: %d candidates %s, %d draws failed", len(ms.weights), counts,
+                    ms.n_failed)
+        top = screening_order(ms.log_likelihood, ms.sources)[:n_screened(n)]
+        runs = screen_in_two_stages(data, ms.weights[top], ms.theta[top], n, tol=self.tol,
+                                    step_size=self.step_size, accelerate=self.accelerate)
+        if self.n_init == "auto":
+            self.n_init_ = len(runs)
+        elif len(runs) < n:
+            w, t = random_starts(feature_scaling(data), self.n_components, n - len(runs), rng)
+            runs += [fit_em(data, wk, tk, max_iter=0, tol=self.tol)
+                     for wk, tk in zip(w, t, strict=True)]
+        return runs
 
     def _store(self, best: EMResult, data) -> None:
         self.weights_ = best.weights

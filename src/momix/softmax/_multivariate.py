@@ -45,7 +45,7 @@ from ..polymom._extract import extract_atoms
 from ..special import hermite_e_all
 
 __all__ = ["LatentMomentMatrix", "moment_matrix_order", "latent_moment_matrix",
-           "moment_matrix_atoms", "latent_gaussian_draws", "MAX_BASIS_SIZE"]
+           "moment_matrix_atoms", "latent_gaussian_draws", "matched_atom_draws", "MAX_BASIS_SIZE"]
 
 #: largest moment-matrix side used (it bounds the number of latent moments, ~side^2 / 2)
 MAX_BASIS_SIZE = 40
@@ -133,3 +133,34 @@ def latent_gaussian_draws(scores: np.ndarray, freq: np.ndarray, n_components: in
     vals, vecs = np.linalg.eigh(cov)
     root = vecs * np.sqrt(np.clip(vals, 0.0, None))
     return m1 + rng.standard_normal((n_draws, n_components, L)) @ root.T
+
+
+def matched_atom_draws(scores: np.ndarray, freq: np.ndarray, n_components: int,
+                       n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Equal-weight K-atom sets matching the first two latent moments exactly [ours].
+
+    With :math:`\\hat m_1` and :math:`\\hat C = \\hat M_2 - \\hat m_1\\hat m_1^\\top` as in
+    :func:`latent_gaussian_draws` and :math:`V\\Lambda V^\\top` the top
+    :math:`r = \\min(K - 1, d)` eigenpairs of :math:`\\hat C` (clipped at zero; K centred
+    atoms span at most K - 1 dimensions), each set is
+    :math:`\\eta_k = \\hat m_1 + V\\Lambda^{1/2} u_k` with :math:`U = [u_k]` (K, r) a random
+    matrix centred over k and whitened so that :math:`U^\\top U / K = I_r`. Hence
+    :math:`\\frac1K\\sum_k \\eta_k = \\hat m_1` and
+    :math:`\\frac1K\\sum_k (\\eta_k - \\hat m_1)(\\eta_k - \\hat m_1)^\\top = V\\Lambda V^\\top`
+    hold exactly for every draw; only the orientation of the atoms inside that ellipsoid is
+    random. Returns shape (n_draws, K, d).
+    """
+    d, K = scores.shape[1], n_components
+    m1 = freq @ scores
+    cov = scores.T @ (freq[:, None] * scores) - np.eye(d) - np.outer(m1, m1)
+    vals, vecs = np.linalg.eigh(cov)
+    r = min(K - 1, d)
+    root = vecs[:, ::-1][:, :r] * np.sqrt(np.clip(vals[::-1][:r], 0.0, None))
+    out = np.empty((n_draws, K, d))
+    for i in range(n_draws):
+        g = rng.standard_normal((K, r))
+        g -= g.mean(axis=0)
+        s_vals, s_vecs = np.linalg.eigh(g.T @ g / K)
+        u = g @ (s_vecs / np.sqrt(np.maximum(s_vals, 1e-12))) @ s_vecs.T
+        out[i] = m1 + u @ root.T
+    return out

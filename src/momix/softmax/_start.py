@@ -16,7 +16,6 @@ from math import comb
 import numpy as np
 
 from ..exceptions import SolverError
-from ._em import fit_em
 from ._model import ChoiceSetData, ItemSetData, e_step
 from ._moments import (
     denoise_moments,
@@ -34,11 +33,12 @@ from ._multivariate import (
     MAX_BASIS_SIZE,
     latent_gaussian_draws,
     latent_moment_matrix,
+    matched_atom_draws,
     moment_matrix_atoms,
     moment_matrix_order,
 )
 
-__all__ = ["MomentStarts", "moment_start_issue", "moment_starts", "screen_starts",
+__all__ = ["MomentStarts", "moment_start_issue", "moment_starts",
            "random_starts", "feature_scaling", "within_covariance"]
 
 logger = logging.getLogger("momix.softmax")
@@ -47,6 +47,8 @@ logger = logging.getLogger("momix.softmax")
 MIN_ITEMS = 200
 #: largest standardised design Hermite moment accepted as "Gaussian enough"
 MAX_DESIGN_DEVIATION = 0.2
+#: K from which the low-order routes ('hermite-nd', 'gaussian', 'matched') join when K <= L
+LOW_ORDER_MIN_COMPONENTS = 3
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ def moment_starts(data: ItemSetData, n_components: int, n_directions: int,
                   rng: np.random.Generator, *, min_weight: float = 0.05) -> MomentStarts:
     """Hermite method-of-moments candidates, ranked by log-likelihood.
 
-    Two routes, ``n_directions`` random draws each:
+    Two routes with ``n_directions`` random draws each:
 
     * ``'hermite-1d'`` (the paper's): a direction uniform on the unit sphere of the
       estimated top-K subspace (:func:`~momix.softmax._moments.moment_subspace`) when
@@ -144,13 +146,23 @@ def moment_starts(data: ItemSetData, n_components: int, n_directions: int,
       third-order Hermite tensor (:func:`~momix.softmax._moments.tensor_atoms`). It uses
       moments of order <= 3 only, whose design noise grows far less with K.
 
-    * ``'hermite-nd'`` (ours, K > L, moment-matrix side <= :data:`MAX_BASIS_SIZE`): the
+    With K > L, or K >= :data:`LOW_ORDER_MIN_COMPONENTS`, three low-order routes join; they
+    work in the coordinates of the estimated atom span (all of :math:`\\mathbb R^L` when
+    K > L, the top-K subspace otherwise; :func:`_low_order_routes`):
+
+    * ``'hermite-nd'`` (ours, moment-matrix side <= :data:`MAX_BASIS_SIZE`): the
       multivariate moment matrix of the mixing measure and Henrion–Lasserre extraction
       (:mod:`momix.softmax._multivariate`), three random combinations; moments of order
-      2r only (6 for L = 2, K = 5, where the 1-D route needs 9).
-    * ``'gaussian'`` (ours, K > L): ``2K`` draws of K atoms from the Gaussian with the
-      mixing measure's first two moments, equal weights -- a moment-informed spread of
-      starts for when every higher-order route is too noisy.
+      2r only (6 for L = 2, K = 5, where the 1-D route needs 9; 4 in the top-K subspace).
+    * ``'gaussian'`` (ours): ``2K`` draws of K atoms from the Gaussian with the mixing
+      measure's first two moments, equal weights.
+    * ``'matched'`` (ours): ``2K`` equal-weight K-atom sets whose first two moments equal
+      the estimated first two latent moments exactly, in random orientations
+      (:func:`~momix.softmax._multivariate.matched_atom_draws`).
+
+    The last two use moments of orders 1 and 2 only, which stay reliable at any K; they are
+    a moment-informed spread of starts for when every higher-order route is too noisy (at
+    p = 1000, K = 5 the 1-D and tensor routes often give no candidate inside the radius).
 
     Candidates with an atom of norm above R (in whitened units) are dropped; weights are
     clipped at ``min_weight / K`` and renormalised (spec §3).
@@ -185,8 +197,9 @@ def moment_starts(data: ItemSetData, n_components: int, n_directions: int,
         failed += cand is None
         if cand is not None:
             found.append((*cand, "tensor"))
-    if K > L:
-        more, more_failed = _more_than_features(data, wh, freq, K, rng, radius, min_weight)
+    if K > L or K >= LOW_ORDER_MIN_COMPONENTS:
+        more, more_failed = _low_order_routes(data, wh, freq, K, basis, rng, radius,
+                                              min_weight)
         found += more
         failed += more_failed
     if not found:
@@ -202,43 +215,39 @@ def moment_starts(data: ItemSetData, n_components: int, n_directions: int,
     )
 
 
-def _more_than_features(data, wh, freq, K, rng, radius, min_weight):
-    """The ``'hermite-nd'`` and ``'gaussian'`` candidates of :func:`moment_starts` (K > L)."""
+def _low_order_routes(data, wh, freq, K, basis, rng, radius, min_weight):
+    """The ``'hermite-nd'`` and ``'gaussian'`` candidates of :func:`moment_starts`.
+
+    Both work in the coordinates :math:`Y_j = B^\\top Z_j` of the estimated span ``basis``
+    :math:`B` (L, d) of the atoms (d = K when K <= L, the identity when K > L): the items
+    stay standard Gaussian there and the tilt of class k is :math:`N(B^\\top\\eta_k, I_d)`,
+    so atoms found in d dimensions are lifted back by :math:`\\eta_k = B y_k`.
+    """
     found, failed = [], 0
-    L = wh.scores.shape[1]
-    order = moment_matrix_order(L, K)
-    if comb(L + order, L) <= MAX_BASIS_SIZE:
-        moments = latent_moment_matrix(wh.scores, freq, order)
+    scores = wh.scores @ basis
+    d = scores.shape[1]
+    order = moment_matrix_order(d, K)
+    if comb(d + order, d) <= MAX_BASIS_SIZE:
+        moments = latent_moment_matrix(scores, freq, order)
         for _ in range(3):
             atoms = moment_matrix_atoms(moments, K, rng)
-            cand = None if atoms is None else _candidate(data, wh, *atoms, radius, min_weight)
+            cand = None if atoms is None else _candidate(
+                data, wh, atoms[0] @ basis.T, atoms[1], radius, min_weight)
             failed += cand is None
             if cand is not None:
                 found.append((*cand, "hermite-nd"))
     equal = np.full(K, 1.0 / K)
-    for eta in latent_gaussian_draws(wh.scores, freq, K, 2 * K, rng):
-        cand = _candidate(data, wh, eta, equal, radius, min_weight)
+    for y in latent_gaussian_draws(scores, freq, K, 2 * K, rng):
+        cand = _candidate(data, wh, y @ basis.T, equal, radius, min_weight)
         failed += cand is None
         if cand is not None:
             found.append((*cand, "gaussian"))
+    for y in matched_atom_draws(scores, freq, K, 2 * K, rng):
+        cand = _candidate(data, wh, y @ basis.T, equal, radius, min_weight)
+        failed += cand is None
+        if cand is not None:
+            found.append((*cand, "matched"))
     return found, failed
-
-
-def screen_starts(data, weights: np.ndarray, theta: np.ndarray, n_keep: int, *,
-                  n_steps: int = 12, step_size="auto", accelerate: bool = True):
-    """Run ``n_steps`` EM steps from every start and keep the ``n_keep`` best, advanced.
-
-    The raw log-likelihood of a moment candidate is a poor guide to where EM takes it: a
-    candidate with a spurious atom can rank first and then drift to a degenerate optimum
-    (one class spiking on the single most chosen item, seen at p = 1000). A few EM steps
-    separate such starts at little cost. Returns ``(weights (n_keep, K), theta (n_keep, K, L))``
-    at the screened (advanced) states, best first.
-    """
-    runs = [fit_em(data, w, t, max_iter=n_steps, tol=0.0, step_size=step_size,
-                   accelerate=accelerate) for w, t in zip(weights, theta, strict=True)]
-    order = np.argsort([-np.nan_to_num(r.log_likelihood, nan=-np.inf) for r in runs])[:n_keep]
-    return (np.array([runs[i].weights for i in order]),
-            np.array([runs[i].theta for i in order]))
 
 
 def within_covariance(data: ItemSetData | ChoiceSetData) -> np.ndarray:
