@@ -12,6 +12,7 @@ from momix.datasets import make_lowrank_gaussian_mixture
 from momix.lowrank._stats import (
     moment_gram,
     moment_statistics,
+    shifted_statistics,
     statistics_from_moment_gram,
     statistics_gram,
 )
@@ -64,6 +65,39 @@ def test_whole_space_statistics_from_shifted_monomials_equal_explicit_tensors(r,
         np.testing.assert_allclose(got.tensors[key], value, rtol=1e-12, atol=1e-11)
     parts = moment_gram(Y[:20], w[:20], L, shift) + moment_gram(Y[20:], w[20:], L, shift)
     np.testing.assert_allclose(parts, G, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize(("r", "L"), [(1, 4), (3, 3), (2, 6), (4, 4)])
+def test_subspace_statistics_about_a_shift_equal_explicit_tensors(r, L):
+    """Rows in a subspace with ambient norms: products of (B^T x - c, ||x - Bc||^2), unshifted."""
+    rng = np.random.default_rng(7 * r + L)
+    X = rng.normal(size=(41, r + 3)) + 2.0
+    w = rng.uniform(0, 2, 41)
+    B = np.linalg.qr(rng.normal(size=(r + 3, r)))[0]
+    Y, sq = X @ B, np.sum(X * X, axis=1)
+    want = _explicit(Y, sq, w, L)
+    got = shifted_statistics(Y, sq, w, L, B.T @ X[0])
+    single = shifted_statistics(Y, sq, w, L, B.T @ X[0], np.float32)
+    for key, value in want.items():
+        scale = np.max(np.abs(value))
+        np.testing.assert_allclose(got.tensors[key], value, rtol=1e-12, atol=1e-12 * scale)
+        np.testing.assert_allclose(single.tensors[key], value, rtol=0, atol=2e-6 * scale)
+
+
+def test_single_precision_gram_is_close_to_double_and_far_data_stay_accurate():
+    """float32 products, double sums: relative error ~1e-7 even at an offset of 1e6."""
+    rng = np.random.default_rng(3)
+    Y = rng.normal(size=(20_000, 6)) * rng.uniform(0.5, 2, 6) + 1e6
+    w = rng.uniform(0.5, 2.0, 20_000)
+    shift = Y[0].copy()
+    double = moment_gram(Y, w, 4, shift)
+    single = moment_gram(Y, w, 4, shift, chunk_size=1000, dtype=np.float32)
+    assert single.dtype == np.float64
+    np.testing.assert_allclose(single, double, rtol=0, atol=1e-6 * np.abs(double).max())
+    T64 = statistics_from_moment_gram(double, shift, 4).tensors
+    T32 = statistics_from_moment_gram(single, shift, 4).tensors
+    for key in T64:  # raw moments about the origin: equal to the precision of their shift
+        np.testing.assert_allclose(T32[key], T64[key], rtol=1e-6)
 
 
 def test_whole_space_first_pass_summary_is_read_off_the_gram_accurately():

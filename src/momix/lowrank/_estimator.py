@@ -128,6 +128,13 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
     refine : None or 'em', default=None
         ``'em'``: EM for the mixture of probabilistic PCA started at the moment estimate
         (the noise variance is re-estimated unless given as a number).
+    statistics_dtype : {'float64', 'float32'}, default='float64'
+        Precision of the products behind the one-pass moment statistics :math:`T_{a,l}`
+        (the per-row cost of a streaming fit). ``'float32'``: the monomials of the rows
+        minus the first row and their products in blocks of 4 096 rows in single precision,
+        the blocks summed in double: half the CPU time per row, statistics within about
+        1e-7 (relative, measured) of the double ones -- far below their sampling error
+        for N up to about 1e10. Used in memory and streamed alike.
     n_init : int, default=1
         Restarts; the one with the lowest moment objective is kept (compared with the
         order weights of the first restart, so the values are comparable).
@@ -212,6 +219,7 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         "init": [StrOptions({"kmeans++", "random"}), dict],
         "subspace": [None, StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "refine": [None, StrOptions({"em"})],
+        "statistics_dtype": [StrOptions({"float64", "float32"})],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -240,6 +248,7 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         init="kmeans++",
         subspace="auto",
         refine=None,
+        statistics_dtype="float64",
         n_init=1,
         max_iter=200,
         tol=1e-4,
@@ -258,6 +267,7 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         self.init = init
         self.subspace = subspace
         self.refine = refine
+        self.statistics_dtype = statistics_dtype
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
@@ -342,7 +352,8 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         basis = self._basis(data)
         fit_data = data if basis is None else reduce_to_subspace(data, basis)
         if statistics_size(fit_data.X.shape[1], self.max_order) <= STATISTICS_MAX_ENTRIES:
-            fit_data = fit_data.with_statistics(self.max_order)
+            single = self.statistics_dtype == "float32"
+            fit_data = fit_data.with_statistics(self.max_order, np.float32 if single else None)
         return data, fit_data, basis, noise
 
     def _prepare_stream(self, X, sample_weight, rng):
@@ -356,7 +367,7 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         first = first_pass(  # whole-space fits get their statistics in this same pass
             source, KMEANS_MAX_SAMPLES, rng,
             lambda d: self.max_order if self._basis_dim(d) is None else None,
-            STATISTICS_MAX_ENTRIES,
+            STATISTICS_MAX_ENTRIES, np.dtype(self.statistics_dtype).type,
         )  # fmt: skip
         n, d = first.n_samples, first.mean.size
         self.n_features_in_ = d
@@ -369,8 +380,9 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         dim = self._basis_dim(d)
         basis = None if dim is None else np.linalg.eigh(first.second)[1][:, ::-1][:, :dim]
         data, fit_data = stream_fit_data(
-            source, first, basis, self.max_order, STATISTICS_MAX_ENTRIES
-        )
+            source, first, basis, self.max_order, STATISTICS_MAX_ENTRIES,
+            np.dtype(self.statistics_dtype).type,
+        )  # fmt: skip
         stream = StreamContext(source, basis, first.second, first.covariance)
         return data, fit_data, basis, noise, stream
 

@@ -28,7 +28,10 @@ from ._stats import (
     MomentStatistics,
     alpha_from_tensors,
     data_term_from_statistics,
+    moment_gram,
     moment_statistics,
+    shifted_statistics,
+    statistics_from_moment_gram,
 )
 
 __all__ = [
@@ -77,9 +80,23 @@ class MomentData:
     ambient_dim: int
     statistics: MomentStatistics | None = None
 
-    def with_statistics(self, max_order: int) -> MomentData:
-        """A copy carrying the one-pass statistics of orders up to ``max_order``."""
-        stats = moment_statistics(self.X, self.sqnorm, self.omega, max_order)
+    def with_statistics(self, max_order: int, dtype=None) -> MomentData:
+        """A copy carrying the one-pass statistics of orders up to ``max_order``.
+
+        ``dtype`` None: the double-precision sums of :func:`._stats.moment_statistics`.
+        ``np.float32`` (or ``np.float64``): products of the rows minus the first row in that
+        precision, as the streaming passes form them (:func:`._stats.moment_gram` in the
+        whole space, :func:`._stats.shifted_statistics` in a subspace).
+        """
+        if dtype is None:
+            stats = moment_statistics(self.X, self.sqnorm, self.omega, max_order)
+        elif self.X.shape[1] == self.ambient_dim:
+            shift = np.array(self.X[0], dtype=float)
+            G = moment_gram(self.X, self.omega, max_order, shift, dtype=dtype)
+            stats = statistics_from_moment_gram(G, shift, max_order)
+        else:
+            shift = np.array(self.X[0], dtype=float)
+            stats = shifted_statistics(self.X, self.sqnorm, self.omega, max_order, shift, dtype)
         return replace(self, statistics=stats)
 
     @classmethod

@@ -63,6 +63,7 @@ from ._stats import (
     statistics_from_moment_gram,
     statistics_gram,
     statistics_size,
+    unshift_statistics,
 )
 
 __all__ = [
@@ -92,6 +93,7 @@ class FirstPass:
     sub_X: np.ndarray
     sub_w: np.ndarray
     statistics: MomentStatistics | None = None
+    shift: np.ndarray | None = None
 
 
 def _smallest_keys(rng: np.random.Generator, n: int, m: int) -> np.ndarray:
@@ -107,7 +109,7 @@ def _smallest_keys(rng: np.random.Generator, n: int, m: int) -> np.ndarray:
     return np.sort(best_i)
 
 
-def _first_work(X, w, take, plan, max_order, shift, validate):
+def _first_work(X, w, take, plan, max_order, shift, dtype, validate):
     """Per-chunk work of pass 1: moment summary, statistics Gram if asked, subsample rows.
 
     ``take``: local indices of the chunk's subsample rows (None: the whole chunk, for the
@@ -120,7 +122,7 @@ def _first_work(X, w, take, plan, max_order, shift, validate):
     rows = (X, w) if take is None else (X[take], w[take])
     if max_order is None:
         return chunk_state(X, w, plan), None, X.shape[0], rows
-    gram = moment_gram(X, w, max_order, shift)
+    gram = moment_gram(X, w, max_order, shift, dtype=dtype)
     return state_from_gram(gram, X.shape[0], plan, shift), gram, X.shape[0], rows
 
 
@@ -163,7 +165,7 @@ def _with_takes(chunks, idx):
         at, start = end, start + X.shape[0]
 
 
-def _dask_first(source: ChunkSource, idx, plan, order, shift) -> tuple:
+def _dask_first(source: ChunkSource, idx, plan, order, shift, dtype) -> tuple:
     """Pass 1 on dask: one task per row block, the small results gathered in block order."""
     import dask
 
@@ -173,9 +175,9 @@ def _dask_first(source: ChunkSource, idx, plan, order, shift) -> tuple:
     bounds = np.concatenate([[0], np.cumsum(X.chunks[0])])
     cuts = np.searchsorted(idx, bounds)
     takes = [idx[cuts[i] : cuts[i + 1]] - bounds[i] for i in range(len(xb))]
-    task = dask.delayed(_first_work)
+    task = dask.delayed(partial(_first_work, plan=plan, max_order=order, shift=shift, dtype=dtype))
     return dask.compute(
-        *[task(x, v, t, plan, order, shift, True) for x, v, t in zip(xb, wb, takes, strict=True)]
+        *[task(x, v, t, validate=True) for x, v, t in zip(xb, wb, takes, strict=True)]
     )
 
 
@@ -192,6 +194,7 @@ def first_pass(
     rng: np.random.Generator,
     statistics_order: Callable[[int], int | None] | None = None,
     max_entries: int | None = None,
+    dtype=np.float64,
 ) -> FirstPass:
     """Pass 1: weighted mean, second moment, covariance and a uniform ``subsample`` of rows.
 
@@ -202,7 +205,8 @@ def first_pass(
     :math:`T_{a,l}` (at most ``max_entries`` entries; from the Gram of the monomials of
     the rows minus the first row, :func:`._stats.moment_gram`, which also gives the moment
     summary: no separate centred product), and
-    :func:`stream_fit_data` needs no second pass. Chunks are summarised on a thread pool
+    :func:`stream_fit_data` needs no second pass; ``dtype`` is the precision of its
+    products (:func:`._stats.moment_gram`). Chunks are summarised on a thread pool
     (:func:`momix.moments.map_ordered`), dask blocks as tasks on dask's scheduler; either
     way the summaries are merged in chunk order.
     """
@@ -214,11 +218,9 @@ def first_pass(
         d = int(source.data.shape[1])
         acc = MomentAccumulator(d)
         order = _statistics_order(statistics_order, max_entries, d)
-        shift = None
-        if order is not None:  # the first row, as for the other sources
-            first_row = source.data[:1].compute() if source.data.shape[0] else np.zeros((1, d))
-            shift = np.asarray(first_row[0], dtype=float)
-        parts = _dask_first(source, idx, acc.plan, order, shift)
+        first_row = source.data[:1].compute() if source.data.shape[0] else np.zeros((1, d))
+        shift = np.asarray(first_row[0], dtype=float)  # the first row, as for other sources
+        parts = _dask_first(source, idx, acc.plan, order, shift, dtype)
     else:
         chunks = source.chunks()
         head = next(chunks, None)
@@ -229,7 +231,9 @@ def first_pass(
         order = _statistics_order(statistics_order, max_entries, d)
         X0 = head[0]  # the shift of the statistics: the first row, the same for every source
         shift = np.array(X0[0] if X0.shape[0] else np.zeros(d), dtype=float)
-        work = partial(_first_work, plan=acc.plan, max_order=order, shift=shift, validate=False)
+        work = partial(
+            _first_work, plan=acc.plan, max_order=order, shift=shift, dtype=dtype, validate=False
+        )
         parts = map_ordered(work, _with_takes(chain([head], chunks), idx))
     gram, keys, rows, ws, seen = None, np.empty(0), [], [], 0
     for state, part, size, (X, w) in parts:
@@ -249,15 +253,22 @@ def first_pass(
     s = acc.result()
     stats = None if order is None else statistics_from_moment_gram(gram / s.count, shift, order)
     sub_X, sub_w = np.concatenate(rows), np.concatenate(ws)
-    return FirstPass(s.count, s.n_samples, s.mean, s.second, s.covariance, sub_X, sub_w, stats)
+    summary = (s.count, s.n_samples, s.mean, s.second, s.covariance)
+    return FirstPass(*summary, sub_X, sub_w, stats, shift)
 
 
-def _chunk_statistics(X, w, basis, max_order: int) -> dict:
-    """Unnormalised statistics Gram of one chunk (raw weights), :func:`._stats.statistics_gram`."""
-    X = np.asarray(X, dtype=np.float64)
-    w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
-    Y = X if basis is None else X @ basis
-    return {"gram": statistics_gram(Y, np.einsum("nd,nd->n", X, X), w, max_order)}
+def _chunk_statistics(X, w, basis, max_order: int, point, dtype) -> dict:
+    r"""Unnormalised statistics Gram of one chunk (raw weights) about the ambient ``point``.
+
+    With :math:`D = X - p` (``point`` :math:`p = Bc` in the span of the basis) the rows
+    are :math:`z = B^\top D = B^\top x - c` with the norms :math:`q' = \|D\|^2`
+    (:func:`._stats.statistics_gram`; :func:`._stats.unshift_statistics` undoes the shift).
+    """
+    D = np.asarray(X, dtype=np.float64) - point
+    w = np.ones(D.shape[0]) if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
+    Z = D if basis is None else D @ basis
+    gram = statistics_gram(Z, np.einsum("nd,nd->n", D, D), w, max_order, 4096, dtype)
+    return {"gram": gram}
 
 
 def _add(total: dict | None, part: dict) -> dict:
@@ -301,6 +312,7 @@ def stream_fit_data(
     basis: np.ndarray | None,
     max_order: int,
     max_entries: int,
+    dtype=np.float64,
 ) -> tuple[MomentData, MomentData]:
     """Pass 2 and the fitting data of a streaming fit.
 
@@ -318,21 +330,29 @@ def stream_fit_data(
         )
     stats = first.statistics
     if basis is not None or stats is None or stats.max_order != max_order:
-        stats = statistics_pass(source, basis, max_order, first.count, r)
+        point = first.shift if basis is None else basis @ (basis.T @ first.shift)
+        stats = statistics_pass(source, basis, max_order, first.count, point, dtype)
     data = MomentData.build(first.sub_X, first.sub_w)
     fit_data = data if basis is None else reduce_to_subspace(data, basis)
     return data, replace(fit_data, statistics=stats)
 
 
 def statistics_pass(
-    source: ChunkSource, basis: np.ndarray | None, max_order: int, count: float, dim: int
+    source: ChunkSource,
+    basis: np.ndarray | None,
+    max_order: int,
+    count: float,
+    point: np.ndarray,
+    dtype=np.float64,
 ) -> MomentStatistics:
     r"""Pass 2: :math:`T_{a,l}` of :math:`B^\top y` (ambient norms), divided by the total weight.
 
-    ``dim`` is the width of the fitting coordinates (``basis.shape[1]``, or d).
+    The products are those of the rows minus ``point`` (an ambient point in the span of
+    the basis, the projected first row), in ``dtype``; the shift is undone at the end.
     """
-    gram = reduce_chunks(source, _chunk_statistics, basis, max_order)["gram"]
-    return statistics_from_gram(gram / count, dim, max_order)
+    gram = reduce_chunks(source, _chunk_statistics, basis, max_order, point, dtype)["gram"]
+    c = point if basis is None else basis.T @ point
+    return unshift_statistics(statistics_from_gram(gram / count, c.size, max_order), c)
 
 
 @dataclass(frozen=True)
