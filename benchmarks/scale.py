@@ -14,6 +14,7 @@ starts: every pass is a *cold* read from disk. For every (N, d):
   ``MOMIX_NUM_THREADS`` = 1 and 2: time inside pass 1, inside pass 2 and after them (init,
   weights, optimisation: must not grow with N), process CPU time, peak numpy heap
   (tracemalloc), peak resident set (VmHWM) and the cgroup's peak (page cache included);
+  ``fit32``: the same with ``statistics_dtype='float32'`` (single-precision products);
 * ``dask``: the same fit on a dask array read block-wise from the file, on a
   ``distributed.LocalCluster`` with 1 and 2 worker processes (one thread each).
 
@@ -22,7 +23,8 @@ average, wall and CPU time; a rerun skips what is there (resumable). Accuracy of
 streaming path against the per-sample path: d = 100, N = 1e5, over seeds.
 
 Usage: ``nice -n 10 python benchmarks/scale.py --dir /work/data [--sizes-d10
-1e5,1e6,1e7,1e8] [--sizes-d100 1e5,1e6,1e7] [--mem-mib 1024] [--report-only]``.
+1e5,1e6,1e7,1e8] [--sizes-d100 1e5,1e6,1e7] [--mem-mib 1024] [--report-only]
+[--only floor,fit_t2,fit32_t2] [--tag @quiet] [--no-accuracy]``.
 Writes benchmarks/results/scale.{json,md}.
 """
 
@@ -73,16 +75,20 @@ def write_data(path: Path, n: int, d: int, seed: int = 0) -> None:
 def pass_flops(d: int) -> dict:
     """Flops per row of the passes (a multiply-add counts 2; a syrk m(m+1) per row).
 
-    Pass 1: mean (twice, for accurate centring) and the d x d second moment as a syrk.
-    Statistics: projection 2dr (subspace only), row norms 2d, the monomial matrix (m
-    columns, m = 2 + r + r(r+1)/2 at L = 4) and its syrk. At d <= 2K(R+1) the fit is in the
-    whole space and both run in the same single pass.
+    Whole space (d <= 2K(R+1), one pass): the shift d, the monomial matrix of m = 1 + d +
+    d(d+1)/2 columns (no norm column) and its syrk; mean and covariance are read off the
+    same Gram. Subspace (two passes): pass 1 is the mean (twice, for accurate centring) and
+    the d x d second moment as a syrk; pass 2 the shift d, norms 2d, projection 2dr, the
+    monomial matrix (m = 2 + r + r(r+1)/2 at L = 4, with the norm column) and its syrk.
     """
     r = d if d <= 2 * K * (R + 1) else K * (R + 1)
+    if r == d:
+        m = 1 + d + comb(d + 1, 2)
+        return {"fit_dim": r, "passes": 1, "flops_pass1": d + m + m * (m + 1), "flops_stats": 0}
     m = 2 + r + comb(r + 1, 2)
     pass1 = d * (d + 1) + 6 * d
-    stats = (2 * d * r if r < d else 0) + 2 * d + m + m * (m + 1)
-    return {"fit_dim": r, "passes": 1 if r == d else 2, "flops_pass1": pass1, "flops_stats": stats}
+    stats = d + 2 * d + 2 * d * r + m + m * (m + 1)
+    return {"fit_dim": r, "passes": 2, "flops_pass1": pass1, "flops_stats": stats}
 
 
 # ----------------------------------------------------------------- cgroup and cache
@@ -168,8 +174,14 @@ def floor_pass(path: str) -> dict:
             "checksum": total}  # fmt: skip
 
 
-def timed_fit(path: str) -> dict:
-    """One streaming fit; the time inside its passes is measured by wrapping them."""
+def timed_fit(path: str, dtype: str = "float64") -> dict:
+    """One streaming fit; the time inside its passes is measured by wrapping them.
+
+    The numpy heap is traced (tracemalloc) only inside the passes, where it peaks (chunks
+    in flight): its per-allocation hooks made the ~400 small-array L-BFGS-B iterations
+    after the passes several times slower (1e6 x 10: 3.5 s of CPU after the passes with
+    tracing, 0.6 s without), which inflated the fit times recorded before this change.
+    """
     import tracemalloc
 
     import momix.lowrank._estimator as est_module
@@ -177,34 +189,38 @@ def timed_fit(path: str) -> dict:
     from momix import LowRankGaussianMixture
 
     spent = {"pass1_s": 0.0, "pass2_s": 0.0, "pass1_cpu_s": 0.0, "pass2_cpu_s": 0.0}
+    peak = [0]
 
     def timed(fn, key):
         def wrapper(*args, **kwargs):
+            tracemalloc.start()
             t, cpu = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 spent[key] += time.perf_counter() - t
                 spent[key.replace("_s", "_cpu_s")] += time.process_time() - cpu
+                peak[0] = max(peak[0], tracemalloc.get_traced_memory()[1])
+                tracemalloc.stop()
 
         return wrapper
 
     est_module.first_pass = timed(stream_module.first_pass, "pass1_s")
     stream_module.statistics_pass = timed(stream_module.statistics_pass, "pass2_s")
-    est = LowRankGaussianMixture(K, rank=R, noise_variance=NOISE, random_state=0)
-    tracemalloc.start()
+    est = LowRankGaussianMixture(
+        K, rank=R, noise_variance=NOISE, random_state=0, statistics_dtype=dtype
+    )
     t, cpu = time.perf_counter(), time.process_time()
     est.fit(path)
     total, cpu = time.perf_counter() - t, time.process_time() - cpu
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
     return {
         **spent,
         "fit_s": total,
         "fit_cpu_s": cpu,
         "lbfgs_iter": int(est.n_iter_),
         "after_passes_s": total - spent["pass1_s"] - spent["pass2_s"],
-        "peak_heap_mib": peak / 2**20,
+        "peak_heap_mib": peak[0] / 2**20,
+        "heap_traced": "passes",
         "means": est.means_.tolist(),
     }
 
@@ -250,8 +266,8 @@ def child(spec: dict) -> None:
     kind = spec["kind"]
     if kind == "floor":
         out = floor_pass(spec["path"])
-    elif kind == "fit":
-        out = timed_fit(spec["path"])
+    elif kind in ("fit", "fit32"):
+        out = timed_fit(spec["path"], "float32" if kind == "fit32" else "float64")
     else:
         out = dask_fit(spec["path"], spec["workers"])
     out.update(wall_s=time.perf_counter() - wall, cpu_s=time.process_time() - cpu)
@@ -304,6 +320,7 @@ def run_size(n: int, d: int, args, group, version) -> None:
         write_data(path, n, d)
     plans = [("floor", {}, {})]
     plans += [(f"fit_t{t}", {}, {"MOMIX_NUM_THREADS": str(t)}) for t in (2, 1)]
+    plans += [("fit32_t2", {}, {"MOMIX_NUM_THREADS": "2"})]
     if not args.no_dask and n >= args.dask_min_rows:
         plans += [(f"dask_w{w}", {"workers": w}, {}) for w in (1, 2)]
     if args.only:
@@ -323,49 +340,92 @@ def run_size(n: int, d: int, args, group, version) -> None:
         path.unlink()
 
 
-def accuracy(seeds: int, n: int = 100_000, d: int = 100) -> None:
+ACCURACY_PATHS = (
+    ("in-memory (per-sample)", "memory", "float64"),
+    ("streaming (.npy)", "path", "float64"),
+    ("streaming float32 (.npy)", "path", "float32"),
+)
+
+
+def accuracy(seeds: int, n: int = 100_000, dims: tuple = (10, 100)) -> None:
+    """Errors against the truth of the in-memory fit and the streaming fits (both precisions).
+
+    Rows ``accuracy2:{d}:{seed}``: wall and CPU time per fit, load average at the start.
+    """
     from momix import LowRankGaussianMixture
     from momix.datasets import make_lowrank_gaussian_mixture
     from momix.metrics import mixture_errors
 
     done = _done()
-    for seed in range(seeds):
-        if f"accuracy:{seed}" in done:
-            continue
-        data = make_lowrank_gaussian_mixture(
-            n, d, K, rank=R, noise_variance=NOISE, random_state=seed
-        )
-        row = {"key": f"accuracy:{seed}", "name": "accuracy", "seed": seed}
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "x.npy"
-            np.save(path, data.X)
-            for name, source in (("in-memory (per-sample)", data.X), ("streaming (.npy)", path)):
-                t = time.perf_counter()
-                m = LowRankGaussianMixture(K, rank=R, noise_variance=NOISE, random_state=0)
-                m.fit(source if name.startswith("in") else str(source))
-                e = mixture_errors(
-                    data.weights, data.means, data.covariances,
-                    m.weights_, m.means_, m.covariances_, match="covariances",
-                )  # fmt: skip
-                row[name] = {"time_s": time.perf_counter() - t, "weights": e.weights,
-                             "means": e.means, "covariances": e.covariances}  # fmt: skip
-        _append(row)
+    for d in dims:
+        for seed in range(seeds):
+            key = f"accuracy2:{d}:{seed}"
+            if key in done:
+                continue
+            data = make_lowrank_gaussian_mixture(
+                n, d, K, rank=R, noise_variance=NOISE, random_state=seed
+            )
+            row = {"key": key, "name": "accuracy2", "seed": seed, "d": d, "n": n}
+            row["load_start"] = os.getloadavg()[0]
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "x.npy"
+                np.save(path, data.X)
+                for name, kind, dtype in ACCURACY_PATHS:
+                    t, cpu = time.perf_counter(), time.process_time()
+                    m = LowRankGaussianMixture(
+                        K, rank=R, noise_variance=NOISE, random_state=0, statistics_dtype=dtype
+                    )
+                    m.fit(data.X if kind == "memory" else str(path))
+                    e = mixture_errors(
+                        data.weights, data.means, data.covariances,
+                        m.weights_, m.means_, m.covariances_, match="covariances",
+                    )  # fmt: skip
+                    row[name] = {"time_s": time.perf_counter() - t,
+                                 "cpu_s": time.process_time() - cpu, "weights": e.weights,
+                                 "means": e.means, "covariances": e.covariances,
+                                 "objective": float(m.objective_)}  # fmt: skip
+            _append(row)
+
+
+def _accuracy_lines(runs: list[dict]) -> list[str]:
+    acc = [r for r in runs if r["name"] == "accuracy2"]
+    out = ["", "Accuracy at N = 1e5 (relative errors against the truth, components matched; "
+           "time = wall s / CPU s of the fit, data in memory or in a warm .npy file):", "",
+           "| d | seed | path | weights | means | covariances | time s |",
+           "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in sorted(acc, key=lambda r: (r["d"], r["seed"])):
+        for path, _, _ in ACCURACY_PATHS:
+            e = r[path]
+            out.append(
+                f"| {r['d']} | {r['seed']} | {path} | {e['weights']:.4f} | {e['means']:.4f} "
+                f"| {e['covariances']:.4f} | {e['time_s']:.1f} / {e['cpu_s']:.1f} |"
+            )
+    for d in sorted({r["d"] for r in acc}):
+        rows = [r for r in acc if r["d"] == d]
+        for path, _, _ in ACCURACY_PATHS:
+            med = [
+                np.median([r[path][k] for r in rows]) for k in ("weights", "means", "covariances")
+            ]
+            out.append(f"| {d} | median | {path} | {med[0]:.4f} | {med[1]:.4f} | {med[2]:.4f} | |")
+    return out
 
 
 def _table(runs: list[dict]) -> tuple[list[dict], list[str]]:
     by = {}
     for r in runs:
-        if r["name"] != "accuracy":
+        if not r["name"].startswith("accuracy"):
             by.setdefault((r["d"], r["n"]), {})[r["name"]] = r
     rows, lines = (
         [],
         [
-            "| N | d | file MiB | passes | cold floor s | fit s | fit / floor | pass 1 s "
+            "| N | d | file MiB | passes | cold floor s | fit s | fit / floor "
+            "| fit f32 s | f32 / floor | f32 pass CPU s "
+            "| pass 1 s "
             "| pass 2 s | pass CPU s | after passes s | L-BFGS its | fit CPU s | fit 1 thread s "
             "| heap MiB "
             "| VmHWM MiB | cgroup peak MiB | dask 1 worker s | dask 2 workers s | flops/row "
             "| load |",
-            "|" + "---|" * 21,
+            "|" + "---|" * 24,
         ],
     )
     nan = float("nan")
@@ -373,16 +433,24 @@ def _table(runs: list[dict]) -> tuple[list[dict], list[str]]:
         f, fl, one = g.get("fit_t2"), g.get("floor"), g.get("fit_t1")
         if f is None or fl is None:
             continue
-        d1, d2 = g.get("dask_w1", {}), g.get("dask_w2", {})
+        d1, d2, f32 = g.get("dask_w1", {}), g.get("dask_w2", {}), g.get("fit32_t2")
         flops = f["flops_pass1"] + (f["flops_stats"] if f["passes"] == 1 else 0)
         flops_txt = f"{flops}" if f["passes"] == 1 else f"{f['flops_pass1']} + {f['flops_stats']}"
         row = {"n": n, "d": d, "floor_s": fl["floor_s"], "fit_s": f["fit_s"],
                "ratio": f["fit_s"] / fl["floor_s"], "after_passes_s": f["after_passes_s"],
-               "flops_per_row": flops}  # fmt: skip
+               "flops_per_row": flops,
+               "fit32_s": f32["fit_s"] if f32 else None}  # fmt: skip
+        single = (
+            f"| {f32['fit_s']:.2f} | {f32['fit_s'] / fl['floor_s']:.2f} "
+            f"| {f32['pass1_cpu_s'] + f32['pass2_cpu_s']:.1f} "
+            if f32
+            else "| | | "
+        )
         rows.append(row)
         lines.append(
             f"| {n:.0e} | {d} | {f['file_mib']:.0f} | {f['passes']} | {fl['floor_s']:.2f} "
-            f"| {f['fit_s']:.2f} | {row['ratio']:.2f} | {f['pass1_s']:.2f} | {f['pass2_s']:.2f} "
+            f"| {f['fit_s']:.2f} | {row['ratio']:.2f} {single}"
+            f"| {f['pass1_s']:.2f} | {f['pass2_s']:.2f} "
             f"| {f.get('pass1_cpu_s', nan) + f.get('pass2_cpu_s', nan):.1f} "
             f"| {f['after_passes_s']:.2f} | {f['lbfgs_iter']} | {f['fit_cpu_s']:.1f} "
             f"| {one['fit_s'] if one else float('nan'):.2f} | {f['peak_heap_mib']:.0f} "
@@ -405,17 +473,7 @@ def write_report() -> None:
         "threads; load = 1-min load average at the start.",
         "",
     ]
-    acc = [r for r in runs if r["name"] == "accuracy"]
-    tail = ["", "Accuracy at d = 100, N = 1e5 (relative errors against the truth, matched):",
-            "", "| seed | path | weights | means | covariances | time s |",
-            "|---|---|---|---|---|---|"]  # fmt: skip
-    for r in sorted(acc, key=lambda r: r["seed"]):
-        for path in ("in-memory (per-sample)", "streaming (.npy)"):
-            e = r[path]
-            tail.append(
-                f"| {r['seed']} | {path} | {e['weights']:.4f} | {e['means']:.4f} "
-                f"| {e['covariances']:.4f} | {e['time_s']:.2f} |"
-            )
+    tail = _accuracy_lines(runs)
     (RESULTS / "scale.json").write_text(json.dumps({"table": rows, "runs": runs}, indent=1))
     (RESULTS / "scale.md").write_text("\n".join(head + lines + tail) + "\n")
     print("\n".join(head + lines + tail))
@@ -440,6 +498,7 @@ def main() -> None:
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--only", default="", help="measure only these (floor,fit_t2,...)")
     p.add_argument("--tag", default="", help="suffix of the run keys: measure again (newest wins)")
+    p.add_argument("--no-accuracy", action="store_true", help="skip the accuracy runs")
     args = p.parse_args()
     if args.child:
         child(json.loads(args.child))
@@ -452,7 +511,8 @@ def main() -> None:
                     run_size(n, d, args, group, version)
         finally:
             _remove_cgroup(group)
-        accuracy(args.seeds)
+        if not args.no_accuracy:
+            accuracy(args.seeds)
     write_report()
 
 
