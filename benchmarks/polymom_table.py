@@ -11,6 +11,8 @@ Rows (10 random models each unless ``--seeds``):
   the per-component "coordinates sum to one" constraint, as the paper (variance-weighted
   least squares, convex iteration, moment polish); Poly (no polish): without the polish;
   Poly (paper settings): unweighted least squares, lambda = 1e-5, one trace minimisation;
+  Poly (covariance weighting): residuals whitened by the moments' sample covariance
+  (``moment_weighting="covariance"``, efficient GMM weighting; the default is diagonal);
   Poly + EM: momix's EM refinement (GaussianMixture warm-started) of the Poly fit.
 * 3-view symmetric categorical K = D = 3, T = 1e4..1e6: EM (the paper's: one Dirichlet start,
   <= 100 iterations, tol 1e-5), TF (cross-view moments, whitened tensor power method), Poly
@@ -29,7 +31,9 @@ and solve time against dimension and order, and the D = 2 diagonal fit time.
 Machine: 2 cores, 24 GiB, shared.
 
 Usage: ``python benchmarks/polymom_table.py [--seeds 10] [--rows gauss,multiview,mlr,size,timing]``
-(``--report`` only aggregates the JSONL into ``polymom_table.{json,md}``).
+(``--report`` only aggregates the JSONL into ``polymom_table.{json,md}``;
+``--weighting`` compares the moment weightings on seeds 100-111, outside the table's,
+into ``polymom_table_weighting{_runs.jsonl,.md}``).
 """
 
 from __future__ import annotations
@@ -258,6 +262,8 @@ def gaussian_methods(kind, X, seed):
             model, 2, moment_weighting="none", penalty=1e-5, rank_method="trace", polish=False,
             random_state=0).fit(X).means_,
         "Poly (no polish)": lambda: Polymom(model, 2, polish=False, random_state=0).fit(X).means_,
+        "Poly (covariance weighting)": lambda: Polymom(
+            model, 2, moment_weighting="covariance", random_state=0).fit(X).means_,
     }
     if kind == "spherical":  # the correctly specified model (the paper fitted diagonal)
         methods["Poly (spherical model)"] = lambda: Polymom(
@@ -403,6 +409,80 @@ def d2_timing(repeats=7):
     return out
 
 
+# ------------------------------------------------------------- moment-weighting choice
+
+WEIGHTING_RUNS = RESULTS / "polymom_table_weighting_runs.jsonl"
+WEIGHTINGS = ("none", "variance", "covariance", "two_step")
+CHOICE_SEEDS = range(100, 112)  # disjoint from the table's seeds 0..9
+
+
+def weighting_fits(row, T, seed):
+    """(truth, {weighting: fit -> estimate}) for the Poly method of a table cell."""
+    if row == "3-view":
+        data = make_multiview_mixture(T, 3, 3, symmetric=True, random_state=seed)
+        Z, model = np.hstack(list(data.views)), MultiView(3, symmetric=True, simplex=True)
+        fit = lambda w: _simplex(Polymom(model, 3, random_state=0,  # noqa: E731
+                                         moment_weighting=w).fit(Z).params_)
+        return data.means[0], {w: (lambda w=w: fit(w)) for w in WEIGHTINGS[:3]}
+    if row == "lin. reg.":
+        data = make_linear_regression_mixture(T, 2, 2, random_state=seed)
+        model = LinearRegression(2, data.noise_variance, x_order=2, y_order=3)
+        fit = lambda w: Polymom(model, 2, random_state=0,  # noqa: E731
+                                moment_weighting=w).fit(data.X, data.y).params_
+        return data.coefs, {w: (lambda w=w: fit(w)) for w in WEIGHTINGS[:3]}
+    data = make_gaussian_mixture(T, 2, 2, row, random_state=seed)
+    model = GaussianDiagonal(2, order=3, mean_sum=1.0)
+    fit = lambda w: Polymom(model, 2, random_state=0,  # noqa: E731
+                            moment_weighting=w).fit(data.X).means_
+    return data.means, {w: (lambda w=w: fit(w)) for w in WEIGHTINGS}
+
+
+def run_weighting(cells, seeds=CHOICE_SEEDS, path: Path = WEIGHTING_RUNS) -> None:
+    """Poly under each moment weighting on seeds outside the table's (the choice of the
+    default); one JSON line per (row, T, seed, weighting), resumable like :func:`run_grid`."""
+    done = _done(path)
+    for seed in seeds:
+        for row, T in cells:
+            truth, fits = weighting_fits(row, T, seed)
+            for name, fn in fits.items():
+                if (row, T, seed, name) in done or (ONLY and name not in ONLY):
+                    continue
+                rec = {"row": row, "T": T, "seed": seed, "method": name,
+                       **run_method(fn, truth, row not in ("3-view", "lin. reg."))}
+                with path.open("a") as fh:
+                    fh.write(json.dumps(rec) + "\n")
+                print(f"weighting {row} T={T:.0e} seed={seed} {name}: "
+                      f"{rec.get('error', rec.get('failure'))} ({rec['wall_s']:.2f} s)", flush=True)
+
+
+def weighting_markdown(path: Path = WEIGHTING_RUNS) -> str:
+    """Mean / median error per weighting and models won against ``"variance"``."""
+    cells = summarise(path)
+    runs: dict = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        if line.strip():
+            r = json.loads(line)
+            runs.setdefault((r["row"], r["T"], r["method"]), {})[r["seed"]] = r.get("error")
+    lines = ["| row | T | n | " + " | ".join(WEIGHTINGS) + " |", "|---|---|---|" + "---|" * 4]
+    for c in cells:
+        base = runs.get((c["row"], c["T"], "variance"), {})
+        vals = []
+        for w in WEIGHTINGS:
+            rec = c["methods"].get(w)
+            if rec is None:
+                vals.append("")
+                continue
+            mine = runs[(c["row"], c["T"], w)]
+            common = [s for s in mine if s in base and mine[s] is not None and base[s] is not None]
+            wins = sum(mine[s] < base[s] for s in common)
+            won = "" if w == "variance" else f" ({wins}/{len(common)} won)"
+            vals.append(f"{_fmt(rec['mean_error'])} / {_fmt(rec['median_error'])}"
+                        f" ({_num(rec['median_wall_s'], 2)} s){won}")
+        n = max(r["n"] for r in c["methods"].values())
+        lines.append(f"| {c['row']} | {c['T']:.0e} | {n} | " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n"
+
+
 # -------------------------------------------------------------------------------- main
 
 SETTINGS = {
@@ -413,7 +493,7 @@ SETTINGS = {
 }
 ROW_ORDER = ["spherical", "diagonal", "constrained", "3-view", "lin. reg."]
 METHOD_ORDER = ["EM", "EM (converged)", "TF", "Poly", "Poly + EM", "Poly (spherical model)",
-                "Poly (no polish)", "Poly (paper settings)"]
+                "Poly (no polish)", "Poly (paper settings)", "Poly (covariance weighting)"]
 RUNS = RESULTS / "polymom_table_runs.jsonl"
 
 
@@ -567,9 +647,20 @@ def main(argv=None):
     parser.add_argument("--methods", default="", help="comma-separated subset of methods")
     parser.add_argument("--kinds", default="spherical,diagonal,constrained")
     parser.add_argument("--report", action="store_true", help="only aggregate the JSONL")
+    parser.add_argument("--weighting", action="store_true",
+                        help="compare the moment weightings on seeds 100-111 (the choice)")
     args = parser.parse_args(argv)
     ONLY.update(m for m in args.methods.split(",") if m)
     rows = args.rows.split(",")
+    if args.weighting:
+        cells = [c for group in ("gauss", "multiview", "mlr") if group in rows
+                 for c in SETTINGS[group] if args.min_T <= c[1] <= args.max_T]
+        if not args.report:
+            run_weighting(cells)
+        md = weighting_markdown()
+        (RESULTS / "polymom_table_weighting.md").write_text(md)
+        print(md)
+        return
     if not args.report:
         cells = [(row, T) for group in ("gauss", "multiview", "mlr") if group in rows
                  for row, T in SETTINGS[group]

@@ -6,7 +6,13 @@ import warnings
 import numpy as np
 import pytest
 
-from momix.polymom import Gaussian1D, GaussianDiagonal, GaussianSpherical, Polymom
+from momix.polymom import (
+    Gaussian1D,
+    GaussianDiagonal,
+    GaussianSpherical,
+    LinearRegression,
+    Polymom,
+)
 from momix.polymom._scaling import Scaling, gaussian_scaling, standardizable, unscale_params
 
 
@@ -102,3 +108,71 @@ def test_rounding_level_spread_counts_as_constant():
     s = gaussian_scaling(X, np.ones(12), Gaussian1D())
     np.testing.assert_array_equal(s.scale, [1.0])
     assert np.all(np.abs(s.transform(X)) < 1e-150)
+
+
+def _regression_data(rng, n=3000, intercept=True):
+    X = rng.normal(size=(n, 2))
+    z = rng.random(n) < 0.4
+    coef = np.where(z[:, None], [1.0, -2.0], [-1.5, 0.5])
+    b = np.where(z, 1.0, -0.5) if intercept else 0.0
+    return X, np.sum(X * coef, axis=1) + b + 0.3 * rng.normal(size=n)
+
+
+def _regression_fit(X, y, noise, intercept, **kw):
+    model = LinearRegression(2, noise, x_order=2, y_order=3, fit_intercept=intercept)
+    est = _fit_xy(Polymom(model, 2, random_state=0, **kw), X, y)
+    order = np.argsort(est.params_[:, 0])
+    return est, est.params_[order], est.weights_[order]
+
+
+def _fit_xy(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(X, y)
+
+
+@pytest.mark.parametrize("intercept", [True, False])
+def test_regression_fit_is_equivariant_under_affine_maps(intercept):
+    """(a x + c, b y + e) with noise b^2 sigma^2 gives w' = b w / a, b' = b b0 + e - w'.c."""
+    X, y = _regression_data(np.random.default_rng(0), intercept=intercept)
+    a, b = np.array([300.0, 0.02]), -40.0
+    c, e = (np.array([5e2, -3.0]), 1e3) if intercept else (np.zeros(2), 0.0)
+    _, p0, w0 = _regression_fit(X, y, 0.09, intercept)
+    est, p1, w1 = _regression_fit(a * X + c, b * y + e, 0.09 * b**2, intercept)
+    p1 = p1[np.argsort(-p1[:, 0])] if b < 0 else p1  # w' = b w / a flips the order
+    w1 = est.weights_[np.argsort(est.params_[:, 0])][::-1] if b < 0 else w1
+    np.testing.assert_allclose(w1, w0, atol=1e-5)
+    np.testing.assert_allclose(p1[:, :2] * a / b, p0[:, :2], atol=1e-4)
+    if intercept:
+        np.testing.assert_allclose((p1[:, 2] - e + p1[:, :2] @ c) / b, p0[:, 2], atol=1e-4)
+    assert est.constants_ == {"noise_variance": pytest.approx(0.09 * b**2)}
+    np.testing.assert_allclose(est.data_scale_[-1], np.std(b * y + e) if intercept
+                               else np.sqrt(np.mean((b * y) ** 2)))
+
+
+def test_regression_standardisation_recovers_badly_scaled_data():
+    X, y = _regression_data(np.random.default_rng(1), n=20000)
+    X, y = X * 1e3, y * 1e2  # coefficients 0.1 x the unit-scale ones
+    _, p, w = _regression_fit(X, y, 0.09 * 1e4, True)
+    np.testing.assert_allclose(p[:, :2], [[-0.15, 0.05], [0.1, -0.2]], atol=0.02)
+    np.testing.assert_allclose(p[:, 2], [-50.0, 100.0], atol=15.0)
+    np.testing.assert_allclose(w, [0.6, 0.4], atol=0.05)
+
+
+def test_profiled_noise_is_mapped_to_standardised_units_and_back():
+    X, y = _regression_data(np.random.default_rng(2))
+    grid = {"noise_variance": [0.0, 0.09, 1.0]}
+    a, _, _ = _regression_fit(X, y, 0.0, True, profile=grid)
+    b, _, _ = _regression_fit(X, 10 * y, 0.0, True,
+                              profile={"noise_variance": [0.0, 9.0, 100.0]})
+    assert b.constants_["noise_variance"] == 100 * a.constants_["noise_variance"]
+    assert b.model_.noise_variance == b.constants_["noise_variance"]
+
+
+def test_unscale_regression_params_against_explicit_formula():
+    s = Scaling(np.array([1.0, -2.0, 3.0]), np.array([2.0, 0.5, 10.0]))
+    model = LinearRegression(2, 0.0, fit_intercept=True)
+    out = unscale_params(np.array([[0.4, -0.1, 0.2]]), s, model)
+    coef = np.array([0.4 * 10 / 2, -0.1 * 10 / 0.5])
+    np.testing.assert_allclose(out, [[*coef, 3.0 + 10 * 0.2 - coef @ [1.0, -2.0]]])
+    assert standardizable(model) and standardizable(LinearRegression(2))

@@ -60,6 +60,33 @@ class _GaussianModel(ComponentModel):
     def log_prob(self, Z, params):
         return _diag_gaussian_log_prob(Z, *self.gaussian_parameters(params))
 
+    def observation_product_moments(self, params: np.ndarray) -> np.ndarray:
+        """:math:`E[\\phi_i(x)\\phi_j(x) \\mid \\theta_k]`, shape (K, n_obs, n_obs).
+
+        The product of two observation monomials is a monomial :math:`x^{\\alpha+\\beta}`,
+        whose Gaussian moment factorises over coordinates,
+        :math:`\\prod_d h_{\\alpha_d+\\beta_d}(\\xi_d, c_d)`
+        (:func:`momix.special.gaussian_raw_moments`; variances clipped at 0). Used by
+        ``moment_weighting="two_step"`` (the model-implied covariance of the moments).
+        """
+        from ..special import gaussian_raw_moments
+
+        c = self.compiled()
+        polys = c.data_polys[:len(c.obs_keys)]
+        means, var = self.gaussian_parameters(np.asarray(params, dtype=float))
+        top = 2 * max(max(e) for poly in polys for e in poly)
+        raw = gaussian_raw_moments(means, np.maximum(var, 0.0), top)  # (K, d, top + 1)
+        cols = np.arange(means.shape[1])
+        out = np.zeros((means.shape[0], len(polys), len(polys)))
+        for i, pi in enumerate(polys):
+            for j in range(i, len(polys)):
+                for ea, ca in pi.items():
+                    for eb, cb in polys[j].items():
+                        e = np.add(ea, eb)
+                        out[:, i, j] += ca * cb * np.prod(raw[:, cols, e], axis=1)
+                out[:, j, i] = out[:, i, j]
+        return out
+
 
 class GaussianDiagonal(_GaussianModel):
     """Gaussian with diagonal covariance, :math:`\\theta = (\\xi_1..\\xi_D, c_1..c_D)`.

@@ -15,7 +15,7 @@ Steps (paper Alg. 1 with convex iteration):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from ._model import ComponentModel
 from ._moments import MomentSystem
 from ._polish import polish_atoms
 from ._sdp import MomentProblem, SDPResult, solve_moment_sdp
+from ._weighting import model_covariance_weights, residual_weights
 
 __all__ = ["PolymomResult", "build_problem", "polymom"]
 
@@ -71,23 +72,6 @@ class PolymomResult:
     polished: bool = False
 
 
-def _residual_weights(system: MomentSystem, moment_weighting) -> np.ndarray:
-    n = len(system.b)
-    if isinstance(moment_weighting, str):
-        if moment_weighting == "none":
-            return np.ones(n)
-        if system.std is None:
-            raise ValueError("moment_weighting='variance' needs data (fit), not fit_moments; "
-                             "pass an array of weights instead")
-        std = system.std
-        floor = max(float(np.median(std[std > 0])) if np.any(std > 0) else 1.0, 1e-12) * 1e-3
-        return 1.0 / np.maximum(std, floor)
-    w = np.asarray(moment_weighting, dtype=float)
-    if w.shape != (n,) or np.any(w < 0) or not np.all(np.isfinite(w)):
-        raise ValueError(f"moment_weighting must be 'none', 'variance' or {n} non-negative numbers")
-    return w
-
-
 def build_problem(model: ComponentModel, system: MomentSystem, n_components: int,
                   order: int | None = None, moment_weighting="none") -> MomentProblem:
     """Numeric SDP data for a model and its moment equations.
@@ -106,7 +90,7 @@ def build_problem(model: ComponentModel, system: MomentSystem, n_components: int
     eq = [equality_rows(st, g) for g in c.equalities]
     E = np.vstack(eq) if eq else np.zeros((0, st.n_vars))
     locs = tuple(localizing_map(st, g) for g in c.inequalities)
-    return MomentProblem(st, A, system.b, _residual_weights(system, moment_weighting), E, locs)
+    return MomentProblem(st, A, system.b, residual_weights(system, moment_weighting), E, locs)
 
 
 def _extract(st, M, k: int, rank: int, rng):
@@ -143,8 +127,12 @@ def polymom(model: ComponentModel, system: MomentSystem, n_components: int, *, r
     rng : numpy.random.Generator
     order : int, optional
         Weighted order r of the moment matrix (default: smallest that fits).
-    moment_weighting : {"none", "variance"} or array-like
-        Diagonal residual weights of the least-squares relaxation.
+    moment_weighting : {"none", "variance", "covariance", "two_step"} or array-like
+        Residual weights of the least-squares relaxation (:mod:`._weighting`): none, inverse
+        standard errors (diagonal), the whitening factor of the moments' sample covariance,
+        or two steps (``"variance"``, then a polish of its atoms weighted by the
+        model-implied covariance at them; needs ``polish=True``); an array gives one weight
+        per observation.
     rank_rtol : float, optional
         Relative singular-value threshold of the numerical ranks (default 1e-6, or 1e-3 when
         the SCS solver produced the moments).
@@ -172,5 +160,12 @@ def polymom(model: ComponentModel, system: MomentSystem, n_components: int, *, r
         pol = polish_atoms(problem, params, weights, penalty=lam)
         polished = pol.objective < pol.start_objective
         params, weights = pol.params, pol.weights
+        if isinstance(moment_weighting, str) and moment_weighting == "two_step":
+            L = model_covariance_weights(model, problem, system, params, weights)
+            pol = polish_atoms(replace(problem, residual_weights=L), params, weights, penalty=lam)
+            polished = polished or pol.objective < pol.start_objective
+            params, weights = pol.params, pol.weights
+    elif isinstance(moment_weighting, str) and moment_weighting == "two_step":
+        raise ValueError("moment_weighting='two_step' re-weights the polish: set polish=True")
     return PolymomResult(params, weights, flat, ranks, np.abs(sdp.eigenvalues),
                          sdp.moment_matrix, st.basis, st.order, sdp, polished)

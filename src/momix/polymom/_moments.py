@@ -32,11 +32,20 @@ class MomentSystem:
         Observed moments.
     std : ndarray of shape (n_observations,) or None
         Standard error of each observed moment (from data), used by moment weighting.
+    covariance : ndarray of shape (n_observations, n_observations) or None
+        Estimated covariance of the observed moments (sample covariance of the observation
+        functions over the effective sample size; ``std`` is the root of its diagonal),
+        used by ``moment_weighting="covariance"``.
+    n_eff : float or None
+        Effective sample size :math:`(\\sum w)^2/\\sum w^2` of the data (``None`` for given
+        moments); a model-implied covariance of one observation is divided by it.
     """
 
     terms: tuple[dict, ...]
     b: np.ndarray
     std: np.ndarray | None
+    covariance: np.ndarray | None = None
+    n_eff: float | None = None
 
 
 def _power_table(Z: np.ndarray, polys) -> list[list[np.ndarray]]:
@@ -77,21 +86,28 @@ def empirical_system(model: ComponentModel, Z: np.ndarray,
     table = _power_table(Z, c.data_polys)
     V = np.column_stack([_data_values(poly, Z, table) for poly in c.data_polys])
     means = np.sum(V * w[:, None], axis=0)  # elementwise: no multi-threaded BLAS for a mean
-    var = np.sum((V - means) ** 2 * w[:, None], axis=0)
-    stds = np.sqrt(np.maximum(var, 0.0) / n_eff)
     n_obs = len(c.obs_keys)
+    centred = V[:, :n_obs] - means[:n_obs]
+    cov = (centred * w[:, None]).T @ centred
     aux = np.concatenate([means[n_obs:], model.constant_values])
-    system = _substitute(c, np.array(means[:n_obs]), aux)
-    return MomentSystem(system.terms, system.b, np.array(stds[:n_obs]))
+    return _with_covariance(_substitute(c, np.array(means[:n_obs]), aux), cov, n_eff)
+
+
+def _with_covariance(system: MomentSystem, cov: np.ndarray, n_eff: float) -> MomentSystem:
+    """``system`` with the covariance ``cov / n_eff`` of its observed moments (and their
+    standard errors); ``cov`` is the weighted covariance of one observation."""
+    cov = (cov + cov.T) / (2 * n_eff)
+    std = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    return MomentSystem(system.terms, system.b, std, cov, float(n_eff))
 
 
 def streaming_system(model: ComponentModel, chunks: Iterable) -> MomentSystem:
     r""":func:`empirical_system` accumulated in one pass over ``(Z_chunk, w_chunk)`` pairs.
 
     The observation functions are evaluated per chunk and their weighted means and central
-    sums of squares merged exactly (Chan et al.),
+    cross-product matrices merged exactly (Chan et al.),
     :math:`\bar v \leftarrow \bar v + \delta\,W_c/(W + W_c)`,
-    :math:`M_2 \leftarrow M_2 + M_{2,c} + \delta^2 W W_c/(W + W_c)`, so memory is one chunk
+    :math:`M_2 \leftarrow M_2 + M_{2,c} + \delta\delta^\top W W_c/(W + W_c)`, so memory is one chunk
     and the result equals :func:`empirical_system` on the stacked data to rounding. Chunks
     come e.g. from :func:`momix.moments.iter_chunks` (arrays, memory maps, dask arrays,
     chunk iterables).
@@ -107,22 +123,23 @@ def streaming_system(model: ComponentModel, chunks: Iterable) -> MomentSystem:
         table = _power_table(Z, c.data_polys)
         V = np.column_stack([_data_values(poly, Z, table) for poly in c.data_polys])
         mc = np.sum(V * w[:, None], axis=0) / wc
-        m2c = np.sum((V - mc) ** 2 * w[:, None], axis=0)
+        n_obs = len(c.obs_keys)
+        centred = V[:, :n_obs] - mc[:n_obs]
+        m2c = (centred * w[:, None]).T @ centred
         if mean is None:
             mean, m2 = mc, m2c
         else:
             delta = mc - mean
             mean = mean + delta * (wc / (total + wc))
-            m2 = m2 + m2c + delta**2 * (total * wc / (total + wc))
+            m2 = m2 + m2c + np.outer(delta[:n_obs], delta[:n_obs]) * (total * wc / (total + wc))
         total += wc
         total_sq += float(np.sum(w**2))
     if mean is None:
         raise ValueError("no rows with positive weight in the chunks")
-    stds = np.sqrt(np.maximum(m2 / total, 0.0) / (total**2 / total_sq))
     n_obs = len(c.obs_keys)
     aux = np.concatenate([mean[n_obs:], model.constant_values])
-    system = _substitute(c, np.array(mean[:n_obs]), aux)
-    return MomentSystem(system.terms, system.b, np.array(stds[:n_obs]))
+    return _with_covariance(_substitute(c, np.array(mean[:n_obs]), aux), m2 / total,
+                            total**2 / total_sq)
 
 
 def mapping_system(model: ComponentModel, moments: Mapping) -> MomentSystem:

@@ -90,8 +90,11 @@ class _Objective:
         self.basis = problem.structure.basis
         self.scale = np.sqrt(2.0 * penalty)
         D = problem.residual_weights
-        self.DA, self.Db = D[:, None] * problem.A, D * problem.b
-        self.rho = _PENALTY * max(float(np.max(D)), 1.0)
+        if D.ndim == 2:  # whitening matrix
+            self.DA, self.Db = D @ problem.A, D @ problem.b
+        else:
+            self.DA, self.Db = D[:, None] * problem.A, D * problem.b
+        self.rho = _PENALTY * max(float(np.max(np.abs(D))), 1.0)
         self.E = problem.E
         # g(theta_k) is the (1, 1) entry of the localizing matrix at the Dirac measure
         rows = [G[0].toarray() for G, t in problem.localizers if t]

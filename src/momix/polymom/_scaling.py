@@ -21,6 +21,19 @@ data are only centred.
 Models with equality constraints (``mean_sum``) or known constants (a shared variance) are
 not affine-invariant as written (the constraint or constant would have to be rewritten), so
 they are fitted in the original units.
+
+Linear regressions :math:`y = w\\cdot x + b + \\varepsilon` are equivariant too. With an
+intercept, :math:`x' = (x - m_x)/s_x` (per feature) and :math:`y' = (y - m_y)/s_y` give
+
+.. math::
+
+    w_j = \\frac{s_y}{s_{x,j}}\\,w'_j, \\qquad b = m_y + s_y b' - w\\cdot m_x, \\qquad
+    \\sigma^2 = s_y^2\\,\\sigma'^2 ,
+
+so the known noise variance is fitted as :math:`\\sigma^2/s_y^2` (:func:`constant_factors`).
+Without an intercept, centring would add one, so the data are only scaled (:math:`m = 0`,
+:math:`s` the root mean square). Poisson counts (not closed under scaling) and categorical
+views (one-hot, already of unit scale, with simplex constraints) are fitted as they are.
 """
 
 from __future__ import annotations
@@ -29,10 +42,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._builtin import GaussianDiagonal, GaussianSpherical
+from ._builtin import GaussianDiagonal, GaussianSpherical, LinearRegression
 from ._model import ComponentModel
 
-__all__ = ["Scaling", "gaussian_scaling", "unscale_params"]
+__all__ = ["Scaling", "constant_factors", "data_scaling", "gaussian_scaling", "unscale_params"]
 
 #: spreads below this fraction of the largest |x| of a feature count as zero (rounding)
 _RELATIVE_SPREAD = 1e-10
@@ -57,9 +70,36 @@ class Scaling:
 
 
 def standardizable(model: ComponentModel) -> bool:
-    """Whether ``model`` is a built-in Gaussian without equalities or constants."""
-    return (isinstance(model, GaussianDiagonal) and not model.equalities
-            and not model.constants)
+    """Whether ``model`` is a built-in Gaussian without equalities or constants, or a
+    linear regression."""
+    return isinstance(model, LinearRegression) or (
+        isinstance(model, GaussianDiagonal) and not model.equalities and not model.constants)
+
+
+def data_scaling(Z: np.ndarray, sample_weight: np.ndarray, model: ComponentModel) -> Scaling:
+    """:func:`gaussian_scaling` or :func:`regression_scaling`, by model."""
+    if isinstance(model, LinearRegression):
+        return regression_scaling(Z, sample_weight, model)
+    return gaussian_scaling(Z, sample_weight, model)
+
+
+def regression_scaling(Z: np.ndarray, sample_weight: np.ndarray,
+                       model: LinearRegression) -> Scaling:
+    """Per-column location and scale of ``Z = [X, y]`` (see module docstring): mean and
+    standard deviation with an intercept, 0 and root mean square without."""
+    w = sample_weight / sample_weight.sum()
+    loc = w @ Z if model.fit_intercept else np.zeros(Z.shape[1])
+    scale = np.sqrt(w @ (Z - loc) ** 2)
+    magnitude = np.max(np.abs(Z), axis=0)
+    return Scaling(loc, np.where(scale > _RELATIVE_SPREAD * magnitude, scale, 1.0))
+
+
+def constant_factors(model: ComponentModel, scaling: Scaling | None) -> dict[str, float]:
+    """Factors mapping the model's constants to standardised units (``{}`` if none):
+    a regression's noise variance is divided by :math:`s_y^2`."""
+    if scaling is None or not isinstance(model, LinearRegression):
+        return {}
+    return {"noise_variance": 1.0 / float(scaling.scale[-1]) ** 2}
 
 
 def gaussian_scaling(X: np.ndarray, sample_weight: np.ndarray, model: ComponentModel) -> Scaling:
@@ -85,12 +125,22 @@ def scaling_from_moments(
     return Scaling(location, np.where(scale > _RELATIVE_SPREAD * magnitude, scale, 1.0))
 
 
-def unscale_params(params: np.ndarray, scaling: Scaling) -> np.ndarray:
-    """Map (means, variances) fitted on standardised data back to the data's units.
+def unscale_params(params: np.ndarray, scaling: Scaling, model=None) -> np.ndarray:
+    """Map parameters fitted on standardised data back to the data's units.
 
-    ``params`` has the layout of the Gaussian models: the D means, then the D variances
-    (diagonal) or the single variance (spherical, 1-D).
+    Gaussian layout (default): the D means, then the D variances (diagonal) or the single
+    variance (spherical, 1-D). A :class:`LinearRegression` ``model``: the coefficients, then
+    the intercept if fitted (module docstring).
     """
+    if isinstance(model, LinearRegression):
+        mx, sx = scaling.location[:-1], scaling.scale[:-1]
+        my, sy = scaling.location[-1], scaling.scale[-1]
+        d = mx.shape[0]
+        out = np.array(params, dtype=float)
+        out[:, :d] = params[:, :d] * sy / sx
+        if model.fit_intercept:
+            out[:, d] = my + sy * params[:, d] - out[:, :d] @ mx
+        return out
     d = scaling.location.shape[0]
     out = np.array(params, dtype=float)
     out[:, :d] = scaling.location + scaling.scale * params[:, :d]

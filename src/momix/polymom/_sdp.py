@@ -14,7 +14,8 @@
 
     \\min_y \\ \\tfrac12 \\| D (A y - b) \\|^2 + \\lambda \\langle C, M_r(y)\\rangle,
 
-with :math:`D` diagonal (all ones, or the inverse standard errors of the observed moments).
+with :math:`D` diagonal (all ones, or the inverse standard errors of the observed moments) or
+a full whitening matrix of the moments' covariance (efficient GMM weighting).
 ``rank_method="trace"`` solves once with :math:`C = I` (nuclear-norm surrogate).
 ``rank_method="convex_iteration"`` (Dattorro; paper App. C) starts from :math:`C = I` and
 repeats :math:`C \\leftarrow U_\\perp U_\\perp^\\top`, the projector on the eigenvectors of
@@ -62,8 +63,9 @@ class MomentProblem:
     structure : MomentStructure
     A : ndarray of shape (n_observations, n_y)
     b : ndarray of shape (n_observations,)
-    residual_weights : ndarray of shape (n_observations,)
-        Diagonal :math:`D` of the least-squares residual.
+    residual_weights : ndarray of shape (n_observations,) or (n_observations, n_observations)
+        :math:`D` of the least-squares residual :math:`\\|D(Ay - b)\\|`: a vector (diagonal
+        weights) or a matrix (a whitening factor of the moments' covariance).
     E : ndarray of shape (n_equalities, n_y)
         Parameter equalities, :math:`E y = 0`.
     localizers : tuple of (sparse matrix, int)
@@ -142,7 +144,8 @@ def _build(problem: MomentProblem, relaxation: str, penalty: float, slack: float
         objective = c @ y
     else:
         D = problem.residual_weights
-        objective = 0.5 * cp.sum_squares(cp.multiply(D, A @ y - b)) + c @ y
+        r = A @ y - b
+        objective = 0.5 * cp.sum_squares(D @ r if D.ndim == 2 else cp.multiply(D, r)) + c @ y
     return cp.Problem(cp.Minimize(objective), cons), y, c
 
 
