@@ -179,7 +179,7 @@ def timed_fit(path: str, dtype: str = "float64") -> dict:
 
     The numpy heap is traced (tracemalloc) only inside the passes, where it peaks (chunks
     in flight): its per-allocation hooks made the ~400 small-array L-BFGS-B iterations
-    after the passes several times slower (1e6 x 10: 3.5 s of CPU after the passes with
+    after the passes several times slower (1e6 x 10: 3.6-3.9 s of CPU after the passes with
     tracing, 0.6 s without), which inflated the fit times recorded before this change.
     """
     import tracemalloc
