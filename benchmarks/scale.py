@@ -77,16 +77,16 @@ def pass_flops(d: int) -> dict:
 
     Whole space (d <= 2K(R+1), one pass): the shift d, the monomial matrix of m = 1 + d +
     d(d+1)/2 columns (no norm column) and its syrk; mean and covariance are read off the
-    same Gram. Subspace (two passes): pass 1 is the mean (twice, for accurate centring) and
-    the d x d second moment as a syrk; pass 2 the shift d, norms 2d, projection 2dr, the
-    monomial matrix (m = 2 + r + r(r+1)/2 at L = 4, with the norm column) and its syrk.
+    same Gram. Subspace (two passes): pass 1 the shift and the syrk of the d + 1 columns
+    [sqrt(w), sqrt(w)(x - c)]; pass 2 the shift d, norms 2d, projection 2dr, the monomial
+    matrix (m = 2 + r + r(r+1)/2 at L = 4, with the norm column) and its syrk.
     """
     r = d if d <= 2 * K * (R + 1) else K * (R + 1)
     if r == d:
         m = 1 + d + comb(d + 1, 2)
         return {"fit_dim": r, "passes": 1, "flops_pass1": d + m + m * (m + 1), "flops_stats": 0}
     m = 2 + r + comb(r + 1, 2)
-    pass1 = d * (d + 1) + 6 * d
+    pass1 = d + (d + 1) + (d + 1) * (d + 2)
     stats = d + 2 * d + 2 * d * r + m + m * (m + 1)
     return {"fit_dim": r, "passes": 2, "flops_pass1": pass1, "flops_stats": stats}
 

@@ -48,7 +48,6 @@ from ..exceptions import DataError
 from ..moments import (
     ChunkSource,
     MomentAccumulator,
-    chunk_state,
     is_streaming_source,
     map_ordered,
 )
@@ -110,20 +109,22 @@ def _smallest_keys(rng: np.random.Generator, n: int, m: int) -> np.ndarray:
 
 
 def _first_work(X, w, take, plan, max_order, shift, dtype, validate):
-    """Per-chunk work of pass 1: moment summary, statistics Gram if asked, subsample rows.
+    r"""Per-chunk work of pass 1: moment summary, statistics Gram if asked, subsample rows.
 
     ``take``: local indices of the chunk's subsample rows (None: the whole chunk, for the
-    reservoir of sources of unknown length). ``validate`` for raw dask blocks. With
-    ``max_order`` (whole-space fits) the summary is read off the Gram of the monomials of
-    ``X - shift`` (:func:`._stats.moment_gram`).
+    reservoir of sources of unknown length). ``validate`` for raw dask blocks. The summary
+    is read off the Gram of the monomials of ``X - shift`` (:func:`._stats.moment_gram`)
+    of order ``max_order`` (whole-space fits: the statistics too) or 2 (subspace fits:
+    :math:`[\sqrt\omega, \sqrt\omega(x - c)]`, one syrk of d + 1 columns instead of
+    the two means and three chunk copies of :func:`momix.moments.chunk_state`: 0.54
+    against 0.66 us per row at d = 100).
     """
     if validate:
         X, w = check_chunk(X, w, plan.n_features, 0)
     rows = (X, w) if take is None else (X[take], w[take])
-    if max_order is None:
-        return chunk_state(X, w, plan), None, X.shape[0], rows
-    gram = moment_gram(X, w, max_order, shift, dtype=dtype)
-    return state_from_gram(gram, X.shape[0], plan, shift), gram, X.shape[0], rows
+    gram = moment_gram(X, w, 2 if max_order is None else max_order, shift, dtype=dtype)
+    state = state_from_gram(gram, X.shape[0], plan, shift)
+    return state, None if max_order is None else gram, X.shape[0], rows
 
 
 def state_from_gram(gram: np.ndarray, n_rows: int, plan: Plan, shift: np.ndarray) -> State:
@@ -205,8 +206,9 @@ def first_pass(
     :math:`T_{a,l}` (at most ``max_entries`` entries; from the Gram of the monomials of
     the rows minus the first row, :func:`._stats.moment_gram`, which also gives the moment
     summary: no separate centred product), and
-    :func:`stream_fit_data` needs no second pass; ``dtype`` is the precision of its
-    products (:func:`._stats.moment_gram`). Chunks are summarised on a thread pool
+    :func:`stream_fit_data` needs no second pass. ``dtype`` is the precision of the pass's
+    products (:func:`._stats.moment_gram`; the moment summary comes from the same Gram
+    in either case). Chunks are summarised on a thread pool
     (:func:`momix.moments.map_ordered`), dask blocks as tasks on dask's scheduler; either
     way the summaries are merged in chunk order.
     """
