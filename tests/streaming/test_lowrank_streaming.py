@@ -122,8 +122,9 @@ def test_single_precision_statistics_same_fit_from_every_source(tmp_path, d):
     same(ref, LowRankGaussianMixture(**kw).fit(str(path)))
     single = LowRankGaussianMixture(statistics_dtype="float32", **kw).fit(X)
     same(single, LowRankGaussianMixture(**kw).fit(X))  # in memory, both precisions
-    for src in _sources(X, path).values():
-        same(LowRankGaussianMixture(statistics_dtype="float32", **kw).fit(src), ref)
+    sources = _sources(X, path)
+    for kind in ("memmap", "chunks", "dask"):  # numpy memmap, list of chunks, dask array
+        same(LowRankGaussianMixture(statistics_dtype="float32", **kw).fit(sources[kind]), ref)
 
 
 def test_noise_estimate_streaming(small):
