@@ -115,6 +115,17 @@ def test_whole_space_first_pass_summary_is_read_off_the_gram_accurately():
     np.testing.assert_allclose(got.covariance, ref.covariance, rtol=1e-9, atol=1e-9)
 
 
+def test_subsample_indices_are_the_smallest_keys_in_row_order(monkeypatch):
+    """Deterministic subsample: the m smallest of n keys drawn in row order, over blocks."""
+    import momix.lowrank._stream as stream
+
+    monkeypatch.setattr(stream, "_KEY_BLOCK", 1000)
+    for n, m in ((10_003, 300), (2_500, 2_000), (50, 300)):
+        want = np.sort(np.argsort(np.random.default_rng(9).random(n))[:m])
+        got = stream._smallest_keys(np.random.default_rng(9), n, m)
+        np.testing.assert_array_equal(got, want)
+
+
 def test_statistics_gram_is_additive_and_has_the_stated_width():
     rng = np.random.default_rng(0)
     Y, w = rng.normal(size=(50, 10)), rng.uniform(size=50)
