@@ -23,6 +23,7 @@ from ._kernels import (
 )
 from ._levels import Level, add_tail, auto_levels, make_levels, tail_level, tail_mass
 from ._steps import StepPath, batch_adjoint, batch_density, held_out_step_path
+from ._whiten import Whitening, zca_whitening
 
 __all__ = [
     "GMMExpansion",
@@ -30,6 +31,7 @@ __all__ = [
     "Bins",
     "Level",
     "StepPath",
+    "Whitening",
     "WeightFit",
     "add_tail",
     "auto_levels",
@@ -59,4 +61,5 @@ __all__ = [
     "soft_counts",
     "tail_level",
     "tail_mass",
+    "zca_whitening",
 ]

@@ -7,12 +7,14 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from .._base import MixtureEstimator, warn_not_converged
 from .._validation import check_rng, check_sample_weight
+from ..exceptions import DataError
 from ._bandwidth import WARM_MIX, BandwidthSearch, fit_data, select_bandwidth
 from ._binning import AUTO_BIN_MIN_SAMPLES
 from ._em import em_weights, precompute_levels
@@ -20,6 +22,7 @@ from ._grid import robust_scale
 from ._kernels import level_kernel_counts, level_soft_counts, mixture_log_density
 from ._levels import level_means, level_variances, make_levels, tail_level, tail_mass
 from ._steps import MAX_AUTO_STEPS, held_out_step_path
+from ._whiten import zca_whitening
 
 __all__ = ["GMMExpansion"]
 
@@ -105,6 +108,15 @@ class GMMExpansion(MixtureEstimator):
         s_j` with the multipliers :math:`r_j` in ``axis_factors_``. ``"auto"``: only with
         ``max_iter="auto"``, whose candidates are cheap to score (for ``update="em"`` each
         candidate costs a cross-validated EM fit).
+    whiten : bool or "auto", default=False
+        Fit in ZCA-whitened coordinates :math:`z = (x - \\mu)\\Sigma^{-1/2}` (weighted
+        mean and covariance) and add :math:`\\log\\det\\Sigma^{-1/2}` to every
+        log-density (:mod:`momix.expansion._whiten`): correlated data no longer need many
+        narrow axis-aligned components along a ridge. ``"auto"`` fits both coordinate
+        systems (same folds) and keeps the one whose bandwidth search reached the higher
+        held-out log-likelihood; with a fixed bandwidth or too few samples for folds it
+        keeps the raw coordinates. Needs a non-singular covariance (``True`` raises a
+        ``DataError`` otherwise; ``"auto"`` then keeps the raw coordinates).
     n_folds : int, default=5
         Folds of the bandwidth search.
     max_grid_size : int, default=200_000
@@ -137,6 +149,12 @@ class GMMExpansion(MixtureEstimator):
         Relative bandwidth :math:`h` used.
     sigmas_ : ndarray of shape (n_features,)
         Standard deviations :math:`\\sigma_j` of the finest level.
+    whitening_ : Whitening or None
+        The affine map of the fitted coordinates (``mean``, ``matrix``, ``inverse``,
+        ``log_det``), or None in the raw coordinates. When set, ``means_``,
+        ``covariances_``, ``covariance_``, ``grid_``, ``levels_`` and ``sigmas_`` describe
+        the density of :math:`z`; ``score_samples`` and ``sample`` map to and from
+        :math:`x`.
     axis_factors_ : ndarray of shape (n_features,)
         Per-axis multipliers :math:`r_j` of the relative bandwidth (ones unless
         ``per_axis_bandwidth`` refined them).
@@ -176,6 +194,7 @@ class GMMExpansion(MixtureEstimator):
         "tail_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
         "binning": ["boolean", StrOptions({"auto"})],
         "per_axis_bandwidth": ["boolean", StrOptions({"auto"})],
+        "whiten": ["boolean", StrOptions({"auto"})],
         "n_folds": [Interval(Integral, 2, None, closed="left")],
         "max_grid_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state", np.random.Generator],
@@ -201,6 +220,7 @@ class GMMExpansion(MixtureEstimator):
         tail_weight="auto",
         binning="auto",
         per_axis_bandwidth="auto",
+        whiten=False,
         n_folds=5,
         max_grid_size=200_000,
         random_state=None,
@@ -215,6 +235,7 @@ class GMMExpansion(MixtureEstimator):
         self.tail_weight = tail_weight
         self.binning = binning
         self.per_axis_bandwidth = per_axis_bandwidth
+        self.whiten = whiten
         self.n_folds = n_folds
         self.max_grid_size = max_grid_size
         self.random_state = random_state
@@ -253,8 +274,13 @@ class GMMExpansion(MixtureEstimator):
         """
         self._validate_params()
         self._max_steps()  # rejects max_iter="auto" with another update before any work
+        if self.whiten == "auto":
+            return self._fit_both_coordinates(X, sample_weight)
         X = self._check_X(X, reset=True)
         w = check_sample_weight(sample_weight, X.shape[0])
+        self.whitening_ = zca_whitening(X[w > 0], w[w > 0]) if self.whiten else None
+        if self.whitening_ is not None:
+            X = self.whitening_.apply(X)
         scale = robust_scale(X, w)
         X, w = X[w > 0], w[w > 0]
         with threadpool_limits(limits=1, user_api="blas"):
@@ -285,13 +311,39 @@ class GMMExpansion(MixtureEstimator):
         self.means_ = level_means(self.levels_)
         self.covariances_ = level_variances(self.levels_)
         self.covariance_ = np.diag(self.sigmas_**2)
-        self.lower_bound_ = lower_bound
+        self.lower_bound_ = lower_bound + self._log_jacobian()
         self.optimality_gap_ = fit.gap
         self.n_iter_ = fit.n_iter
         self.converged_ = fit.converged
         if not fit.converged:
             warn_not_converged("GMMExpansion weight EM", "increase max_iter or tol")
         return self
+
+    def _log_jacobian(self) -> float:
+        return 0.0 if self.whitening_ is None else self.whitening_.log_det
+
+    def _fit_both_coordinates(self, X, sample_weight):
+        """``whiten="auto"``: fit raw and whitened, keep the better held-out search."""
+        raw = clone(self).set_params(whiten=False).fit(X, sample_weight=sample_weight)
+        best = raw
+        try:
+            white = clone(self).set_params(whiten=True).fit(X, sample_weight=sample_weight)
+        except DataError:  # singular covariance: only the raw coordinates exist
+            white = None
+        if white is not None and white._held_out_score() > raw._held_out_score():
+            best = white
+        for key, value in vars(best).items():
+            if key.endswith("_") and not key.startswith("_"):
+                setattr(self, key, value)
+        return self
+
+    def _held_out_score(self) -> float:
+        """Best held-out mean log-likelihood of the search, in x units (-inf without one)."""
+        search = self.bandwidth_search_
+        if search is None:
+            return -np.inf
+        best = max((*search.scores, *(score for _, score in search.axis_trials)))
+        return best + self._log_jacobian()
 
     def _levels(self):
         if self.n_levels == "auto" and self.update != "em":
@@ -398,7 +450,9 @@ class GMMExpansion(MixtureEstimator):
         """Log-density of each sample, shape (n_samples,); finite also far outside the grid."""
         check_is_fitted(self, "weights_")
         X = self._check_X(X, reset=False)
-        return self._log_density(X)
+        if self.whitening_ is None:
+            return self._log_density(X)
+        return self._log_density(self.whitening_.apply(X)) + self.whitening_.log_det
 
     def _log_density(self, X) -> np.ndarray:
         with threadpool_limits(limits=1, user_api="blas"):
@@ -424,15 +478,19 @@ class GMMExpansion(MixtureEstimator):
         labels = rng.choice(self.weights_.size, size=n_samples, p=self.weights_)
         noise = rng.standard_normal((n_samples, self.n_features_in_))
         noise *= np.sqrt(self.covariances_[labels])
-        return self.means_[labels] + noise, labels
+        Z = self.means_[labels] + noise
+        return (Z if self.whitening_ is None else self.whitening_.invert(Z)), labels
 
     def _n_parameters(self) -> int:
-        """Free grid weights (minus one) plus the bandwidth when it was selected.
+        """Free grid weights (minus one) plus the bandwidth when it was selected, plus the
+        mean and covariance of the whitening map when there is one.
 
         The tail component's weight is fixed by ``tail_weight``, not fitted.
         """
         free = self.weights_.size - (self.tail_weight_ > 0)
-        return free - 1 + (self.bandwidth_search_ is not None)
+        d = self.n_features_in_
+        white = 0 if self.whitening_ is None else d + d * (d + 1) // 2
+        return free - 1 + (self.bandwidth_search_ is not None) + white
 
     def bic(self, X) -> float:
         """Bayesian information criterion :math:`-2\\log L + p\\log n` (lower is better)."""
