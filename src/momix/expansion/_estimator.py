@@ -15,12 +15,12 @@ from threadpoolctl import threadpool_limits
 from .._base import MixtureEstimator, warn_not_converged
 from .._validation import check_rng, check_sample_weight
 from ..exceptions import DataError
-from ._bandwidth import WARM_MIX, BandwidthSearch, fit_data, select_bandwidth
+from ._bandwidth import BandwidthSearch, select_bandwidth
 from ._binning import AUTO_BIN_MIN_SAMPLES
-from ._em import em_weights, precompute_levels
 from ._grid import robust_scale
-from ._kernels import level_kernel_counts, level_soft_counts, mixture_log_density
+from ._kernels import mixture_log_density
 from ._levels import level_means, level_variances, make_levels, tail_level, tail_mass
+from ._refit import fit_grid_weights
 from ._steps import MAX_AUTO_STEPS, held_out_step_path
 from ._whiten import zca_whitening
 
@@ -411,36 +411,18 @@ class GMMExpansion(MixtureEstimator):
         return path.best_steps
 
     def _fit_weights(self, X, w, steps: int):
-        levels = self.levels_
-        if self.update == "em":
-            Xf, wf = fit_data(X, w, self.sigmas_, self._binned(X.shape[0]))
-            search = self.bandwidth_search_
-            warm = None if search is None else search.warm_start
-            n_components = sum(lv.size for lv in levels)
-            init = level_soft_counts(Xf, wf, levels)
-            if warm is not None and warm.size == n_components:
-                # the folds' mean optimum on this very grid, kept strictly positive
-                init = (1 - WARM_MIX) * warm.ravel() + WARM_MIX * init / init.sum()
-            fit = em_weights(precompute_levels(Xf, wf, levels), init, **self._em_options())
-            if Xf is X:
-                return fit
-            # binned fit: report the exact training log-likelihood and certificate
-            exact = em_weights(precompute_levels(X, w, levels), fit.weights, max_iter=1, tol=np.inf)
-            return type(fit)(
-                fit.weights,
-                exact.log_likelihood,
-                fit.n_iter,
-                fit.converged,
-                exact.gap,
-                fit.history,
-            )
-        pre = precompute_levels(X, w, levels)
-        if self.update == "kde_grid":
-            counts = level_kernel_counts(X, w, levels)
-            return em_weights(pre, counts / counts.sum(), max_iter=1, tol=np.inf)
-        counts = level_soft_counts(X, w, levels)
-        fit = em_weights(pre, counts / counts.sum(), max_iter=steps, tol=-np.inf, accelerate=False)
-        return type(fit)(fit.weights, fit.log_likelihood, steps, True, fit.gap, fit.history)
+        search = self.bandwidth_search_
+        return fit_grid_weights(
+            X,
+            w,
+            self.levels_,
+            update=self.update,
+            steps=steps,
+            em_options=self._em_options(),
+            sigmas=self.sigmas_,
+            binned=self._binned(X.shape[0]),
+            warm=None if search is None else search.warm_start,
+        )
 
     # -----------------------------------------------------------------------------------
     # Density, sampling, information criteria

@@ -75,8 +75,9 @@ def zca_whitening(X: np.ndarray, sample_weight: np.ndarray) -> Whitening:
     Raises
     ------
     DataError
-        If there are no more samples than features, or the weighted covariance is singular (a constant feature or collinear features):
-        whitening would divide by zero.
+        If there are no more samples than features, or the weighted covariance is
+        singular (a constant feature or collinear features): whitening would divide by
+        zero.
     """
     n, d = X.shape
     if n <= d:

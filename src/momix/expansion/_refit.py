@@ -1,0 +1,72 @@
+"""The final weight fit on all the data, once the grid (and bandwidth) are fixed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._bandwidth import WARM_MIX, fit_data
+from ._em import em_weights, precompute_levels
+from ._kernels import WeightFit, level_kernel_counts, level_soft_counts
+
+__all__ = ["fit_grid_weights"]
+
+
+def fit_grid_weights(
+    X: np.ndarray,
+    sample_weight: np.ndarray,
+    levels,
+    *,
+    update: str,
+    steps: int,
+    em_options: dict,
+    sigmas: np.ndarray,
+    binned: bool,
+    warm: np.ndarray | None,
+) -> WeightFit:
+    """Weights of the dictionary ``levels`` by the chosen update.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,)
+    levels : sequence of Level
+    update : {"one_step", "kde_grid", "em"}
+    steps : int
+        ``one_step``: EM weight steps from uniform weights (1 = the soft histogram).
+    em_options : dict
+        ``max_iter`` and ``tol`` of ``em``.
+    sigmas : ndarray of shape (n_features,)
+        Finest bandwidths (the lattice of the binned EM).
+    binned : bool
+        ``em`` on the linear bins of the data; the exact training log-likelihood and
+        certificate are reported.
+    warm : ndarray or None
+        ``em``: the folds' mean optimum on this grid, mixed with the one-step weights
+        (``WARM_MIX``) as the start.
+    """
+    if update == "em":
+        return _em_fit(X, sample_weight, levels, em_options, sigmas, binned, warm)
+    pre = precompute_levels(X, sample_weight, levels)
+    if update == "kde_grid":
+        counts = level_kernel_counts(X, sample_weight, levels)
+        return em_weights(pre, counts / counts.sum(), max_iter=1, tol=np.inf)
+    counts = level_soft_counts(X, sample_weight, levels)
+    fit = em_weights(pre, counts / counts.sum(), max_iter=steps, tol=-np.inf, accelerate=False)
+    return WeightFit(fit.weights, fit.log_likelihood, steps, True, fit.gap, fit.history)
+
+
+def _em_fit(X, w, levels, em_options, sigmas, binned, warm) -> WeightFit:
+    Xf, wf = fit_data(X, w, sigmas, binned)
+    n_components = sum(lv.size for lv in levels)
+    init = level_soft_counts(Xf, wf, levels)
+    if warm is not None and warm.size == n_components:
+        # the folds' mean optimum on this very grid, kept strictly positive
+        init = (1 - WARM_MIX) * warm.ravel() + WARM_MIX * init / init.sum()
+    fit = em_weights(precompute_levels(Xf, wf, levels), init, **em_options)
+    if Xf is X:
+        return fit
+    # binned fit: report the exact training log-likelihood and certificate
+    exact = em_weights(precompute_levels(X, w, levels), fit.weights, max_iter=1, tol=np.inf)
+    return WeightFit(
+        fit.weights, exact.log_likelihood, fit.n_iter, fit.converged, exact.gap, fit.history
+    )
