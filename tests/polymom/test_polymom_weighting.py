@@ -9,6 +9,7 @@ from momix.polymom import (
     Gaussian1D,
     GaussianDiagonal,
     GaussianSpherical,
+    LinearRegression,
     MultiView,
     Poisson,
     Polymom,
@@ -131,3 +132,21 @@ def test_two_step_refits_gaussians_and_refuses_other_models():
     counts = np.random.default_rng(0).poisson(3.0, (500, 1))
     with pytest.raises(ValueError, match="products"):
         Polymom(Poisson(1, order=3), 2, moment_weighting="two_step").fit(counts)
+
+
+def test_auto_weighting_is_covariance_for_regressions_only():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(2000, 2))
+    z = rng.random(2000) < 0.5
+    y = np.sum(X * np.where(z[:, None], [1.0, -1.0], [-1.0, 0.5]), axis=1)
+    reg = Polymom(LinearRegression(2, 0.0), 2, random_state=0).fit(X, y)
+    assert reg.moment_weighting_ == "covariance"
+    assert Polymom(GaussianDiagonal(2, 3), 2, random_state=0).fit(_data(2000)).moment_weighting_ \
+        == "variance"
+    model = GaussianDiagonal(2, order=3)
+    moments = model.population_moments([0.5, 0.5], [[0, 1, 1, 1], [1, 0, 1, 1]])
+    est = Polymom(model, 2, relaxation="exact", random_state=0).fit_moments(moments)
+    assert est.moment_weighting_ == "none"
+    forced = Polymom(LinearRegression(2, 0.0), 2, moment_weighting="variance",
+                     random_state=0).fit(X, y)
+    assert forced.moment_weighting_ == "variance"
