@@ -24,9 +24,10 @@ with the analytic Jacobian. :math:`D` is the residual weighting of the least-squ
 relaxation, :math:`E` the parameter equalities (imposed per component, so
 :math:`g(\\theta_k) = 0` exactly), :math:`g \\ge 0` the inequalities (single-parameter
 inequalities :math:`\\theta_p \\ge 0` become bounds), :math:`\\rho` a large constant
-(``1e3`` times the largest residual weight). This is the generalised method of moments
-estimator with diagonal weighting, started where the SDP left off; it cannot move the
-objective up (the start is kept when the polish does not lower it).
+(``1e3`` times the largest residual weight). :math:`D` is a vector (diagonal weights) or a
+whitening matrix (``moment_weighting="covariance"`` / ``"two_step"``), so this is the
+generalised method of moments estimator with that weighting, started where the SDP left
+off; it cannot move the objective up (the start is kept when the polish does not lower it).
 """
 
 from __future__ import annotations
