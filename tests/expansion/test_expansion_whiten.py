@@ -78,6 +78,8 @@ def test_auto_keeps_the_coordinates_with_the_better_held_out_search():
     np.testing.assert_allclose(auto.score_samples(Y), best.score_samples(Y), rtol=1e-12)
     fixed = GMMExpansion(bandwidth=0.4, whiten="auto").fit(X)  # no search: raw coordinates
     assert fixed.whitening_ is None
+    one_d = GMMExpansion(whiten="auto", **params).fit(X[:, :1])  # equivariant: not refitted
+    assert one_d.whitening_ is None
 
 
 def test_whiten_bad_input():

@@ -114,9 +114,11 @@ class GMMExpansion(MixtureEstimator):
         log-density (:mod:`momix.expansion._whiten`): correlated data no longer need many
         narrow axis-aligned components along a ridge. ``"auto"`` fits both coordinate
         systems (same folds) and keeps the one whose bandwidth search reached the higher
-        held-out log-likelihood; with a fixed bandwidth or too few samples for folds it
-        keeps the raw coordinates. Needs a non-singular covariance (``True`` raises a
-        ``DataError`` otherwise; ``"auto"`` then keeps the raw coordinates).
+        held-out log-likelihood; with a fixed bandwidth or too few samples for folds, and
+        in 1-D (where whitening is a shift and a scaling, to which the fit is
+        equivariant), it keeps the raw coordinates. Needs a non-singular covariance
+        (``True`` raises a ``DataError`` otherwise; ``"auto"`` then keeps the raw
+        coordinates).
     n_folds : int, default=5
         Folds of the bandwidth search.
     max_grid_size : int, default=200_000
@@ -325,11 +327,13 @@ class GMMExpansion(MixtureEstimator):
     def _fit_both_coordinates(self, X, sample_weight):
         """``whiten="auto"``: fit raw and whitened, keep the better held-out search."""
         raw = clone(self).set_params(whiten=False).fit(X, sample_weight=sample_weight)
-        best = raw
-        try:
-            white = clone(self).set_params(whiten=True).fit(X, sample_weight=sample_weight)
-        except DataError:  # singular covariance: only the raw coordinates exist
-            white = None
+        best, white = raw, None
+        # in 1-D whitening is a shift and a scaling, to which the fit is equivariant
+        if raw.n_features_in_ > 1:
+            try:
+                white = clone(self).set_params(whiten=True).fit(X, sample_weight=sample_weight)
+            except DataError:  # singular covariance: only the raw coordinates exist
+                white = None
         if white is not None and white._held_out_score() > raw._held_out_score():
             best = white
         for key, value in vars(best).items():
