@@ -135,3 +135,14 @@ def test_bad_n_init(bad):
     X, y, w, t = make_item_data(500, 2, 2, 3000, seed=2)
     with pytest.raises(InvalidParameterError, match="n_init"):
         SoftmaxMixture(2, n_init=bad).fit(X, y)
+
+
+def test_integer_n_init_beyond_the_candidates_is_made_up_with_random_starts():
+    X, y, w, t = make_item_data(800, 2, 1, 4000, seed=3)
+    data = ItemSetData(X, np.bincount(y, minlength=len(X)).astype(float))
+    n_candidates = len(moment_starts(data, 1, 10, np.random.default_rng(0)).weights)
+    model = SoftmaxMixture(1, n_init=n_candidates + 3, random_state=0).fit(X, y)
+    assert model.init_used_ == "moments" and model.n_init_ == n_candidates + 3
+    single = SoftmaxMixture(1, random_state=0).fit(X, y)  # K = 1: one atom, no spacing check
+    assert single.init_used_ == "moments" and single.n_init_ == 1
+    np.testing.assert_allclose(single.coefs_, model.coefs_, atol=1e-6)

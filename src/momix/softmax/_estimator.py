@@ -65,18 +65,18 @@ class SoftmaxMixture(MixtureEstimator):
     init : {'moments', 'random'}, default='moments'
         ``'moments'``: Hermite method of moments along ``10 K`` random directions of the
         estimated top-K subspace plus a third-order tensor route
-        (:mod:`momix.softmax._moments`, :func:`~momix.softmax._start.moment_starts`); with
-        K > L or K >= 3, the multivariate moment matrix of the mixing measure with
+        (:mod:`momix.softmax._moments`, :func:`~momix.softmax._start.moment_starts`); with K
+        > L or K >= 3, the multivariate moment matrix of the mixing measure with
         Henrion–Lasserre extraction and equal-weight atom sets with the first two latent
-        moments (:mod:`momix.softmax._multivariate`) join the candidates. The candidates
-        are ordered round robin over these routes, the first ``max(5, 4 n_init)`` take 6
-        EM steps each, the best ``2 n_init`` of them continue to 24 steps, and EM continues
-        from the ``n_init`` best of those (:mod:`momix.softmax._select`; screening steps count in ``n_iter_``). It
-        applies to an item set with p >= 200 Gaussian-looking items; elsewhere (always for
-        choice situations) it is skipped with a :class:`MomentStartWarning` and random
-        starts are used (recorded in ``init_used_``). ``'random'``: uniform weights,
-        :math:`\\theta_k = \\hat\\Sigma^{-1/2}z_k`, :math:`z_k \\sim N(0, I)`,
-        :math:`\\hat\\Sigma` the within-situation covariance.
+        moments (:mod:`momix.softmax._multivariate`) join the candidates. The candidates are
+        ordered round robin over these routes, the first ``max(5, 4 n_init)`` take 6 EM
+        steps each, the best ``2 n_init`` of them continue to 24 steps, and EM continues
+        from the ``n_init`` best of those (:mod:`momix.softmax._select`; screening steps
+        count in ``n_iter_``). It applies to an item set with p >= 200 Gaussian-looking
+        items; elsewhere (always for choice situations) it is skipped with a
+        :class:`MomentStartWarning` and random starts are used (recorded in ``init_used_``).
+        ``'random'``: uniform weights, :math:`\\theta_k = \\hat\\Sigma^{-1/2}z_k`,
+        :math:`z_k \\sim N(0, I)`, :math:`\\hat\\Sigma` the within-situation covariance.
     n_init : int or 'auto', default='auto'
         Number of EM runs to convergence; the highest log-likelihood wins. ``'auto'``: K
         runs (:func:`~momix.softmax._select.auto_n_runs`: the number of likelihood optima

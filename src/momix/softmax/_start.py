@@ -117,7 +117,8 @@ def _hermite_1d(wh, freq, direction, K, radius, basis):
     u = wh.scores @ direction
     raw = hermite_moments(u, freq, 2 * K - 1)
     quad = gauss_quadrature(denoise_moments(raw, radius))
-    if quad is None or quad.weights.min() <= 0 or np.min(np.diff(quad.atoms)) < 1e-6:
+    if quad is None or quad.weights.min() <= 0 or (
+            K > 1 and np.min(np.diff(quad.atoms)) < 1e-6):  # K atoms must be distinct
         return None
     g = vector_hermite_moments(wh.scores, u, freq, direction, raw, K)
     return lift_atoms(g, quad) @ basis @ basis.T, quad.weights  # atoms lie in the span
