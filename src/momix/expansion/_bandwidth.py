@@ -189,6 +189,19 @@ def _cv_score(X, w, folds, h, scale, config) -> tuple[float, np.ndarray | None]:
     return total / num, None
 
 
+def _search_config(scale, *, update, em_options, max_steps, **options) -> dict:
+    """Options of one candidate's held-out score (shared by the search and the reference)."""
+    em_options = {**em_options, "tol": max(em_options.get("tol", 0.0), CV_EM_TOL)}
+    max_steps = max_steps if update == "one_step" else None
+    return {
+        **options,
+        "update": update,
+        "em_options": em_options,
+        "max_steps": max_steps,
+        "scale": scale,
+    }
+
+
 def select_bandwidth(
     X: np.ndarray,
     sample_weight: np.ndarray,
@@ -206,6 +219,9 @@ def select_bandwidth(
     max_steps: int | None = None,
     per_axis: bool = False,
     verbose: int = 0,
+    coarse_only: bool = False,
+    resume: BandwidthSearch | None = None,
+    start: float | None = None,
 ) -> BandwidthSearch:
     """Choose the relative bandwidth by K-fold held-out log-likelihood.
 
@@ -245,6 +261,18 @@ def select_bandwidth(
         (:func:`_axis_refine`; no effect in 1-D).
     verbose : int
         Show a tqdm progress bar over the candidates when positive.
+    coarse_only : bool
+        Stop after the coarse pass over the powers of two (stage 1): ``best`` is its best
+        candidate. Used to compare coordinate systems
+        (:func:`momix.expansion._whiten.choose_whitening`).
+    resume : BandwidthSearch or None
+        A ``coarse_only`` result on the same data, folds and options: its candidates are
+        not scored again (their step counts are reused; an ``update="em"`` warm start is
+        then recomputed only for candidates scored here). The climb restarts where the
+        resumed search started.
+    start : float or None
+        Early-stopped path only: the relative bandwidth whose nearest ladder candidate
+        starts the hill-climb (None = Silverman's factor).
 
     Returns
     -------
@@ -254,23 +282,29 @@ def select_bandwidth(
     folds = np.array_split(rng.permutation(n), n_folds)
     h0 = silverman_factor(n, d)
     tried: dict[float, float] = {}
-    em_options = {**em_options, "tol": max(em_options.get("tol", 0.0), CV_EM_TOL)}
-    config = {
-        "n_grid": n_grid,
-        "n_levels": n_levels,
-        "update": update,
-        "max_grid_size": max_grid_size,
-        "em_options": em_options,
-        "binned": binned,
-        "tail_weight": tail_weight,
-        "scale": scale,
-        "max_steps": max_steps if update == "one_step" else None,
-    }
+    config = _search_config(
+        scale,
+        n_grid=n_grid,
+        n_levels=n_levels,
+        update=update,
+        max_grid_size=max_grid_size,
+        em_options=em_options,
+        binned=binned,
+        tail_weight=tail_weight,
+        max_steps=max_steps,
+    )
 
     warm: dict[float, np.ndarray] = {}
     steps: dict[float, int] = {}
 
+    cached = {} if resume is None else _cached(resume)
+
     def score(h: float) -> float:
+        if h in cached:
+            tried[h], extra = cached[h]
+            if extra:
+                steps[h] = extra
+            return tried[h]
         try:
             tried[h], extra = _cv_score(X, sample_weight, folds, h, scale, config)
             if isinstance(extra, np.ndarray):
@@ -286,11 +320,16 @@ def select_bandwidth(
     if config["max_steps"] is None:
         scores = _coarse_descending(hs, score, verbose)
     else:
-        scores = _coarse_climb(hs, score)
+        if resume is not None:
+            start = resume.bandwidths[0]
+        scores = _coarse_climb(hs, score, start)
     if not np.any(np.isfinite(scores)):
         make_levels(X, n_grid, hs[0] * scale, n_levels, max_grid_size)  # informative error
         raise DataError("no candidate bandwidth gave a finite held-out log-likelihood")
     best = float(hs[int(np.argmax(scores))])
+    if coarse_only:
+        found = tuple(steps.get(h, 0) for h in tried) if steps else None
+        return BandwidthSearch(tuple(tried), tuple(tried.values()), best, None, found)
     for h in (best * REFINE, best / REFINE):
         if hs.min() <= h <= hs.max():
             score(float(h))
@@ -311,6 +350,12 @@ def select_bandwidth(
         None if factors is None else tuple(float(f) for f in factors),
         trials,
     )
+
+
+def _cached(search: BandwidthSearch) -> dict[float, tuple[float, int]]:
+    """Candidate -> (score, step count or 0) of an earlier (coarse) search."""
+    steps = search.steps or (0,) * len(search.bandwidths)
+    return {h: (s, k) for h, s, k in zip(search.bandwidths, search.scores, steps, strict=True)}
 
 
 def _axis_refine(X, w, folds, h, scale, config, best):
@@ -366,15 +411,15 @@ def _coarse_descending(hs: np.ndarray, score, verbose: int) -> np.ndarray:
     return scores
 
 
-def _coarse_climb(hs: np.ndarray, score) -> np.ndarray:
-    """Hill-climb the ladder ``hs`` from Silverman's factor (``CANDIDATE_FACTORS`` = 1).
+def _coarse_climb(hs: np.ndarray, score, start: float | None = None) -> np.ndarray:
+    """Hill-climb the ladder ``hs`` from Silverman's factor (or the candidate nearest ``start``).
 
     Used for the early-stopped path, whose cost per candidate grows with the bandwidth
     (broad components need many EM steps to sharpen): both neighbours of the start are
     scored, then the better direction is followed while the score improves.
     """
     scores = np.full(len(hs), -np.inf)
-    k = int(np.argmin(np.abs(np.log(CANDIDATE_FACTORS))))
+    k = int(np.argmin(np.abs(np.log(CANDIDATE_FACTORS if start is None else hs / start))))
     scores[k] = score(float(hs[k]))
     for j in (k - 1, k + 1):
         if 0 <= j < len(hs):

@@ -7,7 +7,6 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
@@ -22,7 +21,7 @@ from ._kernels import mixture_log_density
 from ._levels import level_means, level_variances, make_levels, tail_level, tail_mass
 from ._refit import fit_grid_weights
 from ._steps import MAX_AUTO_STEPS, held_out_step_path
-from ._whiten import zca_whitening
+from ._whiten import WhiteningChoice, choose_whitening, zca_whitening
 
 __all__ = ["GMMExpansion"]
 
@@ -112,13 +111,20 @@ class GMMExpansion(MixtureEstimator):
         Fit in ZCA-whitened coordinates :math:`z = (x - \\mu)\\Sigma^{-1/2}` (weighted
         mean and covariance) and add :math:`\\log\\det\\Sigma^{-1/2}` to every
         log-density (:mod:`momix.expansion._whiten`): correlated data no longer need many
-        narrow axis-aligned components along a ridge. ``"auto"`` fits both coordinate
-        systems (same folds) and keeps the one whose bandwidth search reached the higher
-        held-out log-likelihood; with a fixed bandwidth or too few samples for folds, and
-        in 1-D (where whitening is a shift and a scaling, to which the fit is
-        equivariant), it keeps the raw coordinates. Needs a non-singular covariance
-        (``True`` raises a ``DataError`` otherwise; ``"auto"`` then keeps the raw
-        coordinates).
+        narrow axis-aligned components along a ridge. ``"auto"``
+        (:func:`momix.expansion._whiten.choose_whitening`) keeps the raw coordinates when
+        the Gaussian total correlation :math:`-\\tfrac12\\log\\det R` is below 0.005 nats
+        (whitening is then nearly a per-axis scaling, to which the fit is equivariant),
+        else runs the coarse pass of the bandwidth search (powers of two) in both
+        coordinate systems on the same folds, the whitened climb starting at the raw
+        optimum, and continues the search only in the whitened coordinates if their
+        held-out score (Jacobian included) is higher by more than
+        :math:`(d + d(d+1)/2)/n` (the optimism of the whitening map, fitted on all
+        rows), else in the raw ones (decision in ``whitening_choice_``; with
+        ``random_state=None`` or a Generator the folds come from one integer drawn from
+        it). With a fixed bandwidth or too few samples for folds, and
+        in 1-D, it keeps the raw coordinates. Needs a non-singular covariance (``True``
+        raises a ``DataError`` otherwise; ``"auto"`` then keeps the raw coordinates).
     n_folds : int, default=5
         Folds of the bandwidth search.
     max_grid_size : int, default=200_000
@@ -157,6 +163,8 @@ class GMMExpansion(MixtureEstimator):
         ``covariances_``, ``covariance_``, ``grid_``, ``levels_`` and ``sigmas_`` describe
         the density of :math:`z`; ``score_samples`` and ``sample`` map to and from
         :math:`x`.
+    whitening_choice_ : WhiteningChoice
+        ``whiten="auto"`` only: total correlation and reference scores of the decision.
     axis_factors_ : ndarray of shape (n_features,)
         Per-axis multipliers :math:`r_j` of the relative bandwidth (ones unless
         ``per_axis_bandwidth`` refined them).
@@ -276,17 +284,53 @@ class GMMExpansion(MixtureEstimator):
         """
         self._validate_params()
         self._max_steps()  # rejects max_iter="auto" with another update before any work
-        if self.whiten == "auto":
-            return self._fit_both_coordinates(X, sample_weight)
         X = self._check_X(X, reset=True)
         w = check_sample_weight(sample_weight, X.shape[0])
-        self.whitening_ = zca_whitening(X[w > 0], w[w > 0]) if self.whiten else None
+        if self.whiten == "auto":
+            return self._fit_auto_coordinates(X, w)
+        whitening = zca_whitening(X[w > 0], w[w > 0]) if self.whiten else None
+        return self._fit_in(X, w, whitening)
+
+    def _fit_auto_coordinates(self, X, w):
+        """``whiten="auto"``: coarse searches decide the coordinates, the winner's continues."""
+        seed = self._fold_seed()  # one set of folds for both coordinate systems
+        Xp, wp = X[w > 0], w[w > 0]
+        if self.bandwidth != "auto" or Xp.shape[0] < 2 * self.n_folds:
+            choice = WhiteningChoice(None, np.nan)  # nothing held out to compare on
+        else:
+            raw = []  # the raw coordinates' coarse search (scored first)
+
+            def coarse(Z):
+                options = self._search_options(Z.shape[0], seed)
+                start = raw[0].best if raw else None  # the whitened climb starts there
+                try:
+                    with threadpool_limits(limits=1, user_api="blas"):
+                        found = select_bandwidth(
+                            Z, wp, robust_scale(Z, wp), coarse_only=True, start=start, **options
+                        )
+                except DataError:  # no finite candidate in these coordinates
+                    return -np.inf, None
+                raw.append(found)
+                return max(found.scores), found
+
+            choice = choose_whitening(Xp, wp, coarse)
+        self.whitening_choice_ = choice
+        return self._fit_in(X, w, choice.whitening, resume=choice.search, seed=seed)
+
+    def _fold_seed(self) -> int:
+        if isinstance(self.random_state, Integral):
+            return int(self.random_state)
+        return int(check_rng(self.random_state).integers(2**31 - 1))
+
+    def _fit_in(self, X, w, whitening, resume=None, seed=None):
+        """Fit in the coordinates of ``whitening`` (None = raw); ``resume``: coarse search."""
+        self.whitening_ = whitening
         if self.whitening_ is not None:
             X = self.whitening_.apply(X)
         scale = robust_scale(X, w)
         X, w = X[w > 0], w[w > 0]
         with threadpool_limits(limits=1, user_api="blas"):
-            self.bandwidth_search_ = self._search(X, w, scale)
+            self.bandwidth_search_ = self._search(X, w, scale, resume, seed)
             self.bandwidth_ = (
                 self.bandwidth_search_.best
                 if self.bandwidth_search_ is not None
@@ -324,23 +368,6 @@ class GMMExpansion(MixtureEstimator):
     def _log_jacobian(self) -> float:
         return 0.0 if self.whitening_ is None else self.whitening_.log_det
 
-    def _fit_both_coordinates(self, X, sample_weight):
-        """``whiten="auto"``: fit raw and whitened, keep the better held-out search."""
-        raw = clone(self).set_params(whiten=False).fit(X, sample_weight=sample_weight)
-        best, white = raw, None
-        # in 1-D whitening is a shift and a scaling, to which the fit is equivariant
-        if raw.n_features_in_ > 1:
-            try:
-                white = clone(self).set_params(whiten=True).fit(X, sample_weight=sample_weight)
-            except DataError:  # singular covariance: only the raw coordinates exist
-                white = None
-        if white is not None and white._held_out_score() > raw._held_out_score():
-            best = white
-        for key, value in vars(best).items():
-            if key.endswith("_") and not key.startswith("_"):
-                setattr(self, key, value)
-        return self
-
     def _held_out_score(self) -> float:
         """Best held-out mean log-likelihood of the search, in x units (-inf without one)."""
         search = self.bandwidth_search_
@@ -366,26 +393,26 @@ class GMMExpansion(MixtureEstimator):
 
         return silverman_factor(*X.shape) / math.sqrt(2)
 
-    def _search(self, X, w, scale) -> BandwidthSearch | None:
+    def _search(self, X, w, scale, resume=None, seed=None) -> BandwidthSearch | None:
         if self.bandwidth != "auto" or X.shape[0] < 2 * self.n_folds:
             return None
-        return select_bandwidth(
-            X,
-            w,
-            scale,
-            n_grid=self.n_grid,
-            update=self.update,
-            n_folds=self.n_folds,
-            max_grid_size=self.max_grid_size,
-            rng=check_rng(self.random_state),
-            em_options=self._em_options(),
-            n_levels=self._levels(),
-            binned=self._binned(X.shape[0]),
-            tail_weight=self.tail_weight,
-            max_steps=self._max_steps(),
-            per_axis=self._per_axis(),
-            verbose=self.verbose,
-        )
+        return select_bandwidth(X, w, scale, resume=resume, **self._search_options(len(X), seed))
+
+    def _search_options(self, n_samples: int, seed=None) -> dict:
+        return {
+            "n_grid": self.n_grid,
+            "update": self.update,
+            "n_folds": self.n_folds,
+            "max_grid_size": self.max_grid_size,
+            "rng": check_rng(self.random_state if seed is None else seed),
+            "em_options": self._em_options(),
+            "n_levels": self._levels(),
+            "binned": self._binned(n_samples),
+            "tail_weight": self.tail_weight,
+            "max_steps": self._max_steps(),
+            "per_axis": self._per_axis(),
+            "verbose": self.verbose,
+        }
 
     def _per_axis(self) -> bool:
         if self.per_axis_bandwidth == "auto":

@@ -36,7 +36,7 @@ import numpy as np
 
 from ._em import SparseKernels, precompute_levels
 from ._grid import truncation_bound
-from ._kernels import backproject, contract, level_soft_counts, mixture_log_density
+from ._kernels import backproject, contract, mixture_log_density
 from ._levels import add_tail, tail_level, tail_mass
 
 __all__ = [
@@ -155,6 +155,19 @@ def _tail_terms(X, folds, fold_of, tail_weight, scale) -> tuple[np.ndarray, np.n
     return log_keep, log_tail
 
 
+def _first_steps(pre, train_w: np.ndarray) -> np.ndarray:
+    """Every fold's soft histogram (one EM step from uniform weights), (n_components, B).
+
+    With uniform weights all folds share one density column, so the first step costs one
+    density pass and one adjoint pass over the windowed kernels (the points are training
+    points, inside the grid: no underflow), like every later step.
+    """
+    size = sum(lv.size for lv in pre.levels)
+    p = batch_density(np.full((size, 1), 1.0 / size), pre)[:, 0]
+    G = batch_adjoint(train_w / p[:, None], pre)
+    return G / G.sum(axis=0)
+
+
 def held_out_step_path(
     X: np.ndarray,
     sample_weight: np.ndarray,
@@ -201,9 +214,7 @@ def held_out_step_path(
     train = fold_of[:, None] != np.arange(n_folds)[None, :]
     train_w = sample_weight[:, None] * train
     pre = precompute_levels(X, sample_weight, levels)
-    counts = [level_soft_counts(X[f], sample_weight[f], levels) for f in folds]
-    total = sum(counts)
-    W = np.column_stack([(total - c) / (total - c).sum() for c in counts])
+    W = _first_steps(pre, train_w)
     log_keep, log_tail = _tail_terms(X, folds, fold_of, tail_weight, scale)
     floor = math.log(sum(truncation_bound(lv.sigmas) for lv in levels) / SCORE_RTOL)
     rows = np.arange(n)
