@@ -5,6 +5,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
 
+from momix import GMMExpansion
 from momix.exceptions import DataError
 from momix.expansion import (
     em_map,
@@ -211,3 +212,13 @@ def test_robust_scale_weighted_equals_repeated():
     )
     iqr = np.subtract(*np.percentile(X, [75, 25], axis=0, method="inverted_cdf")) / 1.349
     np.testing.assert_allclose(robust_scale(X), np.minimum(X.std(axis=0), iqr), rtol=1e-12)
+
+
+def test_robust_scale_tied_middle_half_falls_back_to_sd():
+    # the middle half tied up to a denormal-scale gap: the IQR (~6e-241) would make
+    # kernels underflow to NaN weights, so the spread falls back to the standard deviation
+    X = np.array([[3.0], [7.87697661e-241], [1.0], [0.0], [0.0], [0.0], [0.0], [0.0]])
+    np.testing.assert_allclose(robust_scale(X), X.std(axis=0), rtol=1e-12)
+    est = GMMExpansion(n_grid=3, bandwidth=0.5, random_state=0).fit(X)
+    assert np.all(np.isfinite(est.weights_))
+    np.testing.assert_allclose(est.weights_.sum(), 1.0, rtol=1e-12)

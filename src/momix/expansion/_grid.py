@@ -50,6 +50,8 @@ TRUNCATION = 8.0
 #: windows are used only for grids more than this many times larger than a window
 DENSE_FACTOR = 16
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+#: an IQR below this fraction of the standard deviation counts as zero (tied middle half)
+_TIED = math.sqrt(np.finfo(np.float64).eps)
 
 
 def robust_scale(X: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
@@ -57,8 +59,10 @@ def robust_scale(X: np.ndarray, sample_weight: np.ndarray | None = None) -> np.n
 
     Both statistics use the sample weights (quantiles by the inverted empirical CDF), so
     integer weights are equivalent to repeated rows. A feature whose robust spread is zero
-    falls back to its standard deviation, and a constant feature to 1, so the bandwidth is
-    always positive.
+    -- or below :math:`\sqrt{\epsilon}\,\mathrm{sd}` (:math:`\epsilon` the float64 machine
+    epsilon), i.e. a middle half tied up to rounding, whose tiny IQR would give kernels
+    that underflow -- falls back to its standard deviation, and a constant feature to 1, so
+    the bandwidth is always positive and representable.
 
     Parameters
     ----------
@@ -74,7 +78,7 @@ def robust_scale(X: np.ndarray, sample_weight: np.ndarray | None = None) -> np.n
     mean = w @ X
     sd = np.sqrt(np.maximum(w @ (X - mean) ** 2, 0.0))
     iqr = (_weighted_quantile(X, w, 0.75) - _weighted_quantile(X, w, 0.25)) / 1.349
-    scale = np.where(iqr > 0, np.minimum(sd, iqr), sd)
+    scale = np.where(iqr > _TIED * sd, np.minimum(sd, iqr), sd)
     return np.where(scale > 0, scale, 1.0)
 
 
