@@ -19,6 +19,7 @@ __all__ = [
     "estimate_noise_variance",
     "noise_from_covariance",
     "initial_params",
+    "restart_init",
     "user_params",
 ]
 
@@ -132,6 +133,17 @@ def initial_params(
     )
     weights = np.clip(weights, 1e-3, None)
     return MixtureParams(weights / weights.sum(), means, factors, noise)
+
+
+def restart_init(init: str, index: int) -> str:
+    """The start method of restart ``index`` (0-based) under ``init``.
+
+    ``'mixed'`` gives the k-means++ start to the first restart and random starts to the
+    others; ``'kmeans++'`` and ``'random'`` give every restart their own kind.
+    """
+    if init == "mixed":
+        return "kmeans++" if index == 0 else "random"
+    return init
 
 
 def user_params(
