@@ -120,7 +120,11 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         is never worse in that objective than the k-means++ start alone (with ``n_init=1``
         it *is* the k-means++ start). Why: where components overlap, k-means centroids are
         biased outward (40-50 % too long at d = 100, K = 2, R = 1, sigma = 1) and send MM
-        and DGMM to the same wrong optimum; random starts reach the right one
+        and DGMM to the same wrong optimum; random starts reach the right one. Measured with
+        ``n_init=5`` on the benchmark grid's data: DGMM's median covariance error at or
+        below MM's in all five settings where the k-means start had it above (there
+        0.110 / 0.118 -> 0.046 / 0.046 for MM / DGMM at d = 100, K = 2, R = 1, sigma = 1),
+        no median worse in eight settings where it worked, at 3.2-6.6x the CPU of one fit
         (``docs/lowrank.md``, "DGMM vs MM at low SNR"). A dict ``{'means': (K, d),
         'factors': (K, d, R)[, 'weights': (K,)]}`` gives the initial values.
     subspace : 'auto', None or int, default='auto'
