@@ -71,17 +71,20 @@ def real_sets() -> dict[str, np.ndarray]:
 def fit_expansion(**params):
     def fit(X, seed):
         est = GMMExpansion(random_state=seed, **params).fit(X)
-        return est.score_samples, {
-            "bandwidth": est.bandwidth_,
-            "axis_factors": [float(f) for f in est.axis_factors_],
-            "whitened": est.whitening_ is not None,
-            "components": int(est.weights_.size),
-            "levels": len(est.levels_) - (est.tail_weight_ > 0),
-            "n_iter": int(est.n_iter_),
-            **_choice_info(est),
-        }
+        return est.score_samples, {**_fit_info(est), **_choice_info(est)}
 
     return fit
+
+
+def _fit_info(est) -> dict:
+    return {
+        "bandwidth": est.bandwidth_,
+        "axis_factors": [float(f) for f in est.axis_factors_],
+        "whitened": est.whitening_ is not None,
+        "components": int(est.weights_.size),
+        "levels": len(est.levels_) - (est.tail_weight_ > 0),
+        "n_iter": int(est.n_iter_),
+    }
 
 
 def _choice_info(est) -> dict:
@@ -97,19 +100,12 @@ def _choice_info(est) -> dict:
 def fit_whiten_both(X, seed):
     """The former ``whiten="auto"``: full searches in raw and whitened coordinates, the
     better held-out search kept (replaced by the total-correlation skip rule and the
-    comparison at Silverman's bandwidth; kept to reproduce its column)."""
+    coarse-pass comparison; kept to reproduce its column)."""
     fits = [GMMExpansion(max_iter="auto", whiten=False, random_state=seed).fit(X)]
     if X.shape[1] > 1:
         fits.append(GMMExpansion(max_iter="auto", whiten=True, random_state=seed).fit(X))
     best = max(fits, key=lambda e: e._held_out_score())
-    return best.score_samples, {
-        "bandwidth": best.bandwidth_,
-        "axis_factors": [float(f) for f in best.axis_factors_],
-        "whitened": best.whitening_ is not None,
-        "components": int(best.weights_.size),
-        "levels": len(best.levels_) - (best.tail_weight_ > 0),
-        "n_iter": int(best.n_iter_),
-    }
+    return best.score_samples, _fit_info(best)
 
 
 def fit_kde(X, seed):

@@ -1,4 +1,19 @@
-"""``GMMExpansion``: a density estimator with Gaussians on a fixed grid and learned weights."""
+"""``GMMExpansion``: a density estimator with Gaussians on a fixed grid and learned weights.
+
+Map of this file (the class docstring, with the math and every parameter, is its first
+half):
+
+* :meth:`GMMExpansion.fit` -- the pipeline, in order: validation; the coordinates
+  (``whiten``: raw, whitened by :func:`._whiten.zca_whitening`, or ``"auto"`` in
+  ``_fit_auto_coordinates``, which lets :func:`._whiten.choose_whitening` compare coarse
+  bandwidth searches); then ``_fit_in``: the bandwidth (``_search`` ->
+  :func:`._bandwidth.select_bandwidth`), the grid (:func:`._levels.make_levels`), the
+  number of weight steps (``_steps`` -> :func:`._steps.held_out_step_path` for
+  ``max_iter="auto"``) and the weights (``_fit_weights`` -> :func:`._refit.fit_grid_weights`).
+* Density and sampling: ``score_samples`` / ``_log_density`` (in the fitted coordinates,
+  plus the whitening's log-Jacobian), :meth:`score`, :meth:`sample`, ``_n_parameters``,
+  :meth:`bic`, :meth:`aic`.
+"""
 
 from __future__ import annotations
 
