@@ -68,8 +68,9 @@ from momix.metrics import mixture_errors
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("MM", "DGMM", "GMM-full", "DGMM+EM", "sklearn-EM")
-#: DGMM with one first step only (``first_step='init'`` / ``'identity'``), on request
-EXTRA_METHODS = ("DGMM-init", "DGMM-2step")
+#: on request: DGMM with one first step only (``first_step='init'`` / ``'identity'``), and
+#: MM / DGMM with ``init='mixed'`` (k-means++ start + 4 random restarts, ``n_init='auto'``)
+EXTRA_METHODS = ("DGMM-init", "DGMM-2step", "MM-mixed", "DGMM-mixed")
 ANCHOR = (100, 3, 2, 100_000, 1.0)
 
 #: bump a method's tag when the estimator changes what that method computes
@@ -81,6 +82,8 @@ METHOD_VERSIONS = {
     "sklearn-EM": f"sklearn{sklearn.__version__}",
     "DGMM-init": "lr3",
     "DGMM-2step": "lr3",
+    "MM-mixed": "lr1",
+    "DGMM-mixed": "lr3",
 }
 
 GRID = dict(d=[10, 100], K=[2, 3], R=[1, 2], N=[1_000, 10_000, 100_000], sigma=[0.0, 0.5, 1.0])
@@ -95,6 +98,9 @@ def make_estimator(method: str, K: int, R: int, sigma: float, seed: int):
         return LowRankGaussianMixture(K, R, weighting="diagonal", **common)
     if method == "GMM-full":
         return LowRankGaussianMixture(K, R, weighting="full", **common)
+    if method.endswith("-mixed"):
+        weighting = "identity" if method == "MM-mixed" else "diagonal"
+        return LowRankGaussianMixture(K, R, weighting=weighting, init="mixed", **common)
     if method in EXTRA_METHODS:
         first = "init" if method == "DGMM-init" else "identity"
         return LowRankGaussianMixture(K, R, weighting="diagonal", first_step=first, **common)

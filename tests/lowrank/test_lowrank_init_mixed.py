@@ -118,3 +118,21 @@ def test_mixed_escapes_the_kmeans_optimum(weighting):
         ).covariances  # fmt: skip
     assert errors["kmeans++"] > 0.1
     assert errors["mixed"] < 0.05
+
+
+@pytest.mark.parametrize(
+    ("init", "expected"),
+    [("mixed", ["kmeans++"] + ["random"] * 4), ("kmeans++", ["kmeans++"]), ("random", ["random"])],
+)
+def test_n_init_auto_is_five_restarts_for_mixed_one_otherwise(X, monkeypatch, init, expected):
+    kinds, fits = _recording(monkeypatch)
+    LowRankGaussianMixture(2, 1, noise_variance=0.25, init=init, random_state=0).fit(X)
+    assert kinds == expected
+    assert len(fits) == len(expected)
+
+
+def test_n_init_auto_with_a_dict_start_fits_once(X, monkeypatch):
+    kinds, fits = _recording(monkeypatch)
+    start = {"means": X[:2], "factors": np.ones((2, 5, 1))}
+    LowRankGaussianMixture(2, 1, noise_variance=0.25, init=start, random_state=0).fit(X)
+    assert kinds == [] and len(fits) == 1
