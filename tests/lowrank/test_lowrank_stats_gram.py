@@ -8,7 +8,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from momix.lowrank._gram import split_flops, split_gram, split_plan
+from momix.lowrank._gram import split_flops, split_gram, split_plan, split_rows
 from momix.lowrank._stats import _layout, _monomial_matrix, moment_gram
 
 
@@ -65,3 +65,15 @@ def test_moment_gram_uses_the_split_product_and_is_additive():
     np.testing.assert_allclose(G, _full_syrk(Y, w, shift), rtol=1e-12, atol=1e-12 * G.max())
     parts = moment_gram(Y[:1234], w[:1234], 4, shift) + moment_gram(Y[1234:], w[1234:], 4, shift)
     np.testing.assert_allclose(parts, G, rtol=1e-13, atol=1e-13 * G.max())
+
+
+def test_unit_weight_rows_are_the_weighted_rows_with_unit_weights():
+    """root=None (all weights 1) builds the same matrix without the weighted copy."""
+    rng = np.random.default_rng(2)
+    Y, shift = rng.normal(size=(50, 7)), rng.normal(size=7)
+    plan = split_plan(7)
+    np.testing.assert_array_equal(
+        split_rows(Y, None, shift, plan), split_rows(Y, np.ones(50), shift, plan)
+    )
+    G = split_gram(Y, np.ones(50), shift, chunk_size=16)
+    np.testing.assert_allclose(G, _full_syrk(Y, np.ones(50), shift), rtol=1e-13, atol=1e-12)

@@ -105,14 +105,16 @@ def split_rows(Y, root, shift, plan: SplitPlan, dtype=np.float64) -> np.ndarray:
 
     Transposed (one contiguous row per monomial) and in ``dtype``. The degree-1 rows carry
     the factor :math:`\sqrt{\omega_n}` and every degree-2 row is one of them times an
-    unweighted coordinate, so each row carries it exactly once.
+    unweighted coordinate, so each row carries it exactly once. ``root=None``: unit
+    weights, the degree-1 rows are the coordinates themselves (no weighted copy).
     """
     r, u = plan.r, plan.u
-    Z = np.empty((r, Y.shape[0]), dtype=dtype)
-    np.subtract(Y.T, shift[:, None], out=Z, casting="same_kind")
     B = np.empty((plan.n_rows, Y.shape[0]), dtype=dtype)
-    B[0] = root
-    np.multiply(Z, B[0], out=B[1 : r + 1])
+    Z = B[1 : r + 1] if root is None else np.empty((r, Y.shape[0]), dtype=dtype)
+    np.subtract(Y.T, shift[:, None], out=Z, casting="same_kind")
+    B[0] = 1.0 if root is None else root
+    if root is not None:
+        np.multiply(Z, B[0], out=B[1 : r + 1])
     at = r + 1
     for lo, hi in ((0, u), (u, r)):
         for j in range(lo, hi):  # colex within a half: (a, j) for lo <= a <= j
@@ -131,7 +133,7 @@ def split_gram(
     ----------
     Y : ndarray of shape (n_samples, r)
     omega : ndarray of shape (n_samples,)
-        Non-negative weights.
+        Non-negative weights (all ones: the unweighted rows of :func:`split_rows`).
     shift : ndarray of shape (r,)
     chunk_size : int
         Rows per block of ``B`` (kept in cache).
@@ -146,10 +148,12 @@ def split_gram(
     plan = split_plan(Y.shape[1])
     S = np.zeros((plan.head, plan.head))
     C = np.zeros((plan.head - plan.r - 1, plan.n_rows - plan.head))
-    root = np.sqrt(omega)
+    root = None if np.all(omega == 1.0) else np.sqrt(omega)
     for start in range(0, Y.shape[0], chunk_size):
         stop = start + chunk_size
-        B = split_rows(Y[start:stop], root[start:stop], shift, plan, dtype)
+        B = split_rows(
+            Y[start:stop], None if root is None else root[start:stop], shift, plan, dtype
+        )
         H = B[: plan.head]
         S += H @ H.T
         C += B[plan.r + 1 : plan.head] @ B[plan.cross].T

@@ -206,7 +206,7 @@ def moment_gram(
     omega: np.ndarray,
     max_order: int,
     shift: np.ndarray,
-    chunk_size: int = 2048,
+    chunk_size: int = 4096,
     dtype=np.float64,
 ) -> np.ndarray:
     r"""Whole-space Gram :math:`G = A^\top A` of the monomials of the shifted rows.
