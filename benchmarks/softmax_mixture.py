@@ -93,14 +93,20 @@ def _errors(theta, weights, est_theta, est_weights):
 
 #: version of the EM(MoM) path; 2 added the 'hermite-nd' and 'gaussian' starts for K > L;
 #: 3 made n_init='auto' the default (K screened moment candidates run to convergence) and
-#: added the low-order routes for K <= L. A record older than its setting's version re-runs
-#: its moment parts only: the random starts are reused.
-EM_VERSION = 3
+#: added the low-order routes for K <= L; 4 added split-and-merge moves (split_merge='auto':
+#: 5 candidate moves for K >= 3; K = 2 computes what version 3 did). A record older than its
+#: setting's version re-runs its moment parts only: the random starts are reused.
+EM_VERSION = 4
+
+
+def _setting_version(K):
+    """The EM(MoM) version that changed what this setting computes last."""
+    return EM_VERSION if K >= 3 else 3
 
 
 def _stale(record):
-    """Does the record's EM(MoM) part predate the current EM(MoM) path (every setting)?"""
-    return record.get("em_version", 1) < EM_VERSION
+    """Does the record's EM(MoM) part predate the last change of its setting's EM(MoM) path?"""
+    return record.get("em_version", 1) < _setting_version(record["K"])
 
 
 def _moment_part(data, theta, weights, K, seed):
@@ -122,6 +128,7 @@ def _moment_part(data, theta, weights, K, seed):
     out["em_mom"] = dict(time=time.perf_counter() - start, cpu_time=time.process_time() - cpu,
                          log_likelihood=model.log_likelihood_,
                          n_iter=model.n_iter_, init_used=model.init_used_, n_init=model.n_init_,
+                         n_split_merge=model.n_split_merge_,
                          skipped=[str(w.message) for w in caught
                                   if issubclass(w.category, MomentStartWarning)])
     out["em_mom"]["coef_error"], out["em_mom"]["weight_error"] = _errors(

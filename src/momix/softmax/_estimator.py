@@ -26,6 +26,7 @@ from ._model import (
     sample_situations,
 )
 from ._select import auto_n_runs, n_screened, resume_em, screen_in_two_stages, screening_order
+from ._smem import auto_split_merge, split_and_merge
 from ._start import (
     feature_scaling,
     moment_start_issue,
@@ -98,6 +99,16 @@ class SoftmaxMixture(MixtureEstimator):
         Monotone SQUAREM acceleration (Varadhan & Roland 2008): each iteration is a cycle of
         three EM steps with an extrapolation that is kept only if it does not lower the
         log-likelihood; ``n_iter_`` counts EM steps, ``log_likelihood_path_`` cycles.
+    split_merge : int or 'auto', default='auto'
+        Split-and-merge EM (SMEM, Ueda et al. 2000; :mod:`momix.softmax._smem`) from the
+        winning run: merge the two classes with the most similar posteriors, split the class
+        whose score contributions spread most beyond the model's information (White's
+        information-matrix comparison; the split direction is the top generalised
+        eigenvector), partial EM on the three classes, full EM, and keep the move only if
+        the log-likelihood rises by more than ``tol`` per unit; the search stops after
+        ``split_merge`` candidate moves in a row fail (Ueda et al.'s :math:`C_{\\max}`; 0
+        turns it off). Needs K >= 3. ``'auto'``:
+        :func:`~momix.softmax._smem.auto_split_merge` (see there for the measurements).
     random_state : None, int, RandomState or Generator, default=None
     verbose : int, default=0
         Progress bar over EM iterations when positive.
@@ -116,6 +127,9 @@ class SoftmaxMixture(MixtureEstimator):
     init_used_ : {'moments', 'random'}
     n_init_ : int
         Number of EM runs made.
+    n_split_merge_ : int
+        Split-and-merge moves kept (each raised the log-likelihood; their EM steps count in
+        ``n_iter_``, and ``log_likelihood_path_`` ends with the log-likelihood after each).
     item_features_ : ndarray of shape (p, n_features) or None
         The training item set (item-set layout only); used by :meth:`sample`.
     n_features_in_ : int
@@ -148,6 +162,7 @@ class SoftmaxMixture(MixtureEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "step_size": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "accelerate": ["boolean"],
+        "split_merge": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "random_state": ["random_state", np.random.Generator],
         "verbose": ["verbose"],
     }
@@ -161,7 +176,8 @@ class SoftmaxMixture(MixtureEstimator):
     }
 
     def __init__(self, n_components=1, *, init="moments", n_init="auto", max_iter=500, tol=1e-8,
-                 step_size="auto", accelerate=True, random_state=None, verbose=0):
+                 step_size="auto", accelerate=True, split_merge="auto", random_state=None,
+                 verbose=0):
         self.n_components = n_components
         self.init = init
         self.n_init = n_init
@@ -169,6 +185,7 @@ class SoftmaxMixture(MixtureEstimator):
         self.tol = tol
         self.step_size = step_size
         self.accelerate = accelerate
+        self.split_merge = split_merge
         self.random_state = random_state
         self.verbose = verbose
 
@@ -211,10 +228,24 @@ class SoftmaxMixture(MixtureEstimator):
                               step_size=self.step_size, accelerate=self.accelerate,
                               progress=bar.update) for r in starts]
         best = max(runs, key=lambda r: np.nan_to_num(r.log_likelihood, nan=-np.inf))
+        best = self._split_merge(data, best)
         self._store(best, data)
         if not best.converged and self.max_iter > 0:
             warn_not_converged("SoftmaxMixture EM", "increase max_iter or tol, or try n_init > 1")
         return self
+
+    def _split_merge(self, data, best: EMResult) -> EMResult:
+        """SMEM moves from the winning run (none for K < 3 or ``split_merge=0``)."""
+        c_max = (auto_split_merge(self.n_components) if self.split_merge == "auto"
+                 else self.split_merge)
+        self.n_split_merge_ = 0
+        if c_max == 0 or self.n_components < 3 or not best.converged:
+            return best
+        res = split_and_merge(data, best, n_candidates=c_max, max_iter=self.max_iter,
+                              tol=self.tol, step_size=self.step_size, accelerate=self.accelerate)
+        self.n_split_merge_ = res.n_accepted
+        logger.info("split-and-merge: %d of %d moves kept", res.n_accepted, res.n_tried)
+        return res.run
 
     def _check_identifiable(self, data) -> None:
         vals = np.linalg.eigvalsh(within_covariance(data))
