@@ -76,20 +76,21 @@ def pass_flops(d: int) -> dict:
     """Flops per row of the passes (a multiply-add counts 2; a syrk m(m+1) per row).
 
     Whole space (d <= 2K(R+1), one pass): the shift d, the monomial matrix of m = 1 + d +
-    d(d+1)/2 columns (no norm column) and its Gram from two products (momix.lowrank._gram:
-    with u = ceil(d/2), v = d - u and h = 1 + d + u(u+1)/2 + v(v+1)/2, the syrk of the first
-    h columns, h(h+1) flops, and the product of the u(u+1)/2 + v(v+1)/2 squares with the uv
-    cross products: 3 222 flops at d = 10 instead of m(m+1) = 4 422); mean and covariance
-    are read off the same Gram. Subspace (two passes): pass 1 the shift and the syrk of the
-    d + 1 columns [sqrt(w), sqrt(w)(x - c)]; pass 2 the shift d, norms 2d, projection 2dr,
-    the monomial matrix (m = 2 + r + r(r+1)/2 at L = 4, with the norm column) and its syrk.
+    d(d+1)/2 columns (no norm column) and its Gram from three products (momix.lowrank._gram:
+    with u = ceil(d/2), v = d - u and h = d + u(u+1)/2 + v(v+1)/2, the sums of the d + 1
+    columns of degree <= 1, the syrk of the h columns [U, V, UU, VV], h(h+1) flops, and the
+    product of the uv cross products with the h - d squares: 3 162 flops at d = 10 instead
+    of m(m+1) = 4 422); mean and covariance are read off the same Gram. Subspace (two
+    passes): pass 1 the shift and the syrk of the d + 1 columns [sqrt(w), sqrt(w)(x - c)];
+    pass 2 the shift d, norms 2d, projection 2dr, the monomial matrix (m = 2 + r + r(r+1)/2
+    at L = 4, with the norm column) and its syrk.
     """
     r = d if d <= 2 * K * (R + 1) else K * (R + 1)
     if r == d:
         m = 1 + d + comb(d + 1, 2)
         u = (d + 1) // 2
-        h = 1 + d + comb(u + 1, 2) + comb(d - u + 1, 2)
-        gram = h * (h + 1) + 2 * (h - d - 1) * u * (d - u)
+        h = d + comb(u + 1, 2) + comb(d - u + 1, 2)
+        gram = 2 * (d + 1) + h * (h + 1) + 2 * (h - d) * u * (d - u)
         return {"fit_dim": r, "passes": 1, "flops_pass1": d + m + gram, "flops_stats": 0}
     m = 2 + r + comb(r + 1, 2)
     pass1 = d + (d + 1) + (d + 1) * (d + 2)

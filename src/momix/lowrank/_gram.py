@@ -1,4 +1,4 @@
-r"""The Gram of the monomials of degree at most 2 from two products instead of one syrk.
+r"""The Gram of the monomials of degree at most 2 from three small products instead of one syrk.
 
 :func:`._stats.moment_gram` needs, for the whole-space fit at :math:`L \le 4`, the sums
 :math:`\sum_n \omega_n m(z_n)` of every monomial :math:`m` of degree at most 4 in the
@@ -13,21 +13,24 @@ products within U, :math:`UV` the :math:`uv` cross products). Every monomial of 
 most 4 has a factorisation into two columns of one of
 
 .. math::
-    S = H^\top H,\quad H = [1, U, V, UU, VV], \qquad
-    C = [UU, VV]^\top [UV]:
+    p = [1, U, V]^\top \mathbf 1, \qquad
+    S = H^\top H,\quad H = [U, V, UU, VV], \qquad
+    C = [UV]^\top [UU, VV]:
 
-:math:`C` holds the monomials with three variables in one half and one in the other
-(:math:`u_au_bu_cv_d` and :math:`u_av_bv_cv_d`); every other one (two in each half, or all
-four in one, and all of degree at most 3) is a product of two columns of :math:`H`. The
-block :math:`[UV]^\top[UV]` of the full Gram -- only monomials :math:`u_au_bv_cv_d`, already
-in :math:`[UU]^\top[VV]` -- and the products of :math:`[1, U, V]` with :math:`UV` are not
-computed. At :math:`r = 10`, :math:`u = v = 5`: :math:`S` is a syrk of 41 columns
-(:math:`41 \cdot 42/2 = 861` multiply-adds per row) and :math:`C` a product of
-:math:`30 \times 25` (750), 1 611 against :math:`66 \cdot 67/2 = 2\,211` for the syrk of all
-66 columns; both products keep BLAS-friendly shapes (measured 108 against 125 ns per row,
-one thread). :func:`split_gram` returns the same matrix :math:`G` in the column order of
-:func:`._stats._layout` (each entry read off the product that holds its monomial), so its
-users do not change; entries equal those of the full syrk to rounding.
+:math:`p` holds the monomials of degree at most 1, :math:`C` those with three variables in
+one half and one in the other (:math:`u_au_bu_cv_d` and :math:`u_av_bv_cv_d`), and every
+other one (two in each half, or all four in one, and all of degree 2 or 3) is a product of
+two columns of :math:`H`. The block :math:`[UV]^\top[UV]` of the full Gram -- only monomials
+:math:`u_au_bv_cv_d`, already in :math:`[UU]^\top[VV]` -- and the products of
+:math:`[1, U, V]` with :math:`UV` are not computed. At :math:`r = 10`, :math:`u = v = 5`:
+:math:`S` is a syrk of 40 columns (:math:`40 \cdot 41/2 = 820` multiply-adds per row) and
+:math:`C` a product of :math:`25 \times 30` (750), with :math:`p` 1 581 against
+:math:`66 \cdot 67/2 = 2\,211` for the syrk of all 66 columns. The shapes matter as much as
+the counts for OpenBLAS's small-matrix kernels (one thread, 4096 rows: syrk of 40 columns
+51 ns per row against 58 for 41; the cross product 40 ns as :math:`[UV][UU, VV]^\top`
+against 55 ns transposed). :func:`split_gram` returns the same matrix :math:`G` in the column
+order of :func:`._stats._layout` (each entry read off the product that holds its monomial),
+so its users do not change; entries equal those of the full syrk to rounding.
 """
 
 from __future__ import annotations
@@ -50,12 +53,13 @@ class SplitPlan:
     n_rows : int
         :math:`1 + r + \\binom{r+1}2` rows of the monomial matrix ``B``.
     head : int
-        Rows ``[0, head)`` of ``B`` are :math:`H = [1, U, V, UU, VV]`.
+        Rows ``[1, head)`` of ``B`` are :math:`H = [U, V, UU, VV]`, rows ``[r + 1, head)``
+        the squares :math:`[UU, VV]`.
     cross : slice
-        The rows :math:`UV`; ``slice(r + 1, head)`` are :math:`[UU, VV]`.
+        The rows :math:`UV`, ``slice(head, n_rows)``.
     gather : ndarray of shape (n_rows, n_rows)
-        Flat positions in ``concatenate([S.ravel(), C.ravel()])`` of the Gram entries, in the
-        column order of :func:`._stats._layout` (``1``, ``y``, colex degree-2 monomials).
+        Flat positions in ``concatenate([p, S.ravel(), C.ravel()])`` of the Gram entries, in
+        the column order of :func:`._stats._layout` (``1``, ``y``, colex degree-2 monomials).
     """
 
     r: int
@@ -80,24 +84,28 @@ def split_plan(r: int) -> SplitPlan:
     u = (r + 1) // 2
     rows = _row_monomials(r, u)
     head = 1 + r + u * (u + 1) // 2 + (r - u) * (r - u + 1) // 2
-    left, cross = range(r + 1, head), range(head, len(rows))
+    products = (
+        (range(r + 1), range(1)),  # p
+        (range(1, head), range(1, head)),  # S
+        (range(head, len(rows)), range(r + 1, head)),  # C
+    )
     position: dict = {}
-    for i in range(head):
-        for j in range(head):
-            position.setdefault(tuple(sorted(rows[i] + rows[j])), i * head + j)
-    for i, a in enumerate(left):
-        for j, b in enumerate(cross):
-            position.setdefault(tuple(sorted(rows[a] + rows[b])), head * head + i * len(cross) + j)
+    offset = 0
+    for left, right in products:
+        for i, a in enumerate(left):
+            for j, b in enumerate(right):
+                position.setdefault(tuple(sorted(rows[a] + rows[b])), offset + i * len(right) + j)
+        offset += len(left) * len(right)
     colex = [()] + [(j,) for j in range(r)] + [(a, j) for j in range(r) for a in range(j + 1)]
     gather = np.array([[position[tuple(sorted(a + b))] for b in colex] for a in colex])
     return SplitPlan(r, u, len(rows), head, slice(head, len(rows)), gather)
 
 
 def split_flops(r: int) -> int:
-    """Multiply-adds per row of the two products (:math:`h(h+1)/2 + (h - r - 1)uv`)."""
+    """Multiply-adds per row of the products, :math:`(r+1) + h(h+1)/2 + uv(h - r)`, h = head - 1."""
     plan = split_plan(r)
-    h, u = plan.head, plan.u
-    return h * (h + 1) // 2 + (h - r - 1) * u * (r - u)
+    h, u = plan.head - 1, plan.u
+    return (r + 1) + h * (h + 1) // 2 + u * (r - u) * (h - r)
 
 
 def split_rows(Y, root, shift, plan: SplitPlan, dtype=np.float64) -> np.ndarray:
@@ -146,15 +154,17 @@ def split_gram(
         In the column order of :func:`._stats._layout` (``norms=False``, degree 2).
     """
     plan = split_plan(Y.shape[1])
-    S = np.zeros((plan.head, plan.head))
-    C = np.zeros((plan.head - plan.r - 1, plan.n_rows - plan.head))
+    r, head = plan.r, plan.head
+    p, S = np.zeros(r + 1), np.zeros((head - 1, head - 1))
+    C = np.zeros((plan.n_rows - head, head - r - 1))
     root = None if np.all(omega == 1.0) else np.sqrt(omega)
     for start in range(0, Y.shape[0], chunk_size):
         stop = start + chunk_size
         B = split_rows(
             Y[start:stop], None if root is None else root[start:stop], shift, plan, dtype
         )
-        H = B[: plan.head]
+        H = B[1:head]
+        p += B[: r + 1] @ B[0]
         S += H @ H.T
-        C += B[plan.r + 1 : plan.head] @ B[plan.cross].T
-    return np.concatenate([S.ravel(), C.ravel()])[plan.gather]
+        C += B[plan.cross] @ B[r + 1 : head].T
+    return np.concatenate([p, S.ravel(), C.ravel()])[plan.gather]

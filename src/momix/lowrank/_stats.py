@@ -218,14 +218,14 @@ def moment_gram(
     (:math:`m = 1 + r + \binom{r+1}{2}` at L = 4, 66 at r = 10). The shift :math:`c` (any
     point near the data, the same for every chunk) keeps the products well scaled; the sums
     of chunks add. Blocks of ``chunk_size`` rows keep :math:`A` in the L2 cache. For
-    :math:`L \in \{3, 4\}` (monomials of degree at most 2) the Gram comes from the two
-    smaller products of :func:`._gram.split_gram` (1 611 instead of :math:`m(m+1)/2 = 2\,211`
-    multiply-adds per row at r = 10; the same matrix to rounding; 0.151 against 0.164 us of
+    :math:`L \in \{3, 4\}` (monomials of degree at most 2) the Gram comes from the three
+    smaller products of :func:`._gram.split_gram` (1 581 instead of :math:`m(m+1)/2 = 2\,211`
+    multiply-adds per row at r = 10; the same matrix to rounding; 0.126 against 0.159 us of
     CPU per row, one thread, in memory), otherwise from one syrk.
 
-    ``dtype=np.float32``: :math:`A` and the product of each block in single precision (0.089
-    against 0.151 us per row at r = 10, 0.093 with the full syrk), the blocks
-    summed in double. The rounding of a block is relative :math:`\approx 2^{-24}` per
+    ``dtype=np.float32``: :math:`A` and the product of each block in single precision (0.079
+    against 0.126 us per row at r = 10; 0.090 with the full syrk), the blocks summed in
+    double. The rounding of a block is relative :math:`\approx 2^{-24}` per
     product and averages over blocks: measured 4e-8 of the largest entry and 4e-9 median
     relative error per entry at N = 2e6, far below the sampling error of moments of
     order 4 (:math:`\gtrsim 10^{-4}` for :math:`N \le 10^8`).
