@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._bandwidth import WARM_MIX, fit_data
 from ._em import em_weights, precompute_levels
+from ._holdout import WARM_MIX, fit_data
 from ._kernels import WeightFit, level_kernel_counts, level_soft_counts
 
 __all__ = ["fit_grid_weights"]
