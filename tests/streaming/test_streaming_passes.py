@@ -185,3 +185,18 @@ def test_whole_space_fit_reads_the_data_once():
     ref = LowRankGaussianMixture(**kw).fit(X)  # N <= 3000: the same fit, in memory
     np.testing.assert_allclose(model.objective_, ref.objective_, rtol=1e-7)
     np.testing.assert_allclose(model.means_, ref.means_, atol=5e-3)
+
+
+@pytest.mark.parametrize(
+    ("n", "m", "step"), [(10_003, 300, 977), (2_500, 2_000, 400), (50, 300, 7)]
+)
+def test_streamed_subsample_is_the_rows_of_smallest_keys_in_row_order(n, m, step):
+    """Keys drawn per chunk as it is read: the same rows as the m smallest of n keys."""
+    X = np.arange(2.0 * n).reshape(n, 2)
+    chunks = [X[i : i + step] for i in range(0, n, step)]
+    got = first_pass(ChunkSource.wrap(chunks), m, np.random.default_rng(9))
+    want = np.sort(np.argsort(np.random.default_rng(9).random(n))[:m])
+    np.testing.assert_array_equal(got.sub_X, X[want])
+    rng = np.random.default_rng(9)
+    first_pass(ChunkSource.wrap(X), m, rng)  # one array: the same stream consumed
+    np.testing.assert_array_equal(rng.random(3), np.random.default_rng(9).random(n + 3)[n:])

@@ -12,9 +12,9 @@ after which its cost does not depend on N:
 1. the weighted mean and second moment :math:`\sum_n\omega_ny_ny_n^\top` (exact chunk
    merges, :mod:`momix.moments`) and a bounded uniform subsample: every row gets a key
    :math:`u_n \sim U(0, 1)` drawn in row order from the fit's random stream, and the
-   ``m`` rows with the smallest keys are kept (a reservoir for iterables; for sources of
-   known length the indices are drawn first and the rows copied out of their chunk as it
-   passes; the same rows for every source and chunking);
+   ``m`` rows with the smallest keys are kept (the keys of a chunk are drawn as it is
+   read and its candidate rows -- keys below the running m-th smallest -- copied out; for
+   dask the indices are drawn first; the same rows for every source and chunking);
 2. the signal basis :math:`B` (top eigenvectors of the second moment) and the statistics
    :math:`T_{a,l} = \sum_n\omega_n\|y_n\|^{2l}(B^\top y_n)^{\otimes a}`, :math:`a + 2l \le L`
    (:mod:`._stats`: one symmetric product per chunk), summed over chunks. Without a
@@ -116,11 +116,12 @@ def _smallest_keys(rng: np.random.Generator, n: int, m: int) -> np.ndarray:
     return np.sort(best_i)
 
 
-def _first_work(X, w, take, plan, max_order, shift, dtype, validate):
+def _first_work(X, w, take, keys=None, *, plan, max_order, shift, dtype, validate):
     r"""Per-chunk work of pass 1: moment summary, statistics Gram if asked, subsample rows.
 
-    ``take``: local indices of the chunk's subsample rows (None: the whole chunk, for the
-    reservoir of sources of unknown length). ``validate`` for raw dask blocks. The summary
+    ``take``: local indices of the chunk's subsample rows or candidates, returned with their
+    ``keys`` (None for dask blocks, whose indices are final). ``validate`` for raw dask
+    blocks. The summary
     is read off the Gram of the monomials of ``X - shift`` (:func:`._stats.moment_gram`)
     of order ``max_order`` (whole-space fits: the statistics too) or 2 (subspace fits:
     :math:`[\sqrt\omega, \sqrt\omega(x - c)]`, one syrk of d + 1 columns instead of
@@ -129,10 +130,10 @@ def _first_work(X, w, take, plan, max_order, shift, dtype, validate):
     """
     if validate:
         X, w = check_chunk(X, w, plan.n_features, 0)
-    rows = (X, w) if take is None else (X[take], w[take])
+    rows = (X[take], w[take])
     gram = moment_gram(X, w, 2 if max_order is None else max_order, shift, dtype=dtype)
     state = state_from_gram(gram, X.shape[0], plan, shift)
-    return state, None if max_order is None else gram, X.shape[0], rows
+    return state, None if max_order is None else gram, X.shape[0], rows, keys
 
 
 def state_from_gram(gram: np.ndarray, n_rows: int, plan: Plan, shift: np.ndarray) -> State:
@@ -162,16 +163,36 @@ def state_from_gram(gram: np.ndarray, n_rows: int, plan: Plan, shift: np.ndarray
     return State(weight, n_rows, shift + s / weight, (central,), proj)
 
 
-def _with_takes(chunks, idx):
-    """``(X, w, local indices of idx in this chunk)`` for sorted global row indices ``idx``."""
-    start, at = 0, 0
+def _with_keys(chunks, rng: np.random.Generator, m: int):
+    r"""``(X, w, take, keys)``: each chunk with its subsample candidates and their keys.
+
+    Every row gets a key :math:`u_n \sim U(0, 1)` drawn in row order from ``rng`` (the
+    stream of :func:`_smallest_keys`: the same keys for any chunking). A row is a candidate
+    when its key is below the m-th smallest key drawn so far and among the m smallest of
+    its chunk, so the candidates hold the m rows of smallest key overall
+    (:func:`_smallest_rows` picks them). Run in the reading thread while the pool computes:
+    drawing the keys no longer delays the start of the pass (0.4 s for 1e8 rows).
+    """
+    best, bound = np.empty(0), np.inf
     for X, w in chunks:
-        if idx is None:
-            yield X, w, None
-            continue
-        end = int(np.searchsorted(idx, start + X.shape[0]))
-        yield X, w, idx[at:end] - start
-        at, start = end, start + X.shape[0]
+        k = rng.random(X.shape[0])
+        take = np.flatnonzero(k < bound)
+        if take.size > m:
+            take = np.sort(take[np.argpartition(k[take], m - 1)[:m]])
+        best = np.concatenate([best, k[take]])
+        if best.size >= m:
+            best = np.partition(best, m - 1)[:m]
+            bound = best[m - 1]
+        yield X, w, take, k[take]
+
+
+def _smallest_rows(rows: list, ws: list, keys: list, m: int) -> tuple[list, list, list]:
+    """The candidate rows (and weights, keys) of the ``m`` smallest keys, in row order."""
+    X, w, k = np.concatenate(rows), np.concatenate(ws), np.concatenate(keys)
+    if k.size > m:
+        keep = np.sort(np.argpartition(k, m - 1)[:m])
+        X, w, k = X[keep], w[keep], k[keep]
+    return [X], [w], [k]
 
 
 def _dask_first(source: ChunkSource, idx, plan, order, shift, dtype) -> tuple:
@@ -207,8 +228,9 @@ def first_pass(
 ) -> FirstPass:
     """Pass 1: weighted mean, second moment, covariance and a uniform ``subsample`` of rows.
 
-    One sequential read: the subsample rows are copied out of each chunk as it passes (for
-    sources of known length the indices are drawn first; otherwise a reservoir).
+    One sequential read: the subsample rows are copied out of each chunk as it passes
+    (candidates by their keys, drawn per chunk in the reading thread, :func:`_with_keys`;
+    for dask the indices are drawn first, :func:`_smallest_keys`: the same rows).
     ``statistics_order(d)`` (called once the width d is known) may return the order L of
     a fit in the whole space: the same pass then also sums the statistics
     :math:`T_{a,l}` (at most ``max_entries`` entries; from the Gram of the monomials of
@@ -220,8 +242,6 @@ def first_pass(
     (:func:`momix.moments.map_ordered`), dask blocks as tasks on dask's scheduler; either
     way the summaries are merged in chunk order.
     """
-    n = source.n_rows
-    idx = None if n is None else _smallest_keys(rng, n, subsample)
     if source.is_dask:
         if source.data.ndim != 2:
             raise DataError(f"data must be 2-D (n_samples, n_features), got {source.data.shape}")
@@ -230,6 +250,7 @@ def first_pass(
         order = _statistics_order(statistics_order, max_entries, d)
         first_row = source.data[:1].compute() if source.data.shape[0] else np.zeros((1, d))
         shift = np.asarray(first_row[0], dtype=float)  # the first row, as for other sources
+        idx = _smallest_keys(rng, int(source.data.shape[0]), subsample)
         parts = _dask_first(source, idx, acc.plan, order, shift, dtype)
     else:
         chunks = source.chunks()
@@ -244,24 +265,25 @@ def first_pass(
         work = partial(
             _first_work, plan=acc.plan, max_order=order, shift=shift, dtype=dtype, validate=False
         )
-        parts = map_ordered(work, _with_takes(chain([head], chunks), idx))
-    gram, keys, rows, ws, seen = None, np.empty(0), [], [], 0
-    for state, part, size, (X, w) in parts:
+        parts = map_ordered(work, _with_keys(chain([head], chunks), rng, subsample))
+    gram, rows, ws, keys, pooled, seen = None, [], [], [], 0, 0
+    for state, part, size, (X, w), k in parts:
         acc.update_state(state)
         gram = part if gram is None else gram + part
         seen += size
         rows.append(X)
         ws.append(w)
-        if n is None:  # reservoir: keys in row order, the smallest ``subsample`` kept
-            keys = np.concatenate([keys, rng.random(X.shape[0])])
-            if keys.size > subsample:
-                Xs, wsum = np.concatenate(rows), np.concatenate(ws)
-                keep = np.sort(np.argpartition(keys, subsample - 1)[:subsample])
-                keys, rows, ws = keys[keep], [Xs[keep]], [wsum[keep]]
+        keys.append(k)
+        pooled += X.shape[0]
+        if k is not None and pooled > 4 * subsample:  # bounded memory: prune the candidates
+            rows, ws, keys = _smallest_rows(rows, ws, keys, subsample)
+            pooled = rows[0].shape[0]
     if seen == 0:
         raise DataError("data is empty: no rows were read")
     s = acc.result()
     stats = None if order is None else statistics_from_moment_gram(gram / s.count, shift, order)
+    if keys[0] is not None:
+        rows, ws, keys = _smallest_rows(rows, ws, keys, subsample)
     sub_X, sub_w = np.concatenate(rows), np.concatenate(ws)
     summary = (s.count, s.n_samples, s.mean, s.second, s.covariance)
     return FirstPass(*summary, sub_X, sub_w, stats, shift)
