@@ -1,59 +1,40 @@
 """``GMMExpansion``: a density estimator with Gaussians on a fixed grid and learned weights.
 
-Map of this file (the class docstring, with the math and every parameter, is its first
-half):
-
-* :meth:`GMMExpansion.fit` -- the pipeline, in order: validation; the coordinates
-  (``whiten``: raw, whitened by :func:`._whiten.zca_whitening`, or ``"auto"`` in
-  ``_fit_auto_coordinates``, which lets :func:`._whiten.choose_whitening` compare coarse
-  bandwidth searches); then ``_fit_in``: the bandwidth (``_search`` ->
-  :func:`._bandwidth.select_bandwidth`), the grid (:func:`._levels.make_levels`), the
-  number of weight steps (``_steps`` -> :func:`._steps.held_out_step_path` for
-  ``max_iter="auto"``) and the weights (``_fit_weights`` -> :func:`._refit.fit_grid_weights`).
-* Density and sampling: ``score_samples`` / ``_log_density`` (in the fitted coordinates,
-  plus the whitening's log-Jacobian), :meth:`score`, :meth:`sample`, ``_n_parameters``,
-  :meth:`bic`, :meth:`aic`.
+The class docstring holds the math and every parameter. :meth:`GMMExpansion.fit` chooses
+the coordinates, bandwidth, grid and step count through :mod:`._selection` and fits the
+weights and the tail component through :mod:`._refit`; ``score_samples`` and ``sample``
+map between the fitted and the data's coordinates (whitening and its log-Jacobian).
 """
 
 from __future__ import annotations
 
-import logging
-import math
-from functools import lru_cache
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import ThreadpoolController
 
 from .._base import MixtureEstimator, warn_not_converged
 from .._validation import check_rng, check_sample_weight
-from ..exceptions import DataError
-from ._bandwidth import BandwidthSearch, select_bandwidth
-from ._binning import AUTO_BIN_MIN_SAMPLES
 from ._grid import robust_scale
 from ._kernels import mixture_log_density
-from ._levels import level_means, level_variances, make_levels, tail_level, tail_mass
-from ._refit import fit_grid_weights
-from ._steps import MAX_AUTO_STEPS, held_out_step_path
-from ._whiten import WhiteningChoice, choose_whitening, zca_whitening
+from ._levels import level_means, level_variances, make_levels
+from ._refit import ExpansionFit, fit_grid_weights, with_tail
+from ._selection import (
+    auto_step_cap,
+    choose_coordinates,
+    dictionary_levels,
+    fallback_bandwidth,
+    fold_seed,
+    search_bandwidth,
+    search_options,
+    step_count,
+    weight_options,
+)
+from ._threads import one_blas_thread
+from ._whiten import zca_whitening
 
 __all__ = ["GMMExpansion"]
-
-logger = logging.getLogger("momix.expansion")
-
-
-@lru_cache(maxsize=1)
-def _controller() -> ThreadpoolController:
-    """The BLAS libraries, discovered once (``threadpool_limits`` rediscovers them on every
-    call, about 2 ms each: a tenth of a small fit)."""
-    return ThreadpoolController()
-
-
-def _one_blas_thread():
-    """Context limiting BLAS to one thread (the kernels are many small products)."""
-    return _controller().limit(limits=1, user_api="blas")
 
 
 class GMMExpansion(MixtureEstimator):
@@ -131,7 +112,7 @@ class GMMExpansion(MixtureEstimator):
         With ``bandwidth="auto"`` and two or more features, refine the relative bandwidth
         of each axis separately after the shared search (a coordinate search by held-out
         likelihood within a factor :math:`\\sqrt2` of the shared choice,
-        :func:`momix.expansion._bandwidth._axis_refine`): :math:`\\sigma_j = h\\, r_j
+        :func:`momix.expansion._ladder.axis_refine`): :math:`\\sigma_j = h\\, r_j
         s_j` with the multipliers :math:`r_j` in ``axis_factors_``. ``"auto"``: only with
         ``max_iter="auto"``, whose candidates are cheap to score (for ``update="em"`` each
         candidate costs a cross-validated EM fit).
@@ -139,19 +120,16 @@ class GMMExpansion(MixtureEstimator):
         Fit in ZCA-whitened coordinates :math:`z = (x - \\mu)\\Sigma^{-1/2}` (weighted
         mean and covariance) and add :math:`\\log\\det\\Sigma^{-1/2}` to every
         log-density (:mod:`momix.expansion._whiten`): correlated data no longer need many
-        narrow axis-aligned components along a ridge. ``"auto"``
-        (:func:`momix.expansion._whiten.choose_whitening`) keeps the raw coordinates when
-        the Gaussian total correlation :math:`-\\tfrac12\\log\\det R` is below 0.005 nats
-        (whitening is then nearly a per-axis scaling, to which the fit is equivariant),
-        else runs the coarse pass of the bandwidth search (powers of two) in both
-        coordinate systems on the same folds, the whitened climb starting at the raw
-        optimum, and continues the search only in the whitened coordinates if their
-        held-out score (Jacobian included) is higher by more than
-        :math:`(d + d(d+1)/2)/n` (the optimism of the whitening map, fitted on all
-        rows), else in the raw ones (decision in ``whitening_choice_``; with
-        ``random_state=None`` or a Generator the folds come from one integer drawn from
-        it). With a fixed bandwidth or too few samples for folds, and
-        in 1-D, it keeps the raw coordinates. Needs a non-singular covariance (``True``
+        narrow axis-aligned components along a ridge. ``"auto"`` keeps the raw coordinates
+        when the Gaussian total correlation :math:`-\\tfrac12\\log\\det R` is below 0.005
+        nats (whitening is then nearly a per-axis scaling, to which the fit is
+        equivariant), else compares the coarse passes of the bandwidth search (powers of
+        two) in both coordinate systems on the same folds and continues the search in the
+        whitened ones only if their held-out score (Jacobian included) is higher by more
+        than :math:`(d + d(d+1)/2)/n`, the optimism of the whitening map fitted on all rows
+        (:func:`momix.expansion._selection.choose_coordinates`; decision in
+        ``whitening_choice_``). With a fixed bandwidth, too few samples for folds or in
+        1-D it keeps the raw coordinates. Needs a non-singular covariance (``True``
         raises a ``DataError`` otherwise; ``"auto"`` then keeps the raw coordinates).
     n_folds : int, default=5
         Folds of the bandwidth search.
@@ -279,20 +257,6 @@ class GMMExpansion(MixtureEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _em_options(self) -> dict:
-        return {"max_iter": 5000 if self.max_iter is None else self.max_iter, "tol": self.tol}
-
-    def _max_steps(self) -> int | None:
-        """Cap of the early-stopped path (``max_iter="auto"``), else None."""
-        if self.max_iter != "auto":
-            return None
-        if self.update != "one_step":
-            raise ValueError(
-                f"max_iter='auto' chooses the number of one-step updates by held-out "
-                f"likelihood and needs update='one_step', got update={self.update!r}"
-            )
-        return MAX_AUTO_STEPS
-
     def fit(self, X, y=None, sample_weight=None):
         """Place the grid, choose the bandwidth and learn the weights.
 
@@ -311,87 +275,60 @@ class GMMExpansion(MixtureEstimator):
         self : GMMExpansion
         """
         self._validate_params()
-        self._max_steps()  # rejects max_iter="auto" with another update before any work
+        params = self.get_params(deep=False)
+        auto_step_cap(params)  # rejects max_iter="auto" with another update before any work
         X = self._check_X(X, reset=True)
         w = check_sample_weight(sample_weight, X.shape[0])
         if self.whiten == "auto":
-            return self._fit_auto_coordinates(X, w)
+            seed = fold_seed(self.random_state)  # one set of folds for both coordinate systems
+            choice = choose_coordinates(X[w > 0], w[w > 0], params, seed)
+            self.whitening_choice_ = choice
+            return self._fit_in(X, w, choice.whitening, resume=choice.search, seed=seed)
         whitening = zca_whitening(X[w > 0], w[w > 0]) if self.whiten else None
         return self._fit_in(X, w, whitening)
-
-    def _fit_auto_coordinates(self, X, w):
-        """``whiten="auto"``: coarse searches decide the coordinates, the winner's continues."""
-        seed = self._fold_seed()  # one set of folds for both coordinate systems
-        Xp, wp = X[w > 0], w[w > 0]
-        if self.bandwidth != "auto" or Xp.shape[0] < 2 * self.n_folds:
-            choice = WhiteningChoice(None, np.nan)  # nothing held out to compare on
-        else:
-            raw = []  # the raw coordinates' coarse search (scored first)
-
-            def coarse(Z):
-                options = self._search_options(Z.shape[0], seed)
-                start = raw[0].best if raw else None  # the whitened climb starts there
-                try:
-                    with _one_blas_thread():
-                        found = select_bandwidth(
-                            Z, wp, robust_scale(Z, wp), coarse_only=True, start=start, **options
-                        )
-                except DataError:  # no finite candidate in these coordinates
-                    return -np.inf, None
-                raw.append(found)
-                return max(found.scores), found
-
-            choice = choose_whitening(Xp, wp, coarse)
-        self.whitening_choice_ = choice
-        return self._fit_in(X, w, choice.whitening, resume=choice.search, seed=seed)
-
-    def _fold_seed(self) -> int:
-        if isinstance(self.random_state, Integral):
-            return int(self.random_state)
-        return int(check_rng(self.random_state).integers(2**31 - 1))
 
     def _fit_in(self, X, w, whitening, resume=None, seed=None):
         """Fit in the coordinates of ``whitening`` (None = raw); ``resume``: coarse search."""
         self.whitening_ = whitening
-        if self.whitening_ is not None:
-            X = self.whitening_.apply(X)
+        if whitening is not None:
+            X = whitening.apply(X)
         scale = robust_scale(X, w)
         X, w = X[w > 0], w[w > 0]
-        with _one_blas_thread():
-            self.bandwidth_search_ = self._search(X, w, scale, resume, seed)
-            self.bandwidth_ = (
-                self.bandwidth_search_.best
-                if self.bandwidth_search_ is not None
-                else self._default_bandwidth(X)
-            )
-            search = self.bandwidth_search_
+        params = self.get_params(deep=False)
+        with one_blas_thread():
+            search = search_bandwidth(X, w, scale, params, resume, seed)
+            self.bandwidth_search_ = search
             factors = None if search is None else search.axis_factors
+            self.bandwidth_ = (
+                search.best if search is not None else fallback_bandwidth(self.bandwidth, *X.shape)
+            )
             self.axis_factors_ = np.ones(X.shape[1]) if factors is None else np.array(factors)
             self.sigmas_ = self.bandwidth_ * self.axis_factors_ * scale
-            levels = make_levels(X, self.n_grid, self.sigmas_, self._levels(), self.max_grid_size)
-            self.levels_ = levels
-            fit = self._fit_weights(X, w, self._steps(X, w, scale))
-            self.tail_weight_ = tail_mass(self.tail_weight, X.shape[0])
-            weights = fit.weights.ravel()
-            if self.tail_weight_ > 0:
-                self.levels_ = (*levels, tail_level(X, scale))
-                weights = np.append((1 - self.tail_weight_) * weights, self.tail_weight_)
-            self.weights_ = weights
-            lower_bound = fit.log_likelihood
-            if self.tail_weight_ > 0:
-                lower_bound = float(np.average(self._log_density(X), weights=w))
-        self.grid_ = list(self.levels_[0].grid)
-        self.grid_shape_ = self.levels_[0].shape
+            levels = make_levels(
+                X, self.n_grid, self.sigmas_, dictionary_levels(params), self.max_grid_size
+            )
+            steps = step_count(X, w, scale, levels, search, params)
+            options = weight_options(params, X.shape[0], search)
+            fit = fit_grid_weights(X, w, levels, steps=steps, sigmas=self.sigmas_, **options)
+            self._store(with_tail(X, w, levels, fit, scale=scale, tail_weight=self.tail_weight))
+        return self
+
+    def _store(self, fit: ExpansionFit) -> None:
+        """Fitted attributes of the dictionary, weights and convergence."""
+        self.levels_, self.weights_, self.tail_weight_ = fit.levels, fit.weights, fit.tail_weight
+        self.grid_, self.grid_shape_ = list(self.levels_[0].grid), self.levels_[0].shape
         self.means_ = level_means(self.levels_)
         self.covariances_ = level_variances(self.levels_)
         self.covariance_ = np.diag(self.sigmas_**2)
-        self.lower_bound_ = lower_bound + self._log_jacobian()
-        self.optimality_gap_ = fit.gap
-        self.n_iter_ = fit.n_iter
-        self.converged_ = fit.converged
-        if not fit.converged:
+        self.lower_bound_ = fit.log_likelihood + self._log_jacobian()
+        self.optimality_gap_, self.n_iter_ = fit.grid.gap, fit.grid.n_iter
+        self.converged_ = fit.grid.converged
+        if not fit.grid.converged:
             warn_not_converged("GMMExpansion weight EM", "increase max_iter or tol")
-        return self
+
+    def _search_options(self, n_samples: int, seed=None) -> dict:
+        """Keyword arguments of the bandwidth search (:func:`._selection.search_options`)."""
+        return search_options(self.get_params(deep=False), n_samples, seed)
 
     def _log_jacobian(self) -> float:
         return 0.0 if self.whitening_ is None else self.whitening_.log_det
@@ -404,85 +341,6 @@ class GMMExpansion(MixtureEstimator):
         best = max((*search.scores, *(score for _, score in search.axis_trials)))
         return best + self._log_jacobian()
 
-    def _levels(self):
-        if self.n_levels == "auto" and self.update != "em":
-            return 1
-        return self.n_levels
-
-    def _binned(self, n_samples: int) -> bool:
-        if self.binning == "auto":
-            return self.update == "em" and n_samples >= AUTO_BIN_MIN_SAMPLES
-        return bool(self.binning) and self.update == "em"
-
-    def _default_bandwidth(self, X) -> float:
-        if self.bandwidth != "auto":
-            return float(self.bandwidth)
-        from ._bandwidth import silverman_factor
-
-        return silverman_factor(*X.shape) / math.sqrt(2)
-
-    def _search(self, X, w, scale, resume=None, seed=None) -> BandwidthSearch | None:
-        if self.bandwidth != "auto" or X.shape[0] < 2 * self.n_folds:
-            return None
-        return select_bandwidth(X, w, scale, resume=resume, **self._search_options(len(X), seed))
-
-    def _search_options(self, n_samples: int, seed=None) -> dict:
-        return {
-            "n_grid": self.n_grid,
-            "update": self.update,
-            "n_folds": self.n_folds,
-            "max_grid_size": self.max_grid_size,
-            "rng": check_rng(self.random_state if seed is None else seed),
-            "em_options": self._em_options(),
-            "n_levels": self._levels(),
-            "binned": self._binned(n_samples),
-            "tail_weight": self.tail_weight,
-            "max_steps": self._max_steps(),
-            "per_axis": self._per_axis(),
-            "verbose": self.verbose,
-        }
-
-    def _per_axis(self) -> bool:
-        if self.per_axis_bandwidth == "auto":
-            return self.max_iter == "auto"
-        return bool(self.per_axis_bandwidth)
-
-    def _steps(self, X, w, scale) -> int:
-        """Number of one-step updates: ``max_iter``, or the held-out-best count for "auto"."""
-        if self.max_iter is None or self.update != "one_step":
-            return 1
-        if self.max_iter != "auto":
-            return int(self.max_iter)
-        if self.bandwidth_search_ is not None:
-            return int(self.bandwidth_search_.best_steps)
-        if X.shape[0] < 2 * self.n_folds:
-            return 1  # too few samples to hold any out: the paper's single step
-        folds = np.array_split(check_rng(self.random_state).permutation(X.shape[0]), self.n_folds)
-        path = held_out_step_path(
-            X,
-            w,
-            folds,
-            self.levels_,
-            scale=scale,
-            tail_weight=self.tail_weight,
-            max_steps=MAX_AUTO_STEPS,
-        )
-        return path.best_steps
-
-    def _fit_weights(self, X, w, steps: int):
-        search = self.bandwidth_search_
-        return fit_grid_weights(
-            X,
-            w,
-            self.levels_,
-            update=self.update,
-            steps=steps,
-            em_options=self._em_options(),
-            sigmas=self.sigmas_,
-            binned=self._binned(X.shape[0]),
-            warm=None if search is None else search.warm_start,
-        )
-
     # -----------------------------------------------------------------------------------
     # Density, sampling, information criteria
     # -----------------------------------------------------------------------------------
@@ -491,13 +349,11 @@ class GMMExpansion(MixtureEstimator):
         """Log-density of each sample, shape (n_samples,); finite also far outside the grid."""
         check_is_fitted(self, "weights_")
         X = self._check_X(X, reset=False)
-        if self.whitening_ is None:
-            return self._log_density(X)
-        return self._log_density(self.whitening_.apply(X)) + self.whitening_.log_det
-
-    def _log_density(self, X) -> np.ndarray:
-        with _one_blas_thread():
-            return mixture_log_density(X, self.weights_, self.levels_)
+        with one_blas_thread():
+            if self.whitening_ is None:
+                return mixture_log_density(X, self.weights_, self.levels_)
+            Z = self.whitening_.apply(X)
+            return mixture_log_density(Z, self.weights_, self.levels_) + self.whitening_.log_det
 
     def score(self, X, y=None) -> float:
         """Mean log-likelihood per sample (higher is better)."""
