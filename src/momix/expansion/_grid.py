@@ -59,7 +59,7 @@ def robust_scale(X: np.ndarray, sample_weight: np.ndarray | None = None) -> np.n
 
     Both statistics use the sample weights (quantiles by the inverted empirical CDF), so
     integer weights are equivalent to repeated rows. A feature whose robust spread is zero
-    -- or below :math:`\sqrt{\epsilon}\,\mathrm{sd}` (:math:`\epsilon` the float64 machine
+    -- or below :math:`\\sqrt{\\epsilon}\\,\\mathrm{sd}` (:math:`\\epsilon` the float64 machine
     epsilon), i.e. a middle half tied up to rounding, whose tiny IQR would give kernels
     that underflow -- falls back to its standard deviation, and a constant feature to 1, so
     the bandwidth is always positive and representable.
