@@ -12,9 +12,11 @@ starts: every pass is a *cold* read from disk. For every (N, d):
 * ``fit``: ``LowRankGaussianMixture(3, rank=2, noise_variance=1.0).fit(path)`` (DGMM, the
   whole space at d = 10 -- one pass; subspace K(R+1) = 9 at d = 100 -- two passes), with
   ``MOMIX_NUM_THREADS`` = 1 and 2: time inside pass 1, inside pass 2 and after them (init,
-  weights, optimisation: must not grow with N), process CPU time, peak numpy heap
-  (tracemalloc), peak resident set (VmHWM) and the cgroup's peak (page cache included);
-  ``fit32``: the same with ``statistics_dtype='float32'`` (single-precision products);
+  weights, optimisation: must not grow with N), process CPU time, peak resident set
+  (VmHWM) and the cgroup's peak (page cache included); ``fit32``: the same with
+  ``statistics_dtype='float32'`` (single-precision products); ``fitmem``: the 2-thread fit
+  again with the numpy heap traced (tracemalloc) inside the passes, for its peak only
+  (tracing slows the pass by 10-20 %, so the timed fits run untraced);
 * ``dask``: the same fit on a dask array read block-wise from the file, on a
   ``distributed.LocalCluster`` with 1 and 2 worker processes (one thread each).
 
@@ -24,7 +26,7 @@ streaming path against the per-sample path: d = 100, N = 1e5, over seeds.
 
 Usage: ``nice -n 10 python benchmarks/scale.py --dir /work/data [--sizes-d10
 1e5,1e6,1e7,1e8] [--sizes-d100 1e5,1e6,1e7] [--mem-mib 1024] [--report-only]
-[--only floor,fit_t2,fit32_t2] [--tag @quiet] [--no-accuracy]``.
+[--only floor,fit_t2,fit32_t2,fitmem_t2] [--tag @quiet] [--no-accuracy]``.
 Writes benchmarks/results/scale.{json,md}.
 """
 
@@ -181,13 +183,15 @@ def floor_pass(path: str) -> dict:
             "checksum": total}  # fmt: skip
 
 
-def timed_fit(path: str, dtype: str = "float64") -> dict:
+def timed_fit(path: str, dtype: str = "float64", trace_heap: bool = False) -> dict:
     """One streaming fit; the time inside its passes is measured by wrapping them.
 
-    The numpy heap is traced (tracemalloc) only inside the passes, where it peaks (chunks
-    in flight): its per-allocation hooks made the ~400 small-array L-BFGS-B iterations
-    after the passes several times slower (1e6 x 10: 3.6-3.9 s of CPU after the passes with
-    tracing, 0.6 s without), which inflated the fit times recorded before this change.
+    ``trace_heap``: trace the numpy heap (tracemalloc) inside the passes, where it peaks
+    (chunks in flight), for the ``fitmem`` run only. Its per-allocation hooks slow what they
+    trace: the ~400 small-array L-BFGS-B iterations after the passes several times (1e6 x
+    10: 3.6-3.9 s of CPU with tracing, 0.6 s without), and the pass itself by 10-20 % (1e7
+    x 10, 2 threads: 161-173 against 144 ns of CPU per row), so the timed fits run untraced
+    and the heap peak of the table comes from the separate ``fitmem_t2`` run.
     """
     import tracemalloc
 
@@ -200,15 +204,17 @@ def timed_fit(path: str, dtype: str = "float64") -> dict:
 
     def timed(fn, key):
         def wrapper(*args, **kwargs):
-            tracemalloc.start()
+            if trace_heap:
+                tracemalloc.start()
             t, cpu = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 spent[key] += time.perf_counter() - t
                 spent[key.replace("_s", "_cpu_s")] += time.process_time() - cpu
-                peak[0] = max(peak[0], tracemalloc.get_traced_memory()[1])
-                tracemalloc.stop()
+                if trace_heap:
+                    peak[0] = max(peak[0], tracemalloc.get_traced_memory()[1])
+                    tracemalloc.stop()
 
         return wrapper
 
@@ -226,8 +232,7 @@ def timed_fit(path: str, dtype: str = "float64") -> dict:
         "fit_cpu_s": cpu,
         "lbfgs_iter": int(est.n_iter_),
         "after_passes_s": total - spent["pass1_s"] - spent["pass2_s"],
-        "peak_heap_mib": peak[0] / 2**20,
-        "heap_traced": "passes",
+        **({"peak_heap_mib": peak[0] / 2**20, "heap_traced": "passes"} if trace_heap else {}),
         "means": est.means_.tolist(),
     }
 
@@ -273,8 +278,8 @@ def child(spec: dict) -> None:
     kind = spec["kind"]
     if kind == "floor":
         out = floor_pass(spec["path"])
-    elif kind in ("fit", "fit32"):
-        out = timed_fit(spec["path"], "float32" if kind == "fit32" else "float64")
+    elif kind in ("fit", "fit32", "fitmem"):
+        out = timed_fit(spec["path"], "float32" if kind == "fit32" else "float64", kind == "fitmem")
     else:
         out = dask_fit(spec["path"], spec["workers"])
     out.update(wall_s=time.perf_counter() - wall, cpu_s=time.process_time() - cpu)
@@ -327,7 +332,7 @@ def run_size(n: int, d: int, args, group, version) -> None:
         write_data(path, n, d)
     plans = [("floor", {}, {})]
     plans += [(f"fit_t{t}", {}, {"MOMIX_NUM_THREADS": str(t)}) for t in (2, 1)]
-    plans += [("fit32_t2", {}, {"MOMIX_NUM_THREADS": "2"})]
+    plans += [(name, {}, {"MOMIX_NUM_THREADS": "2"}) for name in ("fit32_t2", "fitmem_t2")]
     if not args.no_dask and n >= args.dask_min_rows:
         plans += [(f"dask_w{w}", {"workers": w}, {}) for w in (1, 2)]
     if args.only:
@@ -441,6 +446,7 @@ def _table(runs: list[dict]) -> tuple[list[dict], list[str]]:
         if f is None or fl is None:
             continue
         d1, d2, f32 = g.get("dask_w1", {}), g.get("dask_w2", {}), g.get("fit32_t2")
+        heap = g.get("fitmem_t2", f).get("peak_heap_mib", nan)  # traced run (older: the fit)
         flops = f["flops_pass1"] + (f["flops_stats"] if f["passes"] == 1 else 0)
         flops_txt = f"{flops}" if f["passes"] == 1 else f"{f['flops_pass1']} + {f['flops_stats']}"
         row = {"n": n, "d": d, "floor_s": fl["floor_s"], "fit_s": f["fit_s"],
@@ -460,7 +466,7 @@ def _table(runs: list[dict]) -> tuple[list[dict], list[str]]:
             f"| {f['pass1_s']:.2f} | {f['pass2_s']:.2f} "
             f"| {f.get('pass1_cpu_s', nan) + f.get('pass2_cpu_s', nan):.1f} "
             f"| {f['after_passes_s']:.2f} | {f['lbfgs_iter']} | {f['fit_cpu_s']:.1f} "
-            f"| {one['fit_s'] if one else float('nan'):.2f} | {f['peak_heap_mib']:.0f} "
+            f"| {one['fit_s'] if one else float('nan'):.2f} | {heap:.0f} "
             f"| {f['maxrss_mib']:.0f} | {f.get('cgroup_peak_mib', float('nan')):.0f} "
             f"| {d1.get('fit_s', float('nan')):.2f} | {d2.get('fit_s', float('nan')):.2f} "
             f"| {flops_txt} | {f['load_start']:.1f} |"
