@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from momix.lowrank._gram import split_flops, split_gram, split_plan, split_rows
-from momix.lowrank._stats import _layout, _monomial_matrix, moment_gram
+from momix.lowrank._stats import _layout, _monomial_matrix, moment_gram, statistics_gram
 
 
 def _full_syrk(Y, w, shift):
@@ -77,3 +77,21 @@ def test_unit_weight_rows_are_the_weighted_rows_with_unit_weights():
     )
     G = split_gram(Y, np.ones(50), shift, chunk_size=16)
     np.testing.assert_allclose(G, _full_syrk(Y, np.ones(50), shift), rtol=1e-13, atol=1e-12)
+
+
+@pytest.mark.parametrize("r", [1, 2, 5, 9, 10])
+def test_split_gram_with_the_norm_row_equals_the_syrk_with_norm_columns(r):
+    """Subspace pass: columns [1, y, m_2(y), q] (q = ambient squared norm), L = 4 and 3."""
+    rng = np.random.default_rng(30 + r)
+    Y = rng.normal(size=(157, r)) + 1.0
+    sq = np.sum(Y * Y, axis=1) + rng.uniform(0, 3, 157)
+    for w in (rng.uniform(0, 2, 157), np.ones(157)):
+        At = _monomial_matrix(Y, sq, np.sqrt(w), _layout(r, 4), None)
+        want = At @ At.T
+        got = split_gram(Y, w, None, chunk_size=50, sqnorm=sq)
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13 * np.abs(want).max())
+        for L in (3, 4):
+            np.testing.assert_allclose(
+                statistics_gram(Y, sq, w, L, chunk_size=50), want, rtol=1e-13, atol=1e-9
+            )
+    assert split_flops(9, norm=True) == 11 + 35 * 36 // 2 + 20 * 26 == 1161  # syrk: 56 * 57 / 2
