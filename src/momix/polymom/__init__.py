@@ -14,19 +14,38 @@ from ._builtin import (
     MultiView,
     Poisson,
 )
-from ._estimator import Polymom, default_model
+from ._estimator import Polymom
 from ._extract import Extraction, extract_atoms
 from ._fit import PolymomResult, polymom
+from ._inputs import default_model
 from ._mlr import MixtureOfLinearRegressions
 from ._model import ComponentModel
 from ._moments import MomentSystem, empirical_system, mapping_system
 from ._sdp import MomentProblem, SDPResult, solve_moment_sdp
 
 __all__ = [
-    "Polymom", "MixtureOfLinearRegressions", "ComponentModel", "Gaussian1D",
-    "GaussianSpherical", "GaussianDiagonal",
-    "LinearRegression", "MultiView", "Poisson", "MonomialError", "MomentStructure",
-    "moment_structure", "monomial_basis", "polymom", "PolymomResult", "extract_atoms",
-    "Extraction", "solve_moment_sdp", "SDPResult", "MomentProblem", "MomentSystem",
-    "empirical_system", "mapping_system", "default_model",
+    "Polymom",
+    "MixtureOfLinearRegressions",
+    "ComponentModel",
+    "Gaussian1D",
+    "GaussianSpherical",
+    "GaussianDiagonal",
+    "LinearRegression",
+    "MultiView",
+    "Poisson",
+    "MonomialError",
+    "MomentStructure",
+    "moment_structure",
+    "monomial_basis",
+    "polymom",
+    "PolymomResult",
+    "extract_atoms",
+    "Extraction",
+    "solve_moment_sdp",
+    "SDPResult",
+    "MomentProblem",
+    "MomentSystem",
+    "empirical_system",
+    "mapping_system",
+    "default_model",
 ]

@@ -1,9 +1,15 @@
-"""The Polymom estimator: a thin scikit-learn wrapper around :func:`._fit.polymom`."""
+"""The Polymom estimator: a thin scikit-learn wrapper around :func:`._fit.polymom`.
+
+``fit`` prepares the rows (:mod:`._inputs`: model, target, standardisation of
+:mod:`._scaling`, or two passes over streamed data), fits every grid point of the
+profiled constants (:mod:`._profile`), maps the parameters back to the data's units and
+optionally refines them by EM (:mod:`._refine`); ``fit_moments`` fits given moments.
+"""
 
 from __future__ import annotations
 
-import logging
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,50 +17,17 @@ from scipy.special import logsumexp
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import MixtureEstimator, sample_gaussian_mixture, warn_not_converged
+from .._base import MixtureEstimator, sample_gaussian_mixture
 from .._validation import check_fit_data, check_rng, check_sample_weight
-from ..exceptions import DataError, SolverError
-from ..moments import ChunkSource, MomentAccumulator, is_streaming_source
-from ._builtin import Gaussian1D, GaussianDiagonal, LinearRegression
-from ._fit import polymom
+from ..moments import is_streaming_source
+from ._inputs import resolve_model, streamed_data, streamed_system, with_target
 from ._model import ComponentModel
-from ._moments import empirical_system, mapping_system, streaming_system
+from ._moments import empirical_system, mapping_system
+from ._profile import ProfiledFit, fit_once, fit_profile
 from ._refine import refine_em
-from ._scaling import (
-    constant_factors,
-    data_scaling,
-    scaling_from_moments,
-    standardizable,
-    unscale_params,
-)
+from ._scaling import constant_factors, data_scaling, standardizable, unscale_params
 
-__all__ = ["Polymom", "default_model"]
-
-logger = logging.getLogger("momix.polymom")
-
-
-#: widest data accepted by ``model=None``: the SDP has ~C(2d + 2r, 2r) variables
-MAX_DEFAULT_FEATURES = 10
-
-
-def default_model(n_features: int, n_components: int) -> ComponentModel:
-    """The model used when ``model=None``: a diagonal Gaussian of the data's dimension.
-
-    One feature: :class:`Gaussian1D` with moments up to ``3K`` (Pearson's 6 for K = 2).
-    Several: :class:`GaussianDiagonal` with moments up to degree 4. K = 1: moments of degree
-    <= 2 with unit degree weights (a moment matrix of order 1, 2d + 1 rows).
-    """
-    if n_features > MAX_DEFAULT_FEATURES:
-        raise DataError(
-            f"model=None supports at most {MAX_DEFAULT_FEATURES} features (got {n_features}): "
-            "the moment SDP grows combinatorially with the number of parameters; pass an "
-            "explicit model (e.g. GaussianSpherical) or reduce the dimension first"
-        )
-    if n_components == 1:  # mean and variance suffice; unit degree weights keep r = 1
-        return GaussianDiagonal(n_features, order=2, weighted=False)
-    if n_features == 1:
-        return Gaussian1D(order=3 * n_components)
-    return GaussianDiagonal(n_features, order=4)
+__all__ = ["Polymom"]
 
 
 class Polymom(MixtureEstimator):
@@ -74,7 +47,7 @@ class Polymom(MixtureEstimator):
     ----------
     model : ComponentModel, default=None
         Component model. ``None``: a diagonal Gaussian of the data's dimension (see
-        :func:`default_model`).
+        :func:`momix.polymom.default_model`).
     n_components : int, default=2
     order : int, default=None
         Weighted order r of the moment matrix; ``None`` picks the smallest that holds every
@@ -100,12 +73,8 @@ default="auto"
         covariance at its estimate; Gaussian models, ``polish=True``), or one weight per
         observation. ``"auto"`` is ``"none"`` in ``fit_moments`` (no sampling error is known
         there) and in ``fit`` ``"covariance"`` for :class:`LinearRegression`, ``"variance"``
-        otherwise. Chosen on the paper's table settings, seeds 100-111: for regressions the
-        full weighting lowered the mean error at every T (0.06 -> 0.01 at T = 1e4, 10 of 12
-        models); for Gaussians it lowered it at T = 1e5 (spherical 0.14 -> 0.11) but raised
-        it at T = 1e3 (0.58 -> 0.63), and on the table's seeds the reverse, differences
-        within one or two standard errors, so the diagonal weighting stays their default
-        (``docs/polymom.md``).
+        otherwise, chosen on the paper's table settings (the measured errors are in
+        :func:`momix.polymom._profile.resolve_weighting` and ``docs/polymom.md``).
     rank_method : {"convex_iteration", "trace"}, default="convex_iteration"
         How rank K is sought: iterated reweighting (Dattorro) or one trace minimisation.
     solver : str, default="CLARABEL"
@@ -186,7 +155,9 @@ default="auto"
         "penalty": [Interval(Real, 0, None, closed="left")],
         "slack": [Interval(Real, 0, None, closed="left")],
         "moment_weighting": [
-            StrOptions({"auto", "none", "variance", "covariance", "two_step"}), "array-like"],
+            StrOptions({"auto", "none", "variance", "covariance", "two_step"}),
+            "array-like",
+        ],
         "rank_method": [StrOptions({"convex_iteration", "trace"})],
         "solver": [str],
         "fallback": [str, None],
@@ -203,16 +174,36 @@ default="auto"
     }
     _check_params: dict = {"n_components": 1, "max_iter": 5}
     _expected_failed_checks: dict = {
-        "check_sample_weight_equivalence_on_dense_data":
+        "check_sample_weight_equivalence_on_dense_data": (
             "the check fits 30 features; model=None accepts at most 10 because the moment "
-            "SDP grows combinatorially (P = 60 parameters), so it raises DataError",
+            "SDP grows combinatorially (P = 60 parameters), so it raises DataError"
+        ),
     }
 
-    def __init__(self, model=None, n_components=2, *, order=None, relaxation="least_squares",
-                 penalty=0.1, slack=0.0, moment_weighting="auto",
-                 rank_method="convex_iteration", solver="CLARABEL", fallback="SCS",
-                 max_iter=50, tol=1e-7, profile=None, standardize=True, polish=True, refine=None,
-                 refine_max_iter=100, reg_covar=1e-6, random_state=None, verbose=0):
+    def __init__(
+        self,
+        model=None,
+        n_components=2,
+        *,
+        order=None,
+        relaxation="least_squares",
+        penalty=0.1,
+        slack=0.0,
+        moment_weighting="auto",
+        rank_method="convex_iteration",
+        solver="CLARABEL",
+        fallback="SCS",
+        max_iter=50,
+        tol=1e-7,
+        profile=None,
+        standardize=True,
+        polish=True,
+        refine=None,
+        refine_max_iter=100,
+        reg_covar=1e-6,
+        random_state=None,
+        verbose=0,
+    ):
         self.model = model
         self.n_components = n_components
         self.order = order
@@ -236,23 +227,6 @@ default="auto"
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def _resolve_model(self, n_features: int) -> ComponentModel:
-        model = self.model or default_model(n_features, self.n_components)
-        if model.n_features != n_features:
-            raise DataError(f"the model expects {model.n_features} feature(s), X has {n_features}")
-        return model
-
-    @staticmethod
-    def _with_target(X, y, model):
-        if not model.uses_target:
-            return X
-        if y is None:
-            raise DataError(f"the {model.name} model needs the target y: call fit(X, y)")
-        y = np.asarray(y, dtype=float).reshape(-1)
-        if y.shape[0] != X.shape[0] or not np.all(np.isfinite(y)):
-            raise DataError("y must be finite with one value per row of X")
-        return np.column_stack([X, y])
-
     def fit(self, X, y=None, sample_weight=None):
         """Fit from data: empirical moments, SDP, extraction (and EM if ``refine="em"``).
 
@@ -268,14 +242,13 @@ default="auto"
             return self._fit_stream(X, y, sample_weight)
         X = check_fit_data(self, X, reset=True)
         sw = check_sample_weight(sample_weight, X.shape[0])
-        model = self._resolve_model(X.shape[1])
-        Z = self._with_target(X, y, model)
+        model = resolve_model(self.model, X.shape[1], self.n_components)
+        Z = with_target(X, y, model)
         self.model_ = model
-        scaling = (data_scaling(Z, sw, model) if self.standardize and standardizable(model)
-                   else None)
+        scaling = data_scaling(Z, sw, model) if self.standardize and standardizable(model) else None
         Zs = Z if scaling is None else scaling.transform(Z)
-        self._fit_profiled(lambda m: empirical_system(m, Zs, sw), from_data=True,
-                           factors=constant_factors(model, scaling))
+        factors = constant_factors(model, scaling)
+        self._fit_profiled(lambda m: empirical_system(m, Zs, sw), from_data=True, factors=factors)
         self._store_scaling(scaling, Z.shape[1])
         if self.refine == "em":
             self._refine(Z, sw)
@@ -289,37 +262,17 @@ default="auto"
     def _fit_stream(self, X, y, sample_weight):
         """Fit from a ``.npy`` path, memory map, dask array or re-readable chunks.
 
-        Two passes (:class:`momix.moments.ChunkSource`): the first gives the mean, variance
-        and largest magnitude of each feature (the standardisation, as in memory), the
-        second the empirical moment system (:func:`._moments.streaming_system`); memory is
-        one chunk. Conditional models (with a target ``y``) and ``refine="em"`` need the
-        data in memory and are refused; for other models ``y`` is ignored, as in memory.
+        Two passes (:func:`._inputs.streamed_data`, :func:`._inputs.streamed_system`): the
+        standardisation as in memory, then the empirical moment system; memory is one
+        chunk. Conditional models (with a target ``y``) and ``refine="em"`` need the data
+        in memory and are refused; for other models ``y`` is ignored, as in memory.
         """
         if self.refine is not None:
             raise ValueError("streaming input supports refine=None; load the data for refine='em'")
-        source = ChunkSource.wrap(X, sample_weight)
-        acc, magnitude = MomentAccumulator(max_order=2), 0.0
-        for Xc, wc in source.chunks():
-            acc.update(Xc, wc)
-            magnitude = np.maximum(magnitude, np.max(np.abs(Xc), axis=0))
-        first = acc.result()
-        self.n_features_in_ = first.mean.size
-        self.model_ = model = self._resolve_model(first.mean.size)
-        if model.uses_target:
-            raise ValueError(f"the {model.name} model needs the target y: load the data in memory")
-        scaling = None
-        if self.standardize and standardizable(model):
-            var = np.diag(first.covariance)
-            scaling = scaling_from_moments(first.mean, var, magnitude, model)
-
-        def system(m):
-            chunks = source.chunks()
-            if scaling is not None:
-                chunks = ((scaling.transform(Xc), wc) for Xc, wc in chunks)
-            return streaming_system(m, chunks)
-
-        self._fit_profiled(system, from_data=True)
-        self._store_scaling(scaling, first.mean.size)
+        data = streamed_data(X, sample_weight, self.model, self.n_components, self.standardize)
+        self.n_features_in_, self.model_ = data.n_features, data.model
+        self._fit_profiled(partial(streamed_system, data.source, data.scaling), from_data=True)
+        self._store_scaling(data.scaling, data.n_features)
         return self
 
     def _store_scaling(self, scaling, n_columns: int) -> None:
@@ -328,7 +281,7 @@ default="auto"
         self.data_scale_ = np.ones(n_columns) if scaling is None else scaling.scale
         if scaling is not None:
             self.params_ = unscale_params(self.params_, scaling, self.model_)
-            self._set_gaussian_view()
+            self._set_gaussian_view(self.model_)
 
     def fit_moments(self, moments):
         """Fit from moments instead of data.
@@ -356,95 +309,52 @@ default="auto"
         to the standardised units of the fit (a regression's noise variance, see
         :func:`._scaling.constant_factors`); ``model_`` keeps the data's units.
         """
-        grid = [{}]
-        for name, values in (self.profile or {}).items():
-            grid = [{**g, name: float(v)} for g in grid for v in np.atleast_1d(values)]
-        base, best, failure = self.model_, None, None
-        for values in grid:
-            raw = base.with_constants(values) if values else base
-            scaled = {s.name: v * factors[s.name] for s, v in raw.constants
-                      if s.name in (factors or {})}
-            self.model_ = raw.with_constants(scaled) if scaled else raw
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    self._fit_system(make_system(self.model_), from_data)
-                except SolverError as exc:  # e.g. an exact relaxation infeasible at this value
-                    if len(grid) == 1:
-                        raise
-                    failure = exc
-                    continue
-                finally:
-                    self.model_ = raw
-            if best is None or self._residual_ < best[0]:
-                best = (self._residual_, dict(self.__dict__), caught)
-        if best is None:
-            raise failure
-        self.__dict__.update(best[1])
-        for w in best[2]:  # warnings of the kept fit only
+        solve = partial(fit_once, params=self.get_params(deep=False), from_data=from_data)
+        best = fit_profile(self.model_, make_system, solve, profile=self.profile, factors=factors)
+        self._store_fit(best)
+        for w in best.warnings:  # warnings of the kept fit only
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         self.constants_ = {s.name: v for s, v in self.model_.constants}
 
-    def _fit_system(self, system, from_data: bool) -> None:
-        rng = check_rng(self.random_state)
-        weighting = self.moment_weighting
-        if isinstance(weighting, str) and weighting == "auto":
-            weighting = (("covariance" if isinstance(self.model_, LinearRegression)
-                          else "variance") if from_data else "none")
-        self.moment_weighting_ = weighting if isinstance(weighting, str) else "custom"
-        bar = None
-        if self.verbose > 0:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.max_iter, desc="polymom convex iteration", leave=False)
-
-        def progress(gap):
-            logger.info("polymom: rank gap %.3e", gap)
-            if bar is not None:
-                bar.update(1)
-
-        res = polymom(self.model_, system, self.n_components, rng=rng, order=self.order,
-                      moment_weighting=weighting, relaxation=self.relaxation,
-                      rank_method=self.rank_method, penalty=self.penalty, slack=self.slack,
-                      solver=self.solver, fallback=self.fallback, max_iter=self.max_iter,
-                      tol=self.tol, polish=self.polish, progress=progress)
-        if bar is not None:
-            bar.close()
+    def _store_fit(self, fit: ProfiledFit) -> None:
+        """Fitted attributes of the kept fit (parameters in the units of the fit)."""
+        res, self.model_ = fit.result, fit.model
         self.params_, self.weights_ = res.params, res.weights
         self.flat_extension_, self.ranks_ = res.flat_extension, res.ranks
         self.singular_values_, self.moment_matrix_ = res.singular_values, res.moment_matrix
         self.moment_basis_, self.order_ = res.basis, res.order
         self.n_iter_, self.converged_ = res.sdp.n_iter, res.sdp.converged
-        self.solver_ = res.sdp.solver
-        self.polished_ = res.polished
-        # profile score: moment residual, plus the rank gap in moment units (the exact
-        # relaxation matches the moments at every feasible value; only rank K tells them apart)
-        self._residual_ = res.sdp.residual + res.sdp.rank_gap * float(np.linalg.norm(system.b))
-        if not res.sdp.converged:
-            warn_not_converged(f"Polymom convex iteration (rank gap {res.sdp.rank_gap:.1e})",
-                               "increase max_iter or tol, or change order/relaxation")
-        self._set_gaussian_view()
+        self.solver_, self.polished_ = res.sdp.solver, res.polished
+        self.moment_weighting_ = fit.weighting if isinstance(fit.weighting, str) else "custom"
+        self._residual_ = fit.score  # profile score: moment residual plus the rank gap
+        self._set_gaussian_view(fit.fit_model)
 
-    def _set_gaussian_view(self) -> None:
-        if not hasattr(self.model_, "gaussian_parameters"):
+    def _set_gaussian_view(self, model) -> None:
+        if not hasattr(model, "gaussian_parameters"):
             return
-        means, var = self.model_.gaussian_parameters(self.params_)
-        self.means_ = means
+        self.means_, var = model.gaussian_parameters(self.params_)
         self.covariances_ = np.stack([np.diag(v) for v in np.maximum(var, 0) + self.reg_covar])
 
     def _refine(self, Z, sw) -> None:
-        res = refine_em(self.model_, Z, sw, self.params_, self.weights_,
-                        max_iter=self.refine_max_iter, reg_covar=self.reg_covar,
-                        rng=check_rng(self.random_state))
+        res = refine_em(
+            self.model_,
+            Z,
+            sw,
+            self.params_,
+            self.weights_,
+            max_iter=self.refine_max_iter,
+            reg_covar=self.reg_covar,
+            rng=check_rng(self.random_state),
+        )
         self.params_, self.weights_ = res.params, res.weights
         self.n_iter_, self.converged_ = self.n_iter_ + res.n_iter, res.converged
-        self._set_gaussian_view()
+        self._set_gaussian_view(self.model_)
 
     # -- prediction ------------------------------------------------------------------------
 
     def _log_resp(self, X, y=None):
         check_is_fitted(self, ["params_", "weights_"])
-        Z = self._with_target(check_fit_data(self, X, reset=False), y, self.model_)
+        Z = with_target(check_fit_data(self, X, reset=False), y, self.model_)
         with np.errstate(divide="ignore"):
             logp = self._component_log_prob(Z) + np.log(self.weights_)[None]
         norm = logsumexp(logp, axis=1)
@@ -479,5 +389,6 @@ default="auto"
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1, got {n_samples}")
         rng = check_rng(self.random_state if random_state is None else random_state)
-        return sample_gaussian_mixture(n_samples, self.weights_, self.means_,
-                                       self.covariances_, rng)
+        return sample_gaussian_mixture(
+            n_samples, self.weights_, self.means_, self.covariances_, rng
+        )

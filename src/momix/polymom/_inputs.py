@@ -1,0 +1,141 @@
+"""What :class:`~momix.polymom.Polymom` fits: the component model, the target, streamed data.
+
+* :func:`default_model` -- the model of ``model=None``, a diagonal Gaussian of the data's
+  dimension (:func:`resolve_model` checks a given model against the data);
+* :func:`with_target` -- conditional models (linear regression) see the rows
+  :math:`z = (x, y)`: the target becomes the last column;
+* :func:`streamed_data` and :func:`streamed_system` -- the two passes over streamed data
+  (:class:`momix.moments.ChunkSource`): the first (:func:`first_pass`) gives the mean,
+  variance and largest magnitude of each feature (the standardisation, as in memory,
+  :func:`momix.polymom._scaling.scaling_from_moments`), the second the empirical moment
+  system of the standardised chunks (:func:`momix.polymom._moments.streaming_system`);
+  memory is one chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..exceptions import DataError
+from ..moments import ChunkSource, MomentAccumulator, MomentSummary
+from ._builtin import Gaussian1D, GaussianDiagonal
+from ._model import ComponentModel
+from ._moments import MomentSystem, streaming_system
+from ._scaling import Scaling, scaling_from_moments, standardizable
+
+__all__ = [
+    "MAX_DEFAULT_FEATURES",
+    "default_model",
+    "resolve_model",
+    "with_target",
+    "StreamedData",
+    "first_pass",
+    "streamed_data",
+    "streamed_system",
+]
+
+#: widest data accepted by ``model=None``: the SDP has ~C(2d + 2r, 2r) variables
+MAX_DEFAULT_FEATURES = 10
+
+
+def default_model(n_features: int, n_components: int) -> ComponentModel:
+    """The model used when ``model=None``: a diagonal Gaussian of the data's dimension.
+
+    One feature: :class:`Gaussian1D` with moments up to ``3K`` (Pearson's 6 for K = 2).
+    Several: :class:`GaussianDiagonal` with moments up to degree 4. K = 1: moments of degree
+    <= 2 with unit degree weights (a moment matrix of order 1, 2d + 1 rows).
+    """
+    if n_features > MAX_DEFAULT_FEATURES:
+        raise DataError(
+            f"model=None supports at most {MAX_DEFAULT_FEATURES} features (got {n_features}): "
+            "the moment SDP grows combinatorially with the number of parameters; pass an "
+            "explicit model (e.g. GaussianSpherical) or reduce the dimension first"
+        )
+    if n_components == 1:  # mean and variance suffice; unit degree weights keep r = 1
+        return GaussianDiagonal(n_features, order=2, weighted=False)
+    if n_features == 1:
+        return Gaussian1D(order=3 * n_components)
+    return GaussianDiagonal(n_features, order=4)
+
+
+def resolve_model(model: ComponentModel | None, n_features: int, n_components: int):
+    """``model``, or :func:`default_model` when None, checked against the data's width."""
+    model = model or default_model(n_features, n_components)
+    if model.n_features != n_features:
+        raise DataError(f"the model expects {model.n_features} feature(s), X has {n_features}")
+    return model
+
+
+def with_target(X: np.ndarray, y, model: ComponentModel) -> np.ndarray:
+    """The rows the model sees: ``X``, or ``[X, y]`` for a model that uses a target."""
+    if not model.uses_target:
+        return X
+    if y is None:
+        raise DataError(f"the {model.name} model needs the target y: call fit(X, y)")
+    y = np.asarray(y, dtype=float).reshape(-1)
+    if y.shape[0] != X.shape[0] or not np.all(np.isfinite(y)):
+        raise DataError("y must be finite with one value per row of X")
+    return np.column_stack([X, y])
+
+
+def first_pass(source: ChunkSource) -> tuple[MomentSummary, np.ndarray]:
+    """Weighted mean and covariance of the streamed data, and the largest |x| per feature."""
+    acc, magnitude = MomentAccumulator(max_order=2), 0.0
+    for Xc, wc in source.chunks():
+        acc.update(Xc, wc)
+        magnitude = np.maximum(magnitude, np.max(np.abs(Xc), axis=0))
+    return acc.result(), magnitude
+
+
+@dataclass(frozen=True)
+class StreamedData:
+    """Streamed rows after the first pass.
+
+    Attributes
+    ----------
+    source : ChunkSource
+        Re-readable chunks of the data.
+    n_features : int
+    model : ComponentModel
+        The resolved model (:func:`resolve_model`).
+    scaling : Scaling or None
+        The standardisation of the second pass (None: the data's units).
+    """
+
+    source: ChunkSource
+    n_features: int
+    model: ComponentModel
+    scaling: Scaling | None
+
+
+def streamed_data(X, sample_weight, model, n_components: int, standardize: bool) -> StreamedData:
+    """First pass over streamed ``X``: its width, the model and the standardisation.
+
+    Raises
+    ------
+    ValueError
+        For a model that needs a target ``y`` (conditional models need the data in memory).
+    """
+    source = ChunkSource.wrap(X, sample_weight)
+    first, magnitude = first_pass(source)
+    n_features = first.mean.size
+    model = resolve_model(model, n_features, n_components)
+    if model.uses_target:
+        raise ValueError(f"the {model.name} model needs the target y: load the data in memory")
+    scaling = None
+    if standardize and standardizable(model):
+        var = np.diag(first.covariance)
+        scaling = scaling_from_moments(first.mean, var, magnitude, model)
+    return StreamedData(source, n_features, model, scaling)
+
+
+def streamed_system(
+    source: ChunkSource, scaling: Scaling | None, model: ComponentModel
+) -> MomentSystem:
+    """Empirical moment system of ``model`` from a fresh pass over the (standardised) chunks."""
+    chunks = source.chunks()
+    if scaling is not None:
+        chunks = ((scaling.transform(Xc), wc) for Xc, wc in chunks)
+    return streaming_system(model, chunks)
