@@ -17,7 +17,7 @@ after which its cost does not depend on N:
    dask the indices are drawn first; the same rows for every source and chunking);
 2. the signal basis :math:`B` (top eigenvectors of the second moment) and the statistics
    :math:`T_{a,l} = \sum_n\omega_n\|y_n\|^{2l}(B^\top y_n)^{\otimes a}`, :math:`a + 2l \le L`
-   (:mod:`._stats`: one symmetric product per chunk), summed over chunks. Without a
+   (:mod:`._stats`, :mod:`._gram`: one Gram per chunk), summed over chunks. Without a
    subspace (:math:`B = I`) they are summed in pass 1 and there is no pass 2.
 
 Chunks are summarised on a thread pool (:func:`momix.moments.map_ordered`: one thread can
