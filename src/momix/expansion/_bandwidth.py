@@ -204,19 +204,27 @@ def select_bandwidth(
     best = float(hs[int(np.argmax(scores))])
     if coarse_only:
         return candidates.search(best)
+    return _refined(candidates, hs, best, per_axis=per_axis and d > 1)
+
+
+def _refined(
+    candidates: _Candidates, hs: np.ndarray, best: float, *, per_axis: bool
+) -> BandwidthSearch:
+    """Stages 2 and 3 after the coarse pass over ``hs``, then the per-axis refinement."""
     for h in (best * REFINE, best / REFINE):
         if hs.min() <= h <= hs.max():
             candidates.score(float(h))
     refine_vertex(candidates.tried, candidates.score)
-    best_h = max(candidates.tried, key=candidates.tried.get)
+    tried, warm = candidates.tried, candidates.warm
+    best_h = max(tried, key=tried.get)
     factors, best_steps, trials = None, candidates.steps.get(best_h), ()
-    if per_axis and d > 1:
-        best = (candidates.tried[best_h], best_steps, candidates.warm.get(best_h))
-        factors, best, trials = axis_refine(X, sample_weight, folds, best_h, scale, config, best)
-        best_steps, candidates.warm[best_h] = best[1], best[2]
+    if per_axis:
+        best = (tried[best_h], best_steps, warm.get(best_h))
+        factors, best, trials = axis_refine(*candidates.data, best_h, *candidates.config, best)
+        best_steps, warm[best_h] = best[1], best[2]
     return candidates.search(
         float(best_h),
-        warm_start=candidates.warm.get(best_h),
+        warm_start=warm.get(best_h),
         best_steps=best_steps,
         axis_factors=None if factors is None else tuple(float(f) for f in factors),
         axis_trials=trials,
@@ -233,8 +241,8 @@ class _Candidates:
     """
 
     def __init__(self, X, w, folds, scale, config, cached: dict[float, tuple[float, int]]):
-        self._data = (X, w, folds)
-        self._scale, self._config, self._cached = scale, config, cached
+        self.data, self.config = (X, w, folds), (scale, config)  # cv_score's arguments
+        self._cached = cached
         self.tried: dict[float, float] = {}
         self.warm: dict[float, np.ndarray] = {}
         self.steps: dict[float, int] = {}
@@ -246,7 +254,7 @@ class _Candidates:
                 self.steps[h] = extra
             return self.tried[h]
         try:
-            self.tried[h], extra = cv_score(*self._data, h, self._scale, self._config)
+            self.tried[h], extra = cv_score(*self.data, h, *self.config)
             if isinstance(extra, np.ndarray):
                 self.warm[h] = extra
             elif extra is not None:
