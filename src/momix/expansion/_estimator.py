@@ -283,18 +283,18 @@ class GMMExpansion(MixtureEstimator):
             seed = fold_seed(self.random_state)  # one set of folds for both coordinate systems
             choice = choose_coordinates(X[w > 0], w[w > 0], params, seed)
             self.whitening_choice_ = choice
-            return self._fit_in(X, w, choice.whitening, resume=choice.search, seed=seed)
+            return self._fit_in(X, w, params, choice.whitening, resume=choice.search, seed=seed)
         whitening = zca_whitening(X[w > 0], w[w > 0]) if self.whiten else None
-        return self._fit_in(X, w, whitening)
+        return self._fit_in(X, w, params, whitening)
 
-    def _fit_in(self, X, w, whitening, resume=None, seed=None):
-        """Fit in the coordinates of ``whitening`` (None = raw); ``resume``: coarse search."""
+    def _fit_in(self, X, w, params, whitening, resume=None, seed=None):
+        """Fit in the coordinates of ``whitening`` (None = raw); ``resume``: coarse search;
+        ``params``: the hyper-parameters (``get_params(deep=False)``)."""
         self.whitening_ = whitening
         if whitening is not None:
             X = whitening.apply(X)
         scale = robust_scale(X, w)
         X, w = X[w > 0], w[w > 0]
-        params = self.get_params(deep=False)
         with one_blas_thread():
             search = search_bandwidth(X, w, scale, params, resume, seed)
             self.bandwidth_search_ = search
