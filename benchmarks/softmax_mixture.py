@@ -94,9 +94,10 @@ def _errors(theta, weights, est_theta, est_weights):
 #: version of the EM(MoM) path; 2 added the 'hermite-nd' and 'gaussian' starts for K > L;
 #: 3 made n_init='auto' the default (K screened moment candidates run to convergence) and
 #: added the low-order routes for K <= L; 4 added split-and-merge moves (split_merge='auto':
-#: 5 candidate moves for K >= 3; K = 2 computes what version 3 did). A record older than its
+#: 10 candidate moves for K >= 3; K = 2 computes what version 3 did), 5 capped every candidate
+#: move at 600 full-EM steps unless it overtakes the optimum. A record older than its
 #: setting's version re-runs its moment parts only: the random starts are reused.
-EM_VERSION = 4
+EM_VERSION = 5
 
 
 def _setting_version(K):
