@@ -281,6 +281,7 @@ def summarise(runs):
         mom_ok = [r for r in rs if "coef_error" in r["mom"]]
         table.append(dict(
             p=key[0], L=key[1], K=key[2], N=key[3], sep=key[4], seeds=len(rs),
+            versions="/".join(str(v) for v in sorted({r.get("em_version", 1) for r in rs})),
             reached=sum(r["reached"] for r in rs),
             moment_start_used=sum(r["em_mom"]["init_used"] == "moments" for r in rs),
             err_mom=_med([r["mom"]["coef_error"] for r in mom_ok]),
@@ -315,16 +316,19 @@ def markdown(results):
             "starts; *budget* = the random starts that finished within EM(MoM)'s wall time "
             "reached that best; *MoM used* = runs where the moment start applied; *worst gap / "
             "N* = largest (best random - EM(MoM)) log-likelihood per choice over the seeds "
-            "(negative: EM(MoM) was higher in every seed).", "",
-            "| p | L | K | N | sep | seeds | reached | budget | MoM used | err MoM | err EM(MoM) "
-            "| err EM(best rnd) | w-err EM(MoM) | steps EM(MoM) | steps/rnd start | t MoM [s] "
-            "| t EM(MoM) [s] | CPU EM(MoM) [s] | t 20 rnd [s] | rnd starts at best "
+            "(negative: EM(MoM) was higher in every seed); *EM ver* = version(s) of the EM(MoM) "
+            f"path behind the cell's records (current: {EM_VERSION} for K >= 3, 3 for K = 2; "
+            "3 = no split-and-merge moves).", "",
+            "| p | L | K | N | sep | EM ver | seeds | reached | budget | MoM used | err MoM "
+            "| err EM(MoM) | err EM(best rnd) | w-err EM(MoM) | steps EM(MoM) | steps/rnd start "
+            "| t MoM [s] | t EM(MoM) [s] | CPU EM(MoM) [s] | t 20 rnd [s] | rnd starts at best "
             "| worst gap / N |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in results["synthetic_summary"]:
             lines.append(
-                f"| {r['p']} | {r['L']} | {r['K']} | {r['N']:.0e} | {r['sep']} | {r['seeds']} "
+                f"| {r['p']} | {r['L']} | {r['K']} | {r['N']:.0e} | {r['sep']} | {r['versions']} "
+                f"| {r['seeds']} "
                 f"| {r['reached']}/{r['seeds']} | {r['budget_reached']}/{r['budget_known']} "
                 f"| {r['moment_start_used']}/{r['seeds']} | {r['err_mom']:.3f} "
                 f"| {r['err_em_mom']:.4f} | {r['err_random']:.4f} | {r['werr_em_mom']:.4f} "
@@ -442,7 +446,8 @@ def main(argv=None):
     ap.add_argument("--scipy-starts", type=int, default=30)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     ap.add_argument("--no-new-runs", action="store_true",
-                    help="summarise the synthetic runs already in the JSONL; start none")
+                    help="summarise the synthetic runs already in the JSONL (each run's latest "
+                         "record, stale or not: the 'EM ver' column says which); start none")
     ap.add_argument("--stale-only", action="store_true",
                     help="re-run only the moment parts of recorded runs whose EM(MoM) path is "
                          "stale (reusing their random starts); start no new random baselines")
@@ -474,8 +479,8 @@ def main(argv=None):
                     for seed in range(args.seeds):
                         key = dict(p=p, L=L, K=K, N=N, sep=sep, seed=seed)
                         old = [d for d in done() if all(d[k] == v for k, v in key.items())]
-                        if old and not _stale(old[-1]):
-                            results["synthetic"].append(old[-1])
+                        if old and (not _stale(old[-1]) or args.no_new_runs):
+                            results["synthetic"].append(old[-1])  # stale: table says so
                             continue
                         if args.no_new_runs or (args.stale_only and not old):
                             continue
