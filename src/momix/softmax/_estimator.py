@@ -100,15 +100,11 @@ class SoftmaxMixture(MixtureEstimator):
         three EM steps with an extrapolation that is kept only if it does not lower the
         log-likelihood; ``n_iter_`` counts EM steps, ``log_likelihood_path_`` cycles.
     split_merge : int or 'auto', default='auto'
-        Split-and-merge EM (SMEM, Ueda et al. 2000; :mod:`momix.softmax._smem`) from the
-        winning run: merge the two classes with the most similar posteriors, split the class
-        whose score contributions spread most beyond the model's information (White's
-        information-matrix comparison; the split direction is the top generalised
-        eigenvector), partial EM on the three classes, full EM, and keep the move only if
-        the log-likelihood rises by more than ``tol`` per unit; the search stops after
-        ``split_merge`` candidate moves in a row fail (Ueda et al.'s :math:`C_{\\max}`; 0
-        turns it off). Needs K >= 3. ``'auto'``:
-        :func:`~momix.softmax._smem.auto_split_merge` (see there for the measurements).
+        Split-and-merge moves (SMEM, Ueda et al. 2000; :mod:`momix.softmax._smem`) from the
+        winning run: merge two classes, split a third along its information-matrix excess,
+        partial then full EM, kept only if the log-likelihood rises by more than ``tol`` per
+        unit; stops after ``split_merge`` candidates in a row fail (0: off; needs K >= 3).
+        ``'auto'``: :func:`~momix.softmax._smem.auto_split_merge` (10 for K >= 3).
     random_state : None, int, RandomState or Generator, default=None
     verbose : int, default=0
         Progress bar over EM iterations when positive.
