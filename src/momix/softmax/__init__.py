@@ -16,6 +16,7 @@ from ._moments import (
     vector_hermite_moments,
     whiten_items,
 )
+from ._smem import split_and_merge
 from ._start import moment_start_issue, moment_starts, random_starts
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "e_step",
     "fit_em",
     "m_step_theta",
+    "split_and_merge",
     "log_choice_probabilities",
     "whiten_items",
     "hermite_moments",
