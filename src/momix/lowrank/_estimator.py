@@ -6,7 +6,8 @@ half):
 * :meth:`LowRankGaussianMixture.fit` -- the pipeline, in order: ``_prepare`` (in memory) or
   ``_prepare_stream`` (paths, chunks, dask: :mod:`._stream`), ``_basis`` (signal subspace),
   ``_noise``, ``_weighting_setup`` (MM / DGMM / full weights, :mod:`._weights`,
-  :mod:`._explicit`), ``_restarts`` (L-BFGS-B solves in :mod:`._solver`, which runs the
+  :mod:`._explicit`), ``_restarts`` (``_n_init`` restarts, each from ``_initial``, whose kind
+  :func:`._init.restart_init` gives; L-BFGS-B solves in :mod:`._solver`, which runs the
   ``first_step`` variants), ``_refine`` (PPCA EM, :mod:`._em` / :mod:`._em_stream`), ``_store``.
 * Prediction and sampling: ``_params``, ``_log_resp``, :meth:`sample`, ``_n_parameters``;
   the rest (``predict``, ``score_samples``, ``bic``, ...) comes from
@@ -467,7 +468,7 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         """Number of restarts: ``n_init``, with ``'auto'`` = 5 for ``init='mixed'``, else 1."""
         if self.n_init != "auto":
             return self.n_init
-        return 5 if isinstance(self.init, str) and self.init == "mixed" else 1
+        return 5 if self.init == "mixed" else 1
 
     def _restarts(self, data, basis, noise, weight_fn, full, rng):
         n_init = self._n_init()
