@@ -17,6 +17,7 @@ import numpy as np
 import sympy as sp
 from scipy.special import gammaln
 
+from ._em import diag_gaussian_log_prob
 from ._model import ComponentModel, monomial_exponents
 
 __all__ = [
@@ -46,8 +47,7 @@ def _monomial(symbols, alpha) -> sp.Expr:
 def _diag_gaussian_log_prob(Z, means, variances):
     if np.any(variances <= 0):
         raise ValueError("a fitted variance is not positive; the component has no density")
-    diff = Z[:, None, :] - means[None, :, :]
-    return -0.5 * np.sum(_LOG_2PI + np.log(variances)[None] + diff**2 / variances[None], axis=2)
+    return diag_gaussian_log_prob(Z, means, variances)
 
 
 class _GaussianModel(ComponentModel):

@@ -2,7 +2,12 @@
 at the moment solution).
 
 * Gaussian components: scikit-learn's :class:`~sklearn.mixture.GaussianMixture` with
-  ``weights_init``, ``means_init`` and ``precisions_init`` taken from Polymom.
+  ``weights_init``, ``means_init`` and ``precisions_init`` taken from Polymom, or, when the
+  model declares what scikit-learn cannot fit (means on a hyperplane, one variance shared by
+  all components) or the samples are weighted, :func:`gaussian_em`: an ECM (Meng & Rubin
+  1993) whose mean step is the constrained maximiser
+  :math:`\\xi_k = \\bar x_k - c_k\\,(\\mathbf 1^\\top\\bar x_k - s)/\\mathbf 1^\\top c_k` at the
+  current variances :math:`c_k`, then the variances at the new means.
 * Mixtures of linear regressions: the EM of De Veaux (1989) with per-component noise,
 
   .. math::
@@ -25,8 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln, logsumexp
 
-__all__ = ["RegressionEMResult", "regression_em", "poisson_em", "regression_log_prob",
-           "multiview_em", "multiview_log_prob", "categorical_view_start"]
+__all__ = ["GaussianEMResult", "gaussian_em", "diag_gaussian_log_prob", "RegressionEMResult",
+           "regression_em", "poisson_em", "regression_log_prob", "multiview_em",
+           "multiview_log_prob", "categorical_view_start"]
 
 _LOG_2PI = float(np.log(2 * np.pi))
 
@@ -54,6 +60,97 @@ class RegressionEMResult:
     log_likelihood: np.ndarray
     n_iter: int
     converged: bool
+
+
+@dataclass(frozen=True)
+class GaussianEMResult:
+    """Fitted diagonal Gaussian mixture.
+
+    Attributes
+    ----------
+    means, variances : ndarray of shape (K, d)
+    weights : ndarray of shape (K,)
+    log_likelihood : ndarray of shape (n_iter + 1,)
+        Weighted mean log-likelihood before the first and after every step.
+    n_iter : int
+    converged : bool
+    """
+
+    means: np.ndarray
+    variances: np.ndarray
+    weights: np.ndarray
+    log_likelihood: np.ndarray
+    n_iter: int
+    converged: bool
+
+
+def diag_gaussian_log_prob(X, means, variances) -> np.ndarray:
+    """:math:`\\log N(x_n; \\xi_k, \\mathrm{diag}(c_k))`, shape (n_samples, K)."""
+    diff = X[:, None, :] - means[None]
+    return -0.5 * np.sum(_LOG_2PI + np.log(variances)[None] + diff**2 / variances[None], axis=2)
+
+
+def _gaussian_m_step(X, rw, variances, covariance, mean_sum, reg_covar):
+    nk = np.maximum(rw.sum(axis=0), 1e-300)
+    xbar = rw.T @ X / nk[:, None]
+    means = xbar
+    if mean_sum is not None:  # maximiser on the hyperplane at the current variances
+        lam = (xbar.sum(axis=1) - mean_sum) / variances.sum(axis=1)
+        means = xbar - variances * lam[:, None]
+    # E_r[(x - xi)^2] = E_r[(x - xbar)^2] + (xbar - xi)^2
+    spread = rw.T @ X**2 / nk[:, None] - xbar**2 + (xbar - means) ** 2
+    spread = np.maximum(spread, 0.0)
+    if covariance == "spherical":
+        spread = np.repeat(spread.mean(axis=1, keepdims=True), X.shape[1], axis=1)
+    elif covariance == "shared":
+        spread = np.full_like(spread, nk @ spread.mean(axis=1) / nk.sum())
+    return means, spread + reg_covar, nk / nk.sum()
+
+
+def gaussian_em(X, means, variances, weights, *, sample_weight, covariance="diag",
+                mean_sum=None, max_iter=100, tol=1e-6, reg_covar=1e-6) -> GaussianEMResult:
+    """EM (ECM with ``mean_sum``) for a mixture of diagonal Gaussians from a given start.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, d)
+    means, variances : ndarray of shape (K, d)
+        Starting values (variances positive).
+    weights : ndarray of shape (K,)
+    sample_weight : ndarray of shape (n_samples,)
+    covariance : {"diag", "spherical", "shared"}
+        One variance per coordinate and component, one per component, or one for all.
+    mean_sum : float, optional
+        Constrain every mean to :math:`\\sum_d \\xi_{kd} = ` ``mean_sum``.
+    max_iter : int
+    tol : float
+        Stop when the weighted mean log-likelihood rises by less than ``tol``.
+    reg_covar : float
+        Added to every variance after each step.
+
+    Notes
+    -----
+    Each step maximises the expected complete-data log-likelihood over the weights, then the
+    means at the current variances, then the variances at the new means: a conditional
+    maximisation, so the log-likelihood cannot decrease (up to ``reg_covar``).
+    """
+    sw = np.asarray(sample_weight, float) / np.sum(sample_weight)
+    means, var, weights = (np.array(a, float) for a in (means, variances, weights))
+    history, converged = [], False
+    for _ in range(max_iter + 1):
+        with np.errstate(divide="ignore"):
+            logp = diag_gaussian_log_prob(X, means, var) + np.log(weights)[None]
+        norm = logsumexp(logp, axis=1)
+        history.append(float(sw @ norm))
+        if len(history) > 1 and history[-1] - history[-2] < tol:
+            converged = True
+            break
+        if len(history) == max_iter + 1:
+            break
+        rw = np.exp(logp - norm[:, None]) * sw[:, None]
+        means, var, weights = _gaussian_m_step(X, rw, var, covariance, mean_sum, reg_covar)
+    return GaussianEMResult(means, var, weights, np.array(history), len(history) - 1,
+                            converged)
 
 
 def regression_log_prob(X, y, coef, intercept, noise_variance) -> np.ndarray:

@@ -107,7 +107,10 @@ default="auto"
         Warm-started EM after the moment fit (Gaussian, Poisson, regression and categorical
         3-view ``MultiView(simplex=True)`` models, :mod:`momix.polymom._refine`),
         run until the mean log-likelihood rises by less than 1e-6 (scikit-learn's default
-        1e-3 stops Gaussian EM after a couple of steps from a moment start).
+        1e-3 stops Gaussian EM after a couple of steps from a moment start). EM fits the
+        same model as the moments: means stay on the ``mean_sum`` hyperplane, a shared
+        variance stays shared (its refined value goes to ``constants_``) and sample weights
+        are used.
     refine_max_iter : int, default=100
     reg_covar : float, default=1e-6
         Added to the variances in ``covariances_`` (Gaussian models).
@@ -348,6 +351,9 @@ default="auto"
         )
         self.params_, self.weights_ = res.params, res.weights
         self.n_iter_, self.converged_ = self.n_iter_ + res.n_iter, res.converged
+        if res.constants:  # a shared parameter re-estimated by EM
+            self.model_ = self.model_.with_constants(res.constants)
+            self.constants_ = {s.name: v for s, v in self.model_.constants}
         self._set_gaussian_view(self.model_)
 
     # -- prediction ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from ._builtin import (
     MultiView,
     Poisson,
 )
-from ._em import categorical_view_start, multiview_em, poisson_em, regression_em
+from ._em import categorical_view_start, gaussian_em, multiview_em, poisson_em, regression_em
 
 __all__ = ["Refinement", "refine_em", "split_views"]
 
@@ -33,12 +33,16 @@ class Refinement:
     weights : ndarray of shape (K,)
     n_iter : int
     converged : bool
+    constants : dict or None
+        Refined values of model constants shared by all components (the ``"variance"`` of
+        ``GaussianSpherical(shared_variance=True)``), in the data's units.
     """
 
     params: np.ndarray
     weights: np.ndarray
     n_iter: int
     converged: bool
+    constants: dict | None = None
 
 
 def em_start_weights(weights: np.ndarray) -> np.ndarray:
@@ -81,14 +85,28 @@ def _refine_multiview(model, Z, sw, params, weights, max_iter, rng):
 
 
 def _refine_gaussian(model, Z, sw, params, weights, max_iter, reg_covar):
-    from sklearn.mixture import GaussianMixture
-
-    if not np.all(sw == sw[0]):
-        raise ValueError("refine='em' uses scikit-learn's GaussianMixture, which takes no "
-                         "sample_weight; fit without sample weights or refine=None")
+    """scikit-learn's ``GaussianMixture`` for unconstrained, unweighted fits; otherwise
+    :func:`._em.gaussian_em`, which keeps the model's mean hyperplane (``mean_sum``), its
+    shared variance (returned as the refined constant) and the sample weights."""
     spherical = isinstance(model, GaussianSpherical)
+    shared = spherical and model.shared_variance
     means, var = model.gaussian_parameters(params)
     var = np.maximum(var, 0) + reg_covar
+    if model.mean_sum is None and not shared and np.all(sw == sw[0]):
+        return _refine_sklearn(Z, means, var, weights, spherical, max_iter, reg_covar)
+    res = gaussian_em(Z, means, var, em_start_weights(weights), sample_weight=sw,
+                      covariance="shared" if shared else "spherical" if spherical else "diag",
+                      mean_sum=model.mean_sum, max_iter=max_iter, reg_covar=reg_covar)
+    if shared:
+        return Refinement(res.means, res.weights, res.n_iter, res.converged,
+                          {"variance": float(res.variances[0, 0])})
+    out = res.variances[:, :1] if spherical else res.variances
+    return Refinement(np.hstack([res.means, out]), res.weights, res.n_iter, res.converged)
+
+
+def _refine_sklearn(Z, means, var, weights, spherical, max_iter, reg_covar):
+    from sklearn.mixture import GaussianMixture
+
     gm = GaussianMixture(
         len(weights), covariance_type="spherical" if spherical else "diag",
         weights_init=em_start_weights(weights), means_init=means,
@@ -113,10 +131,11 @@ def _refine_regression(model, Z, sw, params, weights, max_iter):
 def refine_em(model, Z, sw, params, weights, *, max_iter, reg_covar, rng) -> Refinement:
     """EM from ``(params, weights)`` for the built-in models that have a likelihood.
 
-    Gaussian (scikit-learn ``GaussianMixture``, tol 1e-6), Poisson, linear regression and
-    categorical 3-view models (:func:`._em.multiview_em`, tol 1e-8; the start is projected
-    onto the simplex and mixed 1% with a Dirichlet draw from ``rng``, see
-    :func:`._em.categorical_view_start`).
+    Gaussian (scikit-learn ``GaussianMixture``, tol 1e-6; :func:`._em.gaussian_em` when the
+    model constrains the means or shares the variance, or the samples are weighted), Poisson,
+    linear regression and categorical 3-view models (:func:`._em.multiview_em`, tol 1e-8;
+    the start is projected onto the simplex and mixed 1% with a Dirichlet draw from ``rng``,
+    see :func:`._em.categorical_view_start`).
     """
     if isinstance(model, (GaussianDiagonal, GaussianSpherical, Gaussian1D)):
         return _refine_gaussian(model, Z, sw, params, weights, max_iter, reg_covar)
