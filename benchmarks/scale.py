@@ -200,7 +200,7 @@ def timed_fit(path: str, dtype: str = "float64", trace_heap: bool = False) -> di
     """
     import tracemalloc
 
-    import momix.lowrank._estimator as est_module
+    import momix.lowrank._prepare as prepare_module
     import momix.lowrank._stream as stream_module
     from momix import LowRankGaussianMixture
 
@@ -223,7 +223,7 @@ def timed_fit(path: str, dtype: str = "float64", trace_heap: bool = False) -> di
 
         return wrapper
 
-    est_module.first_pass = timed(stream_module.first_pass, "pass1_s")
+    prepare_module.first_pass = timed(stream_module.first_pass, "pass1_s")
     stream_module.statistics_pass = timed(stream_module.statistics_pass, "pass2_s")
     est = LowRankGaussianMixture(
         K, rank=R, noise_variance=NOISE, random_state=0, statistics_dtype=dtype

@@ -198,7 +198,7 @@ def test_kernels_agree_with_momix_special():
 
 @pytest.mark.parametrize("noise", [0.0, 0.3])
 def test_explicit_alpha_matches_cumulant_engine(noise):
-    from momix.lowrank._stats import alpha_from_tensors
+    from momix.lowrank._stein import alpha_from_tensors
 
     rng = np.random.default_rng(11)
     params = random_params(rng, d=3, K=3, R=2, noise=noise)

@@ -18,7 +18,8 @@ from momix.lowrank._solver import (
     reduce_to_subspace,
     signal_basis,
 )
-from momix.lowrank._stats import data_term_from_statistics, moment_statistics
+from momix.lowrank._stats import moment_statistics
+from momix.lowrank._stein import data_term_from_statistics
 from momix.metrics import mixture_errors
 
 

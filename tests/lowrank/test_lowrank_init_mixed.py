@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import momix.lowrank._estimator as estimator_module
+import momix.lowrank._restarts as restarts_module
 from momix.datasets import make_lowrank_gaussian_mixture
 from momix.lowrank import LowRankGaussianMixture
 from momix.lowrank._init import restart_init
@@ -17,9 +17,9 @@ def X():
 
 
 def _recording(monkeypatch):
-    """Record every start kind and every restart's fit inside the estimator."""
+    """Record every start kind and every restart's fit inside the estimator's restarts."""
     kinds, fits = [], []
-    init_fn, fit_fn = estimator_module.initial_params, estimator_module.fit_moments
+    init_fn, fit_fn = restarts_module.initial_params, restarts_module.fit_moments
 
     def initial_params(X, omega, K, R, noise, method, rng):
         kinds.append(method)
@@ -29,8 +29,8 @@ def _recording(monkeypatch):
         fits.append((data, fit_fn(data, init, **kw)))
         return fits[-1][1]
 
-    monkeypatch.setattr(estimator_module, "initial_params", initial_params)
-    monkeypatch.setattr(estimator_module, "fit_moments", fit_moments)
+    monkeypatch.setattr(restarts_module, "initial_params", initial_params)
+    monkeypatch.setattr(restarts_module, "fit_moments", fit_moments)
     return kinds, fits
 
 

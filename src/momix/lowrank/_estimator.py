@@ -1,14 +1,14 @@
-"""The estimator: validation, restarts, optional EM refinement, fitted attributes.
+"""The estimator: validation, the fit pipeline in order, fitted attributes, prediction.
 
-Map of this file (the class docstring, with the math and every parameter, is its first
-half):
+Map of this file (the class docstring, with the math and every parameter, is most of it):
 
-* :meth:`LowRankGaussianMixture.fit` -- the pipeline, in order: ``_prepare`` (in memory) or
-  ``_prepare_stream`` (paths, chunks, dask: :mod:`._stream`), ``_basis`` (signal subspace),
-  ``_noise``, ``_weighting_setup`` (MM / DGMM / full weights, :mod:`._weights`,
-  :mod:`._explicit`), ``_restarts`` (``_n_init`` restarts, each from ``_initial``, whose kind
-  :func:`._init.restart_init` gives; L-BFGS-B solves in :mod:`._solver`, which runs the
-  ``first_step`` variants), ``_refine`` (PPCA EM, :mod:`._em` / :mod:`._em_stream`), ``_store``.
+* :meth:`LowRankGaussianMixture.fit` -- the pipeline, in order: :func:`._prepare.prepare_in_memory`
+  or :func:`._prepare.prepare_stream` (paths, chunks, dask: :mod:`._stream`; signal subspace
+  and noise), :func:`._prepare.weighting_setup` (MM / DGMM / full weights, :mod:`._weights`,
+  :mod:`._explicit`), :func:`._restarts.fit_restarts` (:func:`._restarts.n_restarts`
+  restarts, each from :func:`._restarts.start_params`, whose kind :func:`._init.restart_init`
+  gives; L-BFGS-B solves in :mod:`._solver`, which runs the ``first_step`` variants),
+  :func:`._restarts.refine_fit` (PPCA EM, :mod:`._em` / :mod:`._em_stream`), ``_store``.
 * Prediction and sampling: ``_params``, ``_log_resp``, :meth:`sample`, ``_n_parameters``;
   the rest (``predict``, ``score_samples``, ``bic``, ...) comes from
   :class:`momix._base.GaussianMixin`.
@@ -17,58 +17,23 @@ half):
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from tqdm.auto import tqdm
 
-from .._base import (
-    GaussianMixin,
-    MixtureEstimator,
-    best_of_restarts,
-    normalize_log_joint,
-    warn_not_converged,
-)
-from .._validation import check_n_components, check_rng, check_sample_weight
-from ._em import ppca_log_prob, refine, sample_ppca
-from ._em_stream import fit_em_stream
+from .._base import GaussianMixin, MixtureEstimator, normalize_log_joint, warn_not_converged
+from .._validation import check_rng
+from ._em import ppca_log_prob, sample_ppca
 from ._engine import MixtureParams
-from ._explicit import MAX_MONOMIALS, full_weighting, monomial_count
-from ._init import (
-    KMEANS_MAX_SAMPLES,
-    estimate_noise_variance,
-    initial_params,
-    noise_from_covariance,
-    restart_init,
-    user_params,
-)
-from ._solver import (
-    MomentData,
-    diagonal_objective,
-    fit_moments,
-    pack,
-    reduce_to_subspace,
-    signal_basis,
-)
-from ._stats import statistics_size
-from ._stream import (
-    ChunkSource,
-    StreamContext,
-    first_pass,
-    is_streaming_source,
-    stream_fit_data,
-)
-from ._weights import weight_function
+from ._prepare import prepare_in_memory, prepare_stream, weighting_setup
+from ._restarts import fit_restarts, refine_fit
+from ._stream import is_streaming_source
 
 __all__ = ["LowRankGaussianMixture"]
 
 logger = logging.getLogger("momix.lowrank")
-
-#: one-pass moment statistics are used when they have at most this many entries
-STATISTICS_MAX_ENTRIES = 200_000
 
 
 class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
@@ -324,18 +289,20 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
         self._validate_params()
         init_rng, aux_rng, key_rng = check_rng(self.random_state).spawn(3)
         if is_streaming_source(X):
-            data, fit_data, basis, noise, stream = self._prepare_stream(X, sample_weight, key_rng)
+            inputs = prepare_stream(self, X, sample_weight, key_rng)
         else:
-            (data, fit_data, basis, noise), stream = self._prepare(X, sample_weight), None
+            X = self._check_X(X, reset=True, min_samples=2)
+            inputs = prepare_in_memory(self, X, sample_weight)
+        data, fit_data, basis, noise = inputs.data, inputs.fit_data, inputs.basis, inputs.noise
         # independent streams: initialisations do not depend on the weighting (same
         # random_state gives MM, DGMM and full GMM the same starting points)
-        weight_fn, full = self._weighting_setup(data, fit_data, noise, aux_rng)
-        best = self._restarts(fit_data, basis, noise, weight_fn, full, init_rng)
+        weight_fn, full = weighting_setup(self, data, fit_data, noise, aux_rng)
+        best = fit_restarts(self, fit_data, basis, noise, weight_fn, full, init_rng)
         params, em_trace, em_iter, converged = best.params, np.empty(0), 0, best.converged
         if not best.converged:
             warn_not_converged("the moment fit", "increase max_iter or n_steps, or loosen tol")
         if self.refine == "em":
-            params, em_trace, em_iter, em_ok = self._refine(fit_data, params, stream)
+            params, em_trace, em_iter, em_ok = refine_fit(self, fit_data, params, inputs.stream)
             converged = converged and em_ok
         if basis is not None:
             params = MixtureParams(
@@ -346,186 +313,6 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
             )
         self._store(params, best, em_trace, em_iter, converged)
         return self
-
-    def _check_shape(self, n: int, d: int) -> None:
-        check_n_components(self.n_components, n)
-        if self.rank > d:
-            raise ValueError(f"rank={self.rank} exceeds n_features={d}")
-        if (
-            self.refine == "em"
-            and isinstance(self.noise_variance, Real)
-            and self.noise_variance == 0
-        ):
-            raise ValueError(
-                "refine='em' needs a positive noise variance: the likelihood of a "
-                "noiseless low-rank mixture is degenerate; use noise_variance=None "
-                "(estimated by EM) or a positive value"
-            )
-
-    def _prepare(self, X, sample_weight):
-        X = self._check_X(X, reset=True, min_samples=2)
-        n, d = X.shape
-        self._check_shape(n, d)
-        data = MomentData.build(X, check_sample_weight(sample_weight, n))
-        noise = self._noise(
-            lambda: estimate_noise_variance(data.X, data.omega, self.n_components, self.rank)
-        )
-        basis = self._basis(data)
-        fit_data = data if basis is None else reduce_to_subspace(data, basis)
-        if statistics_size(fit_data.X.shape[1], self.max_order) <= STATISTICS_MAX_ENTRIES:
-            single = self.statistics_dtype == "float32"
-            fit_data = fit_data.with_statistics(self.max_order, np.float32 if single else None)
-        return data, fit_data, basis, noise
-
-    def _prepare_stream(self, X, sample_weight, rng):
-        """Two passes: moments and subsample, then the projected statistics."""
-        if self.weighting == "full":  # refused before any pass over the data
-            raise ValueError(
-                "weighting='full' needs per-sample monomial moments; streaming input supports "
-                "weighting='diagonal' or 'identity'"
-            )
-        source = ChunkSource.wrap(X, sample_weight)
-        first = first_pass(  # whole-space fits get their statistics in this same pass
-            source, KMEANS_MAX_SAMPLES, rng,
-            lambda d: self.max_order if self._basis_dim(d) is None else None,
-            STATISTICS_MAX_ENTRIES, np.dtype(self.statistics_dtype).type,
-        )  # fmt: skip
-        n, d = first.n_samples, first.mean.size
-        self.n_features_in_ = d
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self._check_shape(n, d)
-        noise = self._noise(
-            lambda: noise_from_covariance(first.covariance, self.n_components, self.rank)
-        )
-        dim = self._basis_dim(d)
-        basis = None if dim is None else np.linalg.eigh(first.second)[1][:, ::-1][:, :dim]
-        data, fit_data = stream_fit_data(
-            source, first, basis, self.max_order, STATISTICS_MAX_ENTRIES,
-            np.dtype(self.statistics_dtype).type,
-        )  # fmt: skip
-        stream = StreamContext(source, basis, first.second, first.covariance)
-        return data, fit_data, basis, noise, stream
-
-    def _basis_dim(self, d: int) -> int | None:
-        """Dimension of the fitting subspace, or None for the whole space."""
-        r = self.n_components * (self.rank + 1)
-        if self.subspace is None or self.weighting == "full":
-            return None
-        dim = r if self.subspace == "auto" else int(self.subspace)
-        if (self.subspace == "auto" and d <= 2 * r) or dim >= d:
-            return None
-        if dim < self.rank:
-            raise ValueError(f"subspace={dim} is smaller than rank={self.rank}")
-        return dim
-
-    def _basis(self, data: MomentData):
-        dim = self._basis_dim(data.X.shape[1])
-        return None if dim is None else signal_basis(data, dim)
-
-    def _noise(self, estimate) -> float:
-        """The noise variance: none, given, or ``estimate()`` for ``"estimate"``."""
-        if self.noise_variance is None:
-            return 0.0
-        if self.noise_variance == "estimate":
-            return estimate()
-        return float(self.noise_variance)
-
-    def _weighting_setup(self, data: MomentData, fit_data: MomentData, noise: float, rng):
-        """Full-GMM weighting or DGMM weight function; kernel sums use the full data."""
-        d, L = data.X.shape[1], self.max_order
-        self.nystrom_mode_ = None
-        if self.weighting == "full":
-            q = monomial_count(d, L)
-            if q > MAX_MONOMIALS:
-                raise ValueError(
-                    f"weighting='full' needs the {q} x {q} covariance of all {q} distinct moments "
-                    f"of orders 1..{L} in d={d} (limit {MAX_MONOMIALS}); this is the cost the "
-                    "diagonal weighting avoids -- use weighting='diagonal' (DGMM) "
-                    "or lower max_order"
-                )
-            return None, full_weighting(data.X, data.omega, L)
-        if self.weighting == "identity":
-            return None, None
-        weight_fn, self.nystrom_mode_ = weight_function(
-            self.nystrom, data, fit_data, noise, self.n_components, self.rank, L, rng
-        )
-        return weight_fn, None
-
-    def _initial(self, data: MomentData, basis, noise: float, rng, index=0) -> MixtureParams:
-        """Start of restart ``index``: the user's values, or :func:`restart_init`'s kind."""
-        if isinstance(self.init, dict):
-            p = user_params(self.init, self.n_components, self.n_features_in_, self.rank, noise)
-            if basis is None:
-                return p
-            return MixtureParams(
-                p.weights, p.means @ basis, np.einsum("de,kdr->ker", basis, p.factors), noise
-            )
-        method = restart_init(self.init, index)
-        return initial_params(data.X, data.omega, self.n_components, self.rank, noise, method, rng)
-
-    def _n_init(self) -> int:
-        """Number of restarts: ``n_init``, with ``'auto'`` = 5 for ``init='mixed'``, else 1."""
-        if self.n_init != "auto":
-            return self.n_init
-        return 5 if self.init == "mixed" else 1
-
-    def _restarts(self, data, basis, noise, weight_fn, full, rng):
-        n_init = self._n_init()
-        bar = tqdm(total=n_init, desc="LowRankGaussianMixture", disable=self.verbose <= 0)
-        reference, index = {}, iter(range(n_init))
-
-        def fit_once(r):
-            result = fit_moments(
-                data,
-                self._initial(data, basis, noise, r, next(index)),
-                weighting=self.weighting,
-                max_order=self.max_order,
-                weight_fn=weight_fn,
-                full=full,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                n_steps=self.n_steps,
-                first_step=self.first_step,
-            )
-            bar.update(1)
-            return result
-
-        def objective(result):
-            if self.weighting != "diagonal" or n_init == 1:
-                return result.objective
-            w = reference.setdefault("w", result.order_weights)
-            theta = pack(result.params)
-            return diagonal_objective(theta, data, w, result.params.factors.shape, noise)[0]
-
-        try:
-            return best_of_restarts(fit_once, n_init, rng, objective=objective)
-        finally:
-            bar.close()
-
-    def _refine(self, data: MomentData, params: MixtureParams, stream=None):
-        bar = tqdm(total=self.max_iter, desc="EM refinement", disable=self.verbose <= 0)
-        estimate = not isinstance(self.noise_variance, Real)
-        common = dict(max_iter=self.max_iter, tol=self.tol, callback=lambda it, ll: bar.update(1))
-        try:
-            if stream is None:
-                res = refine(
-                    data.X, data.omega, data.sqnorm, data.ambient_dim, params,
-                    estimate_noise=estimate, **common,
-                )  # fmt: skip
-            else:
-                K, _, R = params.factors.shape
-                if params.noise_variance <= 0:
-                    params = replace(params, noise_variance=stream.start_noise(K, R))
-                res = fit_em_stream(
-                    stream.source, stream.basis, data.ambient_dim, params,
-                    estimate_noise=estimate, **common,
-                )  # fmt: skip
-        finally:
-            bar.close()
-        if not res.converged:
-            warn_not_converged("EM refinement", "increase max_iter or loosen tol")
-        return res.params, res.log_likelihood, res.n_iter, res.converged
 
     def _store(self, params: MixtureParams, best, em_trace, em_iter, converged) -> None:
         self.weights_ = params.weights

@@ -26,13 +26,12 @@ from ._explicit import FullWeighting, full_objective
 from ._init import weighted_second_moment
 from ._stats import (
     MomentStatistics,
-    alpha_from_tensors,
-    data_term_from_statistics,
     moment_gram,
     moment_statistics,
     shifted_statistics,
     statistics_from_moment_gram,
 )
+from ._stein import alpha_from_tensors, data_term_from_statistics
 
 __all__ = [
     "MomentData",

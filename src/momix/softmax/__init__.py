@@ -5,7 +5,7 @@ of moments, the E-step and the generalised M-step are re-exported for direct use
 """
 
 from ._em import EMResult, fit_em, m_step_theta
-from ._estimator import MomentStartWarning, SoftmaxMixture
+from ._estimator import SoftmaxMixture
 from ._model import ChoiceSetData, ItemSetData, e_step, log_choice_probabilities
 from ._moments import (
     denoise_moments,
@@ -16,6 +16,7 @@ from ._moments import (
     vector_hermite_moments,
     whiten_items,
 )
+from ._runs import MomentStartWarning
 from ._smem import split_and_merge
 from ._start import moment_start_issue, moment_starts, random_starts
 

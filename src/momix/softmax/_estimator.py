@@ -1,9 +1,12 @@
-"""The :class:`SoftmaxMixture` estimator: validation, starts, EM restarts, fitted state."""
+"""The :class:`SoftmaxMixture` estimator: validation, EM restarts, fitted state, evaluation.
+
+The starts of the EM runs (screened moment candidates or random starts, and the
+:class:`MomentStartWarning` fallback) are in :mod:`._runs`.
+"""
 
 from __future__ import annotations
 
 import logging
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,9 +16,9 @@ from tqdm.auto import tqdm
 
 from .._base import MixtureEstimator, warn_not_converged
 from .._validation import check_rng
-from ..exceptions import DataError, MomixWarning
+from ..exceptions import DataError
 from ._data import check_features, to_model_data
-from ._em import EMResult, fit_em
+from ._em import EMResult
 from ._model import (
     ItemSetData,
     e_step,
@@ -25,25 +28,16 @@ from ._model import (
     sample_items,
     sample_situations,
 )
-from ._select import auto_n_runs, n_screened, resume_em, screen_in_two_stages, screening_order
+from ._runs import initial_runs
+from ._select import resume_em
 from ._smem import auto_split_merge, split_and_merge
-from ._start import (
-    feature_scaling,
-    moment_start_issue,
-    moment_starts,
-    random_starts,
-    within_covariance,
-)
+from ._start import within_covariance
 
-__all__ = ["SoftmaxMixture", "MomentStartWarning"]
+__all__ = ["SoftmaxMixture"]
 
 logger = logging.getLogger("momix.softmax")
 
 _ROW_WISE = "methods need the chosen alternatives y next to the features X; called with X only"
-
-
-class MomentStartWarning(MomixWarning):
-    """``init='moments'`` was requested but its assumptions fail; random starts were used."""
 
 
 class SoftmaxMixture(MixtureEstimator):
@@ -217,7 +211,7 @@ class SoftmaxMixture(MixtureEstimator):
         data = to_model_data(X, y, counts, groups)
         self._check_identifiable(data)
         rng = check_rng(self.random_state)
-        starts = self._starts(data, rng)
+        starts = initial_runs(self, data, rng)
         with tqdm(total=len(starts) * self.max_iter, disable=not self.verbose,
                   desc="SoftmaxMixture EM") as bar:
             runs = [resume_em(data, r, max_iter=self.max_iter, tol=self.tol,
@@ -250,47 +244,6 @@ class SoftmaxMixture(MixtureEstimator):
                 "the features are collinear or constant within every choice situation, so "
                 "their coefficients are not identified; drop the redundant columns"
             )
-
-    def _starts(self, data, rng) -> list[EMResult]:
-        """Runs to continue: screened moment candidates, or random starts (0 steps taken)."""
-        K = self.n_components
-        n = auto_n_runs(K) if self.n_init == "auto" else self.n_init
-        self.init_used_, self.n_init_ = self.init, n
-        if self.init == "moments":
-            issue = moment_start_issue(data, K)
-            if issue is None:
-                try:
-                    ms = moment_starts(data, K, 10 * K, rng)
-                except ValueError as exc:
-                    issue = str(exc)
-            if issue is None:
-                return self._screened(data, ms, n, rng)
-            warnings.warn(f"init='moments' skipped: {issue}; using {n} random start(s) "
-                          "(pass init='random' to silence; n_init >= 10 is advisable)",
-                          MomentStartWarning, stacklevel=3)
-            self.init_used_ = "random"
-        w, t = random_starts(feature_scaling(data), K, n, rng)
-        return [fit_em(data, wk, tk, max_iter=0, tol=self.tol) for wk, tk in zip(w, t, strict=True)]
-
-    def _screened(self, data, ms, n, rng) -> list[EMResult]:
-        """The ``n`` best of the screened moment candidates.
-
-        Fewer candidates than ``n``: with ``n_init='auto'`` all of them run (``n_init_``
-        records how many); with an integer ``n_init`` random starts make up the number.
-        """
-        counts = {s: ms.sources.count(s) for s in dict.fromkeys(ms.sources)}
-        logger.info("moment start: %d candidates %s, %d draws failed", len(ms.weights), counts,
-                    ms.n_failed)
-        top = screening_order(ms.log_likelihood, ms.sources)[:n_screened(n)]
-        runs = screen_in_two_stages(data, ms.weights[top], ms.theta[top], n, tol=self.tol,
-                                    step_size=self.step_size, accelerate=self.accelerate)
-        if self.n_init == "auto":
-            self.n_init_ = len(runs)
-        elif len(runs) < n:
-            w, t = random_starts(feature_scaling(data), self.n_components, n - len(runs), rng)
-            runs += [fit_em(data, wk, tk, max_iter=0, tol=self.tol)
-                     for wk, tk in zip(w, t, strict=True)]
-        return runs
 
     def _store(self, best: EMResult, data) -> None:
         self.weights_ = best.weights
