@@ -7,19 +7,25 @@ Rows (10 random models each unless ``--seeds``):
   weights, 5 restarts, 10 iterations; :func:`paper_em`), and converged EM
   (``GaussianMixture``, k-means init, 5 restarts, ``max_iter=500, tol=1e-6``); TF: the
   spherical-Gaussian moment method (Hsu & Kakade) with a whitened symmetric tensor power
-  method; Poly: momix Polymom with the diagonal parametrisation, moments of degree <= 3 and
-  the per-component "coordinates sum to one" constraint, as the paper (variance-weighted
-  least squares, convex iteration, moment polish); Poly (no polish): without the polish;
-  Poly (paper settings): unweighted least squares, lambda = 1e-5, one trace minimisation;
-  Poly (covariance weighting): residuals whitened by the moments' sample covariance
+  method; Poly: momix Polymom with the diagonal parametrisation, moments of degree <= 4 (the
+  paper: <= 3; chosen on seeds 100-111 by ``--weighting``) and the per-component
+  "coordinates sum to one" constraint as the paper, variance-weighted least squares, convex
+  iteration, moment polish; Poly (no polish): without the polish; Poly (paper settings):
+  degree <= 3, unweighted least squares, lambda = 1e-5, one trace minimisation; Poly
+  (covariance weighting): residuals whitened by the moments' sample covariance
   (``moment_weighting="covariance"``, efficient GMM weighting; the default is diagonal);
-  Poly + EM: momix's EM refinement (GaussianMixture warm-started) of the Poly fit.
+  Poly (spherical model): the correctly specified ``GaussianSpherical``.
 * 3-view symmetric categorical K = D = 3, T = 1e4..1e6: EM (the paper's: one Dirichlet start,
   <= 100 iterations, tol 1e-5), TF (cross-view moments, whitened tensor power method), Poly
-  (``MultiView(symmetric=True, simplex=True)``), Poly + EM (categorical 3-view EM to
-  convergence from Poly).
-* Mixture of linear regressions K = D = 2, T = 1e4..1e6: EM (random starts, 5 restarts),
-  Poly (known noise), Poly + EM.
+  (``MultiView(symmetric=True, simplex=True)``).
+* Mixture of linear regressions K = D = 2, T = 1e4..1e6: EM (random starts, 5 restarts,
+  <= 100 iterations), Poly (known noise).
+
+Every row: Poly + EM is momix's EM refinement to convergence (``refine="em"``: Gaussian ECM
+keeping the sum-to-one constraint, categorical 3-view EM, regression EM) from the Poly fit;
+Poly + EM (as EM column) is the row's EM baseline with its start replaced by the Poly fit
+(Gaussians: the 10-step EM from the Poly means with the data variance and uniform weights;
+3-view: <= 100 iterations, tol 1e-5; regressions: <= 100 iterations).
 
 Methods draw their randomness from a stream independent of the data's. Metric: the paper's
 max_k ||theta_k - theta_hat_k|| / ||theta_k|| after Hungarian matching (means only for
@@ -201,16 +207,17 @@ def _method_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, 7919])
 
 
-def _poly_then_em(est, Z, sw=None):
-    """Poly + EM: momix's EM refinement (the code path of ``refine="em"``) from a fitted
-    Polymom, so Poly and Poly + EM share one moment fit."""
+def _poly_then_em(est, Z, sw=None, max_iter=1000):
+    """Poly + EM: momix's EM refinement to convergence (the code path of ``refine="em"``,
+    which keeps the model's constraints) from a fitted Polymom, so the Poly columns share one
+    moment fit."""
     sw = np.ones(len(Z)) if sw is None else sw
-    res = refine_em(est.model_, Z, sw, est.params_, est.weights_, max_iter=1000,
+    res = refine_em(est.model_, Z, sw, est.params_, est.weights_, max_iter=max_iter,
                     reg_covar=est.reg_covar, rng=check_rng(est.random_state))
     return res
 
 
-def paper_em(X, k, seed, n_init=5, n_iter=10, thresh=1e-2, min_covar=1e-3):
+def paper_em(X, k, seed, n_init=5, n_iter=10, thresh=1e-2, min_covar=1e-3, means_init=None):
     """The paper's EM baseline, ``sklearn.mixture.GMM(k, 'diag', n_init=5, n_iter=10,
     thresh=1e-2)`` of scikit-learn 0.15/0.16, with today's ``GaussianMixture``.
 
@@ -220,15 +227,19 @@ def paper_em(X, k, seed, n_init=5, n_iter=10, thresh=1e-2, min_covar=1e-3):
     mean), so 10 iterations were run in practice. ``GaussianMixture(init_params="kmeans",
     tol=1e-2)`` instead starts from per-cluster variances and stops on the mean
     log-likelihood after two or three steps, far from the paper's EM column.
+
+    ``means_init`` replaces the k-means means by one given start (Poly + EM: the same EM from
+    the Polymom means).
     """
     from sklearn.cluster import KMeans
 
     var = np.var(X, axis=0) + min_covar
     best = None
-    for i in range(n_init):
-        km = KMeans(k, n_init=10, random_state=seed + 10_000 + i).fit(X)
+    for i in range(1 if means_init is not None else n_init):
+        start = means_init if means_init is not None else KMeans(
+            k, n_init=10, random_state=seed + 10_000 + i).fit(X).cluster_centers_
         gm = GaussianMixture(k, covariance_type="diag", weights_init=np.full(k, 1.0 / k),
-                             means_init=km.cluster_centers_,
+                             means_init=start,
                              precisions_init=np.tile(1.0 / var, (k, 1)), reg_covar=min_covar,
                              max_iter=n_iter, tol=thresh / len(X)).fit(X)
         score = gm.score(X)
@@ -237,18 +248,19 @@ def paper_em(X, k, seed, n_init=5, n_iter=10, thresh=1e-2, min_covar=1e-3):
     return best[1]
 
 
+POLY_GAUSSIAN = GaussianDiagonal(2, order=4, mean_sum=1.0)  # R_obs = 4, the library default
+PAPER_GAUSSIAN = GaussianDiagonal(2, order=3, mean_sum=1.0)  # the paper's R_obs = 3
+
+
 def gaussian_methods(kind, X, seed):
     rng = _method_rng(seed)
-    model = GaussianDiagonal(2, order=3, mean_sum=1.0)
+    model = POLY_GAUSSIAN
     shared = {}
 
-    def poly():
-        shared["poly"] = Polymom(model, 2, random_state=0).fit(X)
-        return shared["poly"].means_
-
-    def poly_em():
-        est = shared.get("poly") or Polymom(model, 2, random_state=0).fit(X)
-        return _poly_then_em(est, X).params[:, :2]
+    def fitted():
+        if "poly" not in shared:
+            shared["poly"] = Polymom(model, 2, random_state=0).fit(X)
+        return shared["poly"]
 
     methods = {
         "EM": lambda: paper_em(X, 2, seed),
@@ -256,18 +268,20 @@ def gaussian_methods(kind, X, seed):
                                                   max_iter=500, tol=1e-6,
                                                   random_state=seed + 10_000).fit(X).means_,
         "TF": lambda: spherical_tf(X, 2, rng),
-        "Poly": poly,
-        "Poly + EM": poly_em,
+        "Poly": lambda: fitted().means_,
+        "Poly + EM (as EM column)": lambda: paper_em(X, 2, seed,
+                                                     means_init=fitted().means_),
+        "Poly + EM": lambda: _poly_then_em(fitted(), X).params[:, :2],
         "Poly (paper settings)": lambda: Polymom(
-            model, 2, moment_weighting="none", penalty=1e-5, rank_method="trace", polish=False,
-            random_state=0).fit(X).means_,
+            PAPER_GAUSSIAN, 2, moment_weighting="none", penalty=1e-5, rank_method="trace",
+            polish=False, random_state=0).fit(X).means_,
         "Poly (no polish)": lambda: Polymom(model, 2, polish=False, random_state=0).fit(X).means_,
         "Poly (covariance weighting)": lambda: Polymom(
             model, 2, moment_weighting="covariance", random_state=0).fit(X).means_,
     }
     if kind == "spherical":  # the correctly specified model (the paper fitted diagonal)
         methods["Poly (spherical model)"] = lambda: Polymom(
-            GaussianSpherical(2, order=3, mean_sum=1.0), 2, random_state=0).fit(X).means_
+            GaussianSpherical(2, order=4, mean_sum=1.0), 2, random_state=0).fit(X).means_
     return methods
 
 
@@ -277,19 +291,21 @@ def multiview_methods(views, seed):
     model = MultiView(3, symmetric=True, simplex=True)
     shared = {}
 
-    def poly():
-        shared["poly"] = Polymom(model, 3, random_state=0).fit(Z)
-        return _simplex(shared["poly"].params_)
-
-    def poly_em():
-        est = shared.get("poly") or Polymom(model, 3, random_state=0).fit(Z)
-        return _poly_then_em(est, Z).params
+    def fitted():
+        if "poly" not in shared:
+            shared["poly"] = Polymom(model, 3, random_state=0).fit(Z)
+        return shared["poly"]
 
     def em():  # the paper's EM: one Dirichlet(1) start, <= 100 iterations, tol 1e-5
         return categorical_em(views, rng.dirichlet(np.ones(3)), rng.dirichlet(np.ones(3), 3))
 
-    return {"EM": em, "TF": lambda: multiview_tf(views, 3, rng), "Poly": poly,
-            "Poly + EM": poly_em}
+    def poly_em():  # the same EM from the Polymom weights and means
+        est = fitted()
+        return categorical_em(views, est.weights_, _simplex(est.params_))
+
+    return {"EM": em, "TF": lambda: multiview_tf(views, 3, rng),
+            "Poly": lambda: _simplex(fitted().params_), "Poly + EM (as EM column)": poly_em,
+            "Poly + EM": lambda: _poly_then_em(fitted(), Z).params}
 
 
 def regression_methods(X, y, noise_variance, seed):
@@ -297,19 +313,18 @@ def regression_methods(X, y, noise_variance, seed):
     Z = np.column_stack([X, y])
     shared = {}
 
-    def poly():
-        shared["poly"] = Polymom(model, 2, random_state=0).fit(X, y)
-        return shared["poly"].params_
-
-    def poly_em():
-        est = shared.get("poly") or Polymom(model, 2, random_state=0).fit(X, y)
-        return _poly_then_em(est, Z).params
+    def fitted():
+        if "poly" not in shared:
+            shared["poly"] = Polymom(model, 2, random_state=0).fit(X, y)
+        return shared["poly"]
 
     return {
         "EM": lambda: MixtureOfLinearRegressions(2, init="random", n_init=5, fit_intercept=False,
                                                  max_iter=100,
                                                  random_state=seed + 10_000).fit(X, y).coef_,
-        "Poly": poly, "Poly + EM": poly_em,
+        "Poly": lambda: fitted().params_,
+        "Poly + EM (as EM column)": lambda: _poly_then_em(fitted(), Z, max_iter=100).params,
+        "Poly + EM": lambda: _poly_then_em(fitted(), Z).params,
     }
 
 
@@ -413,6 +428,7 @@ def d2_timing(repeats=7):
 
 WEIGHTING_RUNS = RESULTS / "polymom_table_weighting_runs.jsonl"
 WEIGHTINGS = ("none", "variance", "covariance", "two_step")
+ORDER4 = ("R4 variance", "R4 covariance", "R4 two_step")  # Gaussian rows, moments of degree 4
 CHOICE_SEEDS = range(100, 112)  # disjoint from the table's seeds 0..9
 
 
@@ -431,10 +447,13 @@ def weighting_fits(row, T, seed):
                                 moment_weighting=w).fit(data.X, data.y).params_
         return data.coefs, {w: (lambda w=w: fit(w)) for w in WEIGHTINGS[:3]}
     data = make_gaussian_mixture(T, 2, 2, row, random_state=seed)
-    model = GaussianDiagonal(2, order=3, mean_sum=1.0)
-    fit = lambda w: Polymom(model, 2, random_state=0,  # noqa: E731
-                            moment_weighting=w).fit(data.X).means_
-    return data.means, {w: (lambda w=w: fit(w)) for w in WEIGHTINGS}
+
+    def fit(name):
+        model = POLY_GAUSSIAN if name.startswith("R4 ") else PAPER_GAUSSIAN
+        return Polymom(model, 2, random_state=0,
+                       moment_weighting=name.removeprefix("R4 ")).fit(data.X).means_
+
+    return data.means, {w: (lambda w=w: fit(w)) for w in WEIGHTINGS + ORDER4}
 
 
 def run_weighting(cells, seeds=CHOICE_SEEDS, path: Path = WEIGHTING_RUNS) -> None:
@@ -456,18 +475,21 @@ def run_weighting(cells, seeds=CHOICE_SEEDS, path: Path = WEIGHTING_RUNS) -> Non
 
 
 def weighting_markdown(path: Path = WEIGHTING_RUNS) -> str:
-    """Mean / median error per weighting and models won against ``"variance"``."""
+    """Mean / median error per weighting (moments of degree <= 3; ``R4``: <= 4) and models
+    won against ``"variance"``."""
     cells = summarise(path)
     runs: dict = {}
     for line in path.read_text().splitlines() if path.exists() else []:
         if line.strip():
             r = json.loads(line)
             runs.setdefault((r["row"], r["T"], r["method"]), {})[r["seed"]] = r.get("error")
-    lines = ["| row | T | n | " + " | ".join(WEIGHTINGS) + " |", "|---|---|---|" + "---|" * 4]
+    names = WEIGHTINGS + ORDER4
+    lines = ["| row | T | n | " + " | ".join(names) + " |",
+             "|---|---|---|" + "---|" * len(names)]
     for c in cells:
         base = runs.get((c["row"], c["T"], "variance"), {})
         vals = []
-        for w in WEIGHTINGS:
+        for w in names:
             rec = c["methods"].get(w)
             if rec is None:
                 vals.append("")
@@ -515,8 +537,9 @@ def _categorical_mle(views, seed, n_starts=10):
 
 
 def em_check(row, T, seed) -> dict:
-    """Errors and mean log-likelihoods of Poly + EM, the EM column, converged EM and the truth
-    on one table model (the Poly + EM misses: spherical T = 1e3, 3-view T = 1e4)."""
+    """Errors and mean log-likelihoods of Poly + EM, the EM column, converged EM
+    and the truth on one table model (cells where the converged fits are further from the
+    truth than the 10-step EM: spherical T = 1e3, 3-view T = 1e4)."""
     if row == "3-view":
         data = make_multiview_mixture(T, 3, 3, symmetric=True, random_state=seed)
         views, Z = data.views, np.hstack(list(data.views))
@@ -533,7 +556,7 @@ def em_check(row, T, seed) -> dict:
                 "ll_truth": _categorical_loglik(views, data.weights, truth)}
     data = make_gaussian_mixture(T, 2, 2, row, random_state=seed)
     X = data.X
-    est = Polymom(GaussianDiagonal(2, order=3, mean_sum=1.0), 2, random_state=0).fit(X)
+    est = Polymom(POLY_GAUSSIAN, 2, random_state=0).fit(X)
     ref = _poly_then_em(est, X)
     gm = GaussianMixture(2, covariance_type="diag", n_init=5, max_iter=500, tol=1e-6,
                          random_state=seed + 10_000).fit(X)
@@ -565,7 +588,8 @@ def run_em_check(cells=(("spherical", 1_000), ("3-view", 10_000)), seeds=10,
 
 def em_check_markdown(path: Path = EM_CHECK_RUNS) -> str:
     recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    lines = ["| row | T | model | Poly + EM | EM | EM (converged) | LL Poly + EM | "
+    lines = ["| row | T | model | Poly + EM | EM | EM (converged) | "
+             "LL Poly + EM | "
              "LL EM (converged) | LL truth |", "|---|---|---|---|---|---|---|---|---|"]
     for r in recs:
         lines.append(f"| {r['row']} | {r['T']:.0e} | {r['seed']} | {r['poly_em']:.2f} | "
@@ -578,11 +602,12 @@ def em_check_markdown(path: Path = EM_CHECK_RUNS) -> str:
         dll = np.array([r["ll_poly_em"] - r["ll_em_converged"] for r in sub])
         lines.append(
             f"\n{row}: Poly + EM - EM = {d.mean():+.3f} (sd {d.std(ddof=1):.3f}, se "
-            f"{d.std(ddof=1) / np.sqrt(len(d)):.3f}; Poly + EM lower in {np.sum(d < 0)}/{len(d)});"
+            f"{d.std(ddof=1) / np.sqrt(len(d)):.3f}; lower in {np.sum(d < 0)}/{len(d)});"
             f" against converged EM {dc.mean():+.3f} (se {dc.std(ddof=1) / np.sqrt(len(d)):.3f},"
-            f" lower in {np.sum(dc < 0)}/{len(d)}); log-likelihood Poly + EM - converged EM: "
+            f" lower in {np.sum(dc < 0)}/{len(d)}); log-likelihood minus converged EM's: "
             f"median {np.median(dll):+.1e}, range [{dll.min():+.1e}, {dll.max():+.1e}] per "
-            f"sample, higher in {np.sum(dll > 0)}/{len(d)}; every fit above the truth's: "
+            f"sample, higher in {np.sum(dll > 0)}/{len(d)}; every Poly + EM fit above "
+            "the truth's: "
             f"{all(r['ll_poly_em'] > r['ll_truth'] for r in sub)}.")
     return "\n".join(lines) + "\n"
 
@@ -642,6 +667,37 @@ def run_mlr_start(seeds=CHOICE_SEEDS, noises=(0.1, 1.0), T=10_000,
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------- more models for the closest cells
+
+MORE_RUNS = RESULTS / "polymom_table_50_models_runs.jsonl"
+MORE_CELLS = (("spherical", 1_000), ("3-view", 10_000))
+MORE_METHODS = ("EM", "Poly", "Poly + EM", "Poly + EM (as EM column)")
+
+
+def run_more_models(seeds=50, path: Path = MORE_RUNS) -> str:
+    """The table's methods on ``seeds`` models (seeds 0..seeds-1, the table's first 10
+    included) in the cells whose 10-model means are within noise of each other; returns the
+    markdown: mean error over all models and per block of 10 models."""
+    ONLY.update(MORE_METHODS)
+    run_grid(MORE_CELLS, seeds, path=path)
+    runs: dict = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            runs.setdefault((r["row"], r["T"], r["method"]), {})[r["seed"]] = r.get("error")
+    lines = ["| row | T | method | n | mean (se) | median | mean per block of 10 models |",
+             "|---|---|---|---|---|---|---|"]
+    for row, T in MORE_CELLS:
+        for m in MORE_METHODS:
+            errs = runs.get((row, T, m), {})
+            e = np.array([errs[k] for k in sorted(errs)], dtype=float)
+            blocks = " / ".join(f"{e[i:i + 10].mean():.2f}" for i in range(0, len(e), 10))
+            lines.append(f"| {row} | {T:.0e} | {m} | {len(e)} | {e.mean():.3f} "
+                         f"({e.std(ddof=1) / np.sqrt(len(e)):.3f}) | {np.median(e):.3f} | "
+                         f"{blocks} |")
+    return "\n".join(lines) + "\n"
+
+
 # -------------------------------------------------------------------------------- main
 
 SETTINGS = {
@@ -651,7 +707,8 @@ SETTINGS = {
     "mlr": [("lin. reg.", T) for T in (10_000, 100_000, 1_000_000)],
 }
 ROW_ORDER = ["spherical", "diagonal", "constrained", "3-view", "lin. reg."]
-METHOD_ORDER = ["EM", "EM (converged)", "TF", "Poly", "Poly + EM", "Poly (spherical model)",
+METHOD_ORDER = ["EM", "EM (converged)", "TF", "Poly", "Poly + EM", "Poly + EM (as EM column)",
+                "Poly (spherical model)",
                 "Poly (no polish)", "Poly (paper settings)", "Poly (covariance weighting)"]
 RUNS = RESULTS / "polymom_table_runs.jsonl"
 
@@ -810,6 +867,8 @@ def main(argv=None):
                         help="MixtureOfLinearRegressions' Polymom start settings, seeds 100-111")
     parser.add_argument("--em-check", action="store_true",
                         help="per-model likelihoods of Poly + EM and EM in the two missed cells")
+    parser.add_argument("--more-models", action="store_true",
+                        help="50 models in the cells closest to a tie (MORE_CELLS)")
     parser.add_argument("--weighting", action="store_true",
                         help="compare the moment weightings on seeds 100-111 (the choice)")
     args = parser.parse_args(argv)
@@ -823,6 +882,11 @@ def main(argv=None):
     if args.em_check:
         md = run_em_check() if not args.report else em_check_markdown()
         (RESULTS / "polymom_table_em_check.md").write_text(md)
+        print(md)
+        return
+    if args.more_models:
+        md = run_more_models(seeds=max(args.seeds, 50))
+        (RESULTS / "polymom_table_50_models.md").write_text(md)
         print(md)
         return
     if args.weighting:
