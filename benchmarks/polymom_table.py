@@ -8,10 +8,10 @@ Rows (10 random models each unless ``--seeds``):
   (``GaussianMixture``, k-means init, 5 restarts, ``max_iter=500, tol=1e-6``); TF: the
   spherical-Gaussian moment method (Hsu & Kakade) with a whitened symmetric tensor power
   method; Poly: momix Polymom with the diagonal parametrisation, moments of degree <= 4 (the
-  paper: <= 3; chosen on seeds 100-111 by ``--weighting``) and the per-component
-  "coordinates sum to one" constraint as the paper, variance-weighted least squares, convex
-  iteration, moment polish; Poly (no polish): without the polish; Poly (paper settings):
-  degree <= 3, unweighted least squares, lambda = 1e-5, one trace minimisation; Poly
+  paper: <= 3; chosen on seeds 100-111 by ``polymom_studies.py --weighting``) and the
+  per-component "coordinates sum to one" constraint as the paper, variance-weighted least
+  squares, convex iteration, moment polish; Poly (no polish): without the polish; Poly (paper
+  settings): degree <= 3, unweighted least squares, lambda = 1e-5, one trace minimisation; Poly
   (covariance weighting): residuals whitened by the moments' sample covariance
   (``moment_weighting="covariance"``, efficient GMM weighting; the default is diagonal);
   Poly (spherical model): the correctly specified ``GaussianSpherical``.
@@ -36,10 +36,13 @@ Gaussian code. Resumable: one JSON line per (row, T, seed, method) with wall tim
 and solve time against dimension and order, and the D = 2 diagonal fit time.
 Machine: 2 cores, 24 GiB, shared.
 
+The peer methods (TF, the paper's EMs) are in ``polymom_baselines.py``.
+
 Usage: ``python benchmarks/polymom_table.py [--seeds 10] [--rows gauss,multiview,mlr,size,timing]``
-(``--report`` only aggregates the JSONL into ``polymom_table.{json,md}``;
-``--weighting`` compares the moment weightings on seeds 100-111, outside the table's,
-into ``polymom_table_weighting{_runs.jsonl,.md}``).
+(``--report`` only aggregates the JSONL into ``polymom_table.{json,md}``). The studies behind
+the choices (moment weighting, the per-model EM likelihood check, the regression start, 50
+models in the closest cells) are ``python benchmarks/polymom_studies.py --weighting |
+--em-check | --mlr-start | --more-models``.
 """
 
 from __future__ import annotations
@@ -48,13 +51,13 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 import tracemalloc
 import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
 
 from momix._validation import check_rng
@@ -74,6 +77,16 @@ from momix.polymom import (
 )
 from momix.polymom._refine import refine_em
 
+# the script's folder, also when run by ``momix bench`` (runpy does not add it to sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from polymom_baselines import (  # noqa: E402
+    _simplex,
+    categorical_em,
+    multiview_tf,
+    paper_em,
+    spherical_tf,
+)
+
 RESULTS = Path(__file__).parent / "results"
 ONLY: set[str] = set()  # run only these methods (``--methods``), for partial re-runs
 PAPER = {  # Table 3 of the paper: (EM, TF, Poly) per T
@@ -85,74 +98,7 @@ PAPER = {  # Table 3 of the paper: (EM, TF, Poly) per T
 }
 
 
-# ------------------------------------------------------------------ tensor power method
-
-
-def whitened_tensor_power(M2, M3, k, rng, n_restarts=None, n_iter=None):
-    """Robust symmetric tensor power method after whitening (Anandkumar et al. 2014).
-
-    ``M2 = sum_k w_k mu_k mu_k^T``, ``M3 = sum_k w_k mu_k^{(x)3}`` -> (weights, means (k, d)).
-    """
-    U, s, _ = np.linalg.svd((M2 + M2.T) / 2)
-    W = U[:, :k] / np.sqrt(np.maximum(s[:k], 1e-12))
-    T = np.einsum("abc,ai,bj,ck->ijk", M3, W, W, W)
-    n_restarts = n_restarts or 2 * k
-    n_iter = n_iter or 10 * int(np.ceil(np.log(k) + 1)) * 3
-    lams, vecs = [], []
-    for _ in range(k):
-        best = None
-        for _ in range(n_restarts):
-            th = rng.standard_normal(k)
-            th /= np.linalg.norm(th)
-            for _ in range(n_iter):
-                th = np.einsum("ijk,j,k->i", T, th, th)
-                th /= max(np.linalg.norm(th), 1e-300)
-            val = np.einsum("ijk,i,j,k->", T, th, th, th)
-            if best is None or val > best[0]:
-                best = (val, th)
-        lam, th = best
-        lams.append(lam)
-        vecs.append(th)
-        T = T - lam * np.einsum("i,j,k->ijk", th, th, th)
-    lams, vecs = np.array(lams), np.array(vecs)
-    B = np.linalg.pinv(W.T)
-    means = (lams[:, None] * vecs) @ B.T
-    weights = 1.0 / np.maximum(lams, 1e-12) ** 2
-    return weights / weights.sum(), means
-
-
-def spherical_tf(X, k, rng):
-    """Hsu-Kakade moments for spherical Gaussians with a common variance, then TPM."""
-    mu = X.mean(0)
-    cov = np.cov(X.T)
-    vals, vecs = np.linalg.eigh(cov)
-    sigma2, v = vals[0], vecs[:, 0]
-    m1 = ((((X - mu) @ v) ** 2)[:, None] * X).mean(0)
-    d = X.shape[1]
-    M2 = X.T @ X / len(X) - sigma2 * np.eye(d)
-    M3 = np.einsum("na,nb,nc->abc", X, X, X) / len(X)
-    eye = np.eye(d)
-    M3 -= (np.einsum("a,bc->abc", m1, eye) + np.einsum("b,ac->abc", m1, eye)
-           + np.einsum("c,ab->abc", m1, eye))
-    return whitened_tensor_power(M2, M3, k, rng)[1]
-
-
-def multiview_tf(views, k, rng):
-    x1, x2, x3 = views
-    n = x1.shape[0]
-    M2 = x1.T @ x2 / n
-    M3 = np.einsum("na,nb,nc->abc", x1, x2, x3) / n
-    M3 = sum(np.transpose(M3, p) for p in [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0),
-                                          (2, 0, 1), (2, 1, 0)]) / 6
-    return _simplex(whitened_tensor_power(M2, M3, k, rng)[1])
-
-
 # ----------------------------------------------------------------------------- helpers
-
-
-def _simplex(means):
-    a = np.abs(means)
-    return a / np.maximum(a.sum(axis=1, keepdims=True), 1e-300)
 
 
 def _err(true, est) -> float:
@@ -176,25 +122,6 @@ def _timed(fn):
     return out, time.perf_counter() - start, None
 
 
-def categorical_em(views, weights, means, max_iter=100, tol=1e-5):
-    counts = views.sum(axis=0)  # (n, d): how often each category appears over the views
-    w = np.maximum(weights, 0.01 / len(weights))  # a zero weight would stay dead under EM
-    w, xi = w / w.sum(), np.clip(means, 1e-6, None)
-    xi /= xi.sum(1, keepdims=True)
-    prev = -np.inf
-    for _ in range(max_iter):
-        logp = counts @ np.log(xi).T + np.log(np.maximum(w, 1e-300))
-        norm = logsumexp(logp, axis=1)
-        if norm.mean() - prev < tol:
-            break
-        prev = norm.mean()
-        r = np.exp(logp - norm[:, None])
-        w = r.mean(0)
-        xi = np.clip(r.T @ counts, 1e-10, None)
-        xi /= xi.sum(1, keepdims=True)
-    return xi
-
-
 # -------------------------------------------------------------------------------- rows
 #
 # Every method draws its randomness from ``_method_rng(seed)``, a stream independent of the
@@ -215,37 +142,6 @@ def _poly_then_em(est, Z, sw=None, max_iter=1000):
     res = refine_em(est.model_, Z, sw, est.params_, est.weights_, max_iter=max_iter,
                     reg_covar=est.reg_covar, rng=check_rng(est.random_state))
     return res
-
-
-def paper_em(X, k, seed, n_init=5, n_iter=10, thresh=1e-2, min_covar=1e-3, means_init=None):
-    """The paper's EM baseline, ``sklearn.mixture.GMM(k, 'diag', n_init=5, n_iter=10,
-    thresh=1e-2)`` of scikit-learn 0.15/0.16, with today's ``GaussianMixture``.
-
-    That GMM started every restart from k-means means (``KMeans`` with 10 starts), uniform
-    weights and the *data* variance for every component (plus ``min_covar``), and its
-    ``thresh`` bounded the change of the summed log-likelihood (0.16: ``thresh / n`` on the
-    mean), so 10 iterations were run in practice. ``GaussianMixture(init_params="kmeans",
-    tol=1e-2)`` instead starts from per-cluster variances and stops on the mean
-    log-likelihood after two or three steps, far from the paper's EM column.
-
-    ``means_init`` replaces the k-means means by one given start (Poly + EM: the same EM from
-    the Polymom means).
-    """
-    from sklearn.cluster import KMeans
-
-    var = np.var(X, axis=0) + min_covar
-    best = None
-    for i in range(1 if means_init is not None else n_init):
-        start = means_init if means_init is not None else KMeans(
-            k, n_init=10, random_state=seed + 10_000 + i).fit(X).cluster_centers_
-        gm = GaussianMixture(k, covariance_type="diag", weights_init=np.full(k, 1.0 / k),
-                             means_init=start,
-                             precisions_init=np.tile(1.0 / var, (k, 1)), reg_covar=min_covar,
-                             max_iter=n_iter, tol=thresh / len(X)).fit(X)
-        score = gm.score(X)
-        if best is None or score > best[0]:
-            best = (score, gm.means_)
-    return best[1]
 
 
 POLY_GAUSSIAN = GaussianDiagonal(2, order=4, mean_sum=1.0)  # R_obs = 4, the library default
@@ -424,281 +320,7 @@ def d2_timing(repeats=7):
     return out
 
 
-# ------------------------------------------------------------- moment-weighting choice
-
-WEIGHTING_RUNS = RESULTS / "polymom_table_weighting_runs.jsonl"
-WEIGHTINGS = ("none", "variance", "covariance", "two_step")
-ORDER4 = ("R4 variance", "R4 covariance", "R4 two_step")  # Gaussian rows, moments of degree 4
-CHOICE_SEEDS = range(100, 112)  # disjoint from the table's seeds 0..9
-
-
-def weighting_fits(row, T, seed):
-    """(truth, {weighting: fit -> estimate}) for the Poly method of a table cell."""
-    if row == "3-view":
-        data = make_multiview_mixture(T, 3, 3, symmetric=True, random_state=seed)
-        Z, model = np.hstack(list(data.views)), MultiView(3, symmetric=True, simplex=True)
-        fit = lambda w: _simplex(Polymom(model, 3, random_state=0,  # noqa: E731
-                                         moment_weighting=w).fit(Z).params_)
-        return data.means[0], {w: (lambda w=w: fit(w)) for w in WEIGHTINGS[:3]}
-    if row == "lin. reg.":
-        data = make_linear_regression_mixture(T, 2, 2, random_state=seed)
-        model = LinearRegression(2, data.noise_variance, x_order=2, y_order=3)
-        fit = lambda w: Polymom(model, 2, random_state=0,  # noqa: E731
-                                moment_weighting=w).fit(data.X, data.y).params_
-        return data.coefs, {w: (lambda w=w: fit(w)) for w in WEIGHTINGS[:3]}
-    data = make_gaussian_mixture(T, 2, 2, row, random_state=seed)
-
-    def fit(name):
-        model = POLY_GAUSSIAN if name.startswith("R4 ") else PAPER_GAUSSIAN
-        return Polymom(model, 2, random_state=0,
-                       moment_weighting=name.removeprefix("R4 ")).fit(data.X).means_
-
-    return data.means, {w: (lambda w=w: fit(w)) for w in WEIGHTINGS + ORDER4}
-
-
-def run_weighting(cells, seeds=CHOICE_SEEDS, path: Path = WEIGHTING_RUNS) -> None:
-    """Poly under each moment weighting on seeds outside the table's (the choice of the
-    default); one JSON line per (row, T, seed, weighting), resumable like :func:`run_grid`."""
-    done = _done(path)
-    for seed in seeds:
-        for row, T in cells:
-            truth, fits = weighting_fits(row, T, seed)
-            for name, fn in fits.items():
-                if (row, T, seed, name) in done or (ONLY and name not in ONLY):
-                    continue
-                rec = {"row": row, "T": T, "seed": seed, "method": name,
-                       **run_method(fn, truth, row not in ("3-view", "lin. reg."))}
-                with path.open("a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
-                print(f"weighting {row} T={T:.0e} seed={seed} {name}: "
-                      f"{rec.get('error', rec.get('failure'))} ({rec['wall_s']:.2f} s)", flush=True)
-
-
-def weighting_markdown(path: Path = WEIGHTING_RUNS) -> str:
-    """Mean / median error per weighting (moments of degree <= 3; ``R4``: <= 4) and models
-    won against ``"variance"``."""
-    cells = summarise(path)
-    runs: dict = {}
-    for line in path.read_text().splitlines() if path.exists() else []:
-        if line.strip():
-            r = json.loads(line)
-            runs.setdefault((r["row"], r["T"], r["method"]), {})[r["seed"]] = r.get("error")
-    names = WEIGHTINGS + ORDER4
-    lines = ["| row | T | n | " + " | ".join(names) + " |",
-             "|---|---|---|" + "---|" * len(names)]
-    for c in cells:
-        base = runs.get((c["row"], c["T"], "variance"), {})
-        vals = []
-        for w in names:
-            rec = c["methods"].get(w)
-            if rec is None:
-                vals.append("")
-                continue
-            mine = runs[(c["row"], c["T"], w)]
-            common = [s for s in mine if s in base and mine[s] is not None and base[s] is not None]
-            wins = sum(mine[s] < base[s] for s in common)
-            won = "" if w == "variance" else f" ({wins}/{len(common)} won)"
-            vals.append(f"{_fmt(rec['mean_error'])} / {_fmt(rec['median_error'])}"
-                        f" ({_num(rec['median_wall_s'], 2)} s){won}")
-        n = max(r["n"] for r in c["methods"].values())
-        lines.append(f"| {c['row']} | {c['T']:.0e} | {n} | " + " | ".join(vals) + " |")
-    return "\n".join(lines) + "\n"
-
-
-# ------------------------------------------- Poly + EM against EM: likelihoods per model
-
-EM_CHECK_RUNS = RESULTS / "polymom_table_em_check.jsonl"
-
-
-def _diag_loglik(X, weights, means, variances) -> float:
-    diff = X[:, None, :] - means[None]
-    logp = -0.5 * np.sum(np.log(2 * np.pi * variances)[None] + diff**2 / variances[None], axis=2)
-    return float(np.mean(logsumexp(logp + np.log(weights)[None], axis=1)))
-
-
-def _categorical_loglik(views, weights, xi) -> float:
-    logp = views.sum(axis=0) @ np.log(np.clip(xi, 1e-300, None)).T
-    return float(np.mean(logsumexp(logp + np.log(np.maximum(weights, 1e-300)), axis=1)))
-
-
-def _categorical_mle(views, seed, n_starts=10):
-    """Best of ``n_starts`` converged categorical EMs from Dirichlet starts (weights too)."""
-    best = None
-    for i in range(n_starts):
-        g = np.random.default_rng([seed, 99, i])
-        xi = categorical_em(views, g.dirichlet(np.ones(3)), g.dirichlet(np.ones(3), 3),
-                            max_iter=2000, tol=1e-10)
-        logp, w = views.sum(axis=0) @ np.log(xi).T, np.full(3, 1 / 3)
-        for _ in range(200):  # the weights of the converged means
-            w = np.exp(logp + np.log(w) - logsumexp(logp + np.log(w), axis=1)[:, None]).mean(0)
-        ll = _categorical_loglik(views, w, xi)
-        best = (ll, xi) if best is None or ll > best[0] else best
-    return best
-
-
-def em_check(row, T, seed) -> dict:
-    """Errors and mean log-likelihoods of Poly + EM, the EM column, converged EM
-    and the truth on one table model (cells where the converged fits are further from the
-    truth than the 10-step EM: spherical T = 1e3, 3-view T = 1e4)."""
-    if row == "3-view":
-        data = make_multiview_mixture(T, 3, 3, symmetric=True, random_state=seed)
-        views, Z = data.views, np.hstack(list(data.views))
-        est = Polymom(MultiView(3, symmetric=True, simplex=True), 3, random_state=0).fit(Z)
-        ref = _poly_then_em(est, Z)
-        rng = _method_rng(seed)
-        em = categorical_em(views, rng.dirichlet(np.ones(3)), rng.dirichlet(np.ones(3), 3))
-        ll_best, xi_best = _categorical_mle(views, seed)
-        truth = data.means[0]
-        return {"poly_em": _err(truth, ref.params), "em": _err(truth, em),
-                "em_converged": _err(truth, xi_best),
-                "ll_poly_em": _categorical_loglik(views, ref.weights, ref.params),
-                "ll_em_converged": ll_best,
-                "ll_truth": _categorical_loglik(views, data.weights, truth)}
-    data = make_gaussian_mixture(T, 2, 2, row, random_state=seed)
-    X = data.X
-    est = Polymom(POLY_GAUSSIAN, 2, random_state=0).fit(X)
-    ref = _poly_then_em(est, X)
-    gm = GaussianMixture(2, covariance_type="diag", n_init=5, max_iter=500, tol=1e-6,
-                         random_state=seed + 10_000).fit(X)
-    true_var = np.stack([np.diag(c) for c in data.covariances])
-    return {"poly_em": _err(data.means, ref.params[:, :2]), "em": _err(data.means,
-                                                                        paper_em(X, 2, seed)),
-            "em_converged": _err(data.means, gm.means_),
-            "ll_poly_em": _diag_loglik(X, ref.weights, ref.params[:, :2], ref.params[:, 2:]),
-            "ll_em_converged": float(gm.score(X)),
-            "ll_truth": _diag_loglik(X, data.weights, data.means, true_var),
-            "poly_em_iter": int(ref.n_iter)}
-
-
-def run_em_check(cells=(("spherical", 1_000), ("3-view", 10_000)), seeds=10,
-                 path: Path = EM_CHECK_RUNS) -> str:
-    """Append :func:`em_check` per model (resumable); return the markdown summary."""
-    done = {(r, T, s) for r, T, s, _ in _done(path)}
-    for seed in range(seeds):
-        for row, T in cells:
-            if (row, T, seed) not in done:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    rec = {"row": row, "T": T, "seed": seed, "method": "em_check",
-                           **em_check(row, T, seed)}
-                with path.open("a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
-    return em_check_markdown(path)
-
-
-def em_check_markdown(path: Path = EM_CHECK_RUNS) -> str:
-    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    lines = ["| row | T | model | Poly + EM | EM | EM (converged) | "
-             "LL Poly + EM | "
-             "LL EM (converged) | LL truth |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in recs:
-        lines.append(f"| {r['row']} | {r['T']:.0e} | {r['seed']} | {r['poly_em']:.2f} | "
-                     f"{r['em']:.2f} | {r['em_converged']:.2f} | {r['ll_poly_em']:.6f} | "
-                     f"{r['ll_em_converged']:.6f} | {r['ll_truth']:.6f} |")
-    for row in sorted({r["row"] for r in recs}):
-        sub = [r for r in recs if r["row"] == row]
-        d = np.array([r["poly_em"] - r["em"] for r in sub])
-        dc = np.array([r["poly_em"] - r["em_converged"] for r in sub])
-        dll = np.array([r["ll_poly_em"] - r["ll_em_converged"] for r in sub])
-        lines.append(
-            f"\n{row}: Poly + EM - EM = {d.mean():+.3f} (sd {d.std(ddof=1):.3f}, se "
-            f"{d.std(ddof=1) / np.sqrt(len(d)):.3f}; lower in {np.sum(d < 0)}/{len(d)});"
-            f" against converged EM {dc.mean():+.3f} (se {dc.std(ddof=1) / np.sqrt(len(d)):.3f},"
-            f" lower in {np.sum(dc < 0)}/{len(d)}); log-likelihood minus converged EM's: "
-            f"median {np.median(dll):+.1e}, range [{dll.min():+.1e}, {dll.max():+.1e}] per "
-            f"sample, higher in {np.sum(dll > 0)}/{len(d)}; every Poly + EM fit above "
-            "the truth's: "
-            f"{all(r['ll_poly_em'] > r['ll_truth'] for r in sub)}.")
-    return "\n".join(lines) + "\n"
-
-
-# ------------------------------------------- MixtureOfLinearRegressions: Polymom start
-
-MLR_START_RUNS = RESULTS / "polymom_table_mlr_start.jsonl"
-MLR_STARTS = {  # start settings: (moment_weighting, penalty, polish)
-    "variance, lambda 1e-3, no polish (before)": ("variance", 1e-3, False),
-    "covariance, lambda 0.1, polish (default)": ("covariance", 0.1, True),
-}
-
-
-def run_mlr_start(seeds=CHOICE_SEEDS, noises=(0.1, 1.0), T=10_000,
-                  path: Path = MLR_START_RUNS) -> str:
-    """Error of the Polymom start of ``MixtureOfLinearRegressions`` and of the EM after it,
-    per start setting (seeds outside the table's); one JSON line per run, resumable."""
-    import momix.polymom._mlr as mlr
-
-    done = _done(path)
-    for noise in noises:
-        for seed in seeds:
-            data = make_linear_regression_mixture(T, 2, 2, noise_variance=noise,
-                                                  random_state=seed)
-            for name, (weighting, lam, pol) in MLR_STARTS.items():
-                row = f"noise {noise}"
-                if (row, T, seed, name) in done:
-                    continue
-                kw = dict(moment_weighting=weighting, penalty=lam, polish=pol)
-                start_fn = mlr.polymom_regression_start
-                mlr.polymom_regression_start = lambda *a, _f=start_fn, _kw=kw, **k: _f(
-                    *a, **{**k, **_kw})
-                try:
-                    rec = run_method(lambda d=data: MixtureOfLinearRegressions(
-                        2, fit_intercept=False, random_state=0).fit(d.X, d.y).coef_,
-                        data.coefs, False)
-                    start = start_fn(data.X, data.y, np.ones(T), 2, noise_variance=None,
-                                     x_order=2, y_order=3, solver="CLARABEL",
-                                     rng=np.random.default_rng(0), **kw)[0]
-                finally:
-                    mlr.polymom_regression_start = start_fn
-                rec = {"row": row, "T": T, "seed": seed, "method": name,
-                       "start_error": _err(data.coefs, start), **rec}
-                with path.open("a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
-    lines = ["| noise | start | n | start error mean / median / max | after EM mean / median |",
-             "|---|---|---|---|---|"]
-    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    for row in sorted({r["row"] for r in recs}):
-        for name in MLR_STARTS:
-            sub = [r for r in recs if r["row"] == row and r["method"] == name]
-            s0 = np.array([r["start_error"] for r in sub])
-            s1 = np.array([r["error"] for r in sub])
-            lines.append(f"| {row} | {name} | {len(sub)} | {s0.mean():.3g} / "
-                         f"{np.median(s0):.3g} / {s0.max():.3g} | {s1.mean():.3g} / "
-                         f"{np.median(s1):.3g} |")
-    return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------- more models for the closest cells
-
-MORE_RUNS = RESULTS / "polymom_table_50_models_runs.jsonl"
-MORE_CELLS = (("spherical", 1_000), ("3-view", 10_000))
-MORE_METHODS = ("EM", "Poly", "Poly + EM", "Poly + EM (as EM column)")
-
-
-def run_more_models(seeds=50, path: Path = MORE_RUNS) -> str:
-    """The table's methods on ``seeds`` models (seeds 0..seeds-1, the table's first 10
-    included) in the cells whose 10-model means are within noise of each other; returns the
-    markdown: mean error over all models and per block of 10 models."""
-    ONLY.update(MORE_METHODS)
-    run_grid(MORE_CELLS, seeds, path=path)
-    runs: dict = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
-            runs.setdefault((r["row"], r["T"], r["method"]), {})[r["seed"]] = r.get("error")
-    lines = ["| row | T | method | n | mean (se) | median | mean per block of 10 models |",
-             "|---|---|---|---|---|---|---|"]
-    for row, T in MORE_CELLS:
-        for m in MORE_METHODS:
-            errs = runs.get((row, T, m), {})
-            e = np.array([errs[k] for k in sorted(errs)], dtype=float)
-            blocks = " / ".join(f"{e[i:i + 10].mean():.2f}" for i in range(0, len(e), 10))
-            lines.append(f"| {row} | {T:.0e} | {m} | {len(e)} | {e.mean():.3f} "
-                         f"({e.std(ddof=1) / np.sqrt(len(e)):.3f}) | {np.median(e):.3f} | "
-                         f"{blocks} |")
-    return "\n".join(lines) + "\n"
-
-
-# -------------------------------------------------------------------------------- main
+# ------------------------------------------------------------- the grid and the report
 
 SETTINGS = {
     "gauss": [(kind, T) for kind in ("spherical", "diagonal", "constrained")
@@ -863,41 +485,9 @@ def main(argv=None):
     parser.add_argument("--methods", default="", help="comma-separated subset of methods")
     parser.add_argument("--kinds", default="spherical,diagonal,constrained")
     parser.add_argument("--report", action="store_true", help="only aggregate the JSONL")
-    parser.add_argument("--mlr-start", action="store_true",
-                        help="MixtureOfLinearRegressions' Polymom start settings, seeds 100-111")
-    parser.add_argument("--em-check", action="store_true",
-                        help="per-model likelihoods of Poly + EM and EM in the two missed cells")
-    parser.add_argument("--more-models", action="store_true",
-                        help="50 models in the cells closest to a tie (MORE_CELLS)")
-    parser.add_argument("--weighting", action="store_true",
-                        help="compare the moment weightings on seeds 100-111 (the choice)")
     args = parser.parse_args(argv)
     ONLY.update(m for m in args.methods.split(",") if m)
     rows = args.rows.split(",")
-    if args.mlr_start:
-        md = run_mlr_start()
-        (RESULTS / "polymom_table_mlr_start.md").write_text(md)
-        print(md)
-        return
-    if args.em_check:
-        md = run_em_check() if not args.report else em_check_markdown()
-        (RESULTS / "polymom_table_em_check.md").write_text(md)
-        print(md)
-        return
-    if args.more_models:
-        md = run_more_models(seeds=max(args.seeds, 50))
-        (RESULTS / "polymom_table_50_models.md").write_text(md)
-        print(md)
-        return
-    if args.weighting:
-        cells = [c for group in ("gauss", "multiview", "mlr") if group in rows
-                 for c in SETTINGS[group] if args.min_T <= c[1] <= args.max_T]
-        if not args.report:
-            run_weighting(cells)
-        md = weighting_markdown()
-        (RESULTS / "polymom_table_weighting.md").write_text(md)
-        print(md)
-        return
     if not args.report:
         cells = [(row, T) for group in ("gauss", "multiview", "mlr") if group in rows
                  for row, T in SETTINGS[group]
