@@ -54,7 +54,7 @@ def polymom_regression_start(X, y, sw, n_components, *, noise_variance, x_order,
 
     The default settings are Polymom's for regressions: covariance weighting,
     :math:`\\lambda = 0.1` and the moment polish. Chosen on 12 models (seeds 100-111,
-    T = 1e4, K = D = 2, noise variance 0.1 and 1; ``benchmarks/polymom_table.py
+    T = 1e4, K = D = 2, noise variance 0.1 and 1; ``benchmarks/polymom_studies.py
     --mlr-start``) against the previous start (diagonal weighting,
     :math:`\\lambda = 10^{-3}`, no polish), whose coefficient errors reached 141 to 4935 on
     2 or 3 of the 12 models and spoiled the EM that followed (see ``docs/polymom.md``).
