@@ -22,11 +22,11 @@ Machine: 2 cores, 24 GiB, shared.
   ``MixtureOfLinearRegressions`` under each start setting of ``MLR_STARTS`` (the previous
   one and the default), T = 1e4, noise variance 0.1 and 1, seeds 100-111: errors of the start
   and of the EM after it. ``polymom_table_mlr_start{.jsonl,.md}``.
-* ``python benchmarks/polymom_studies.py --more-models [--seeds 50]``: the table's EM, Poly,
-  Poly + EM and Poly + EM (as EM column) on 50 models (seeds 0-49, the table's 10 included)
+* ``python benchmarks/polymom_studies.py --more-models [--seeds 200]``: the table's EM, Poly,
+  Poly + EM and Poly + EM (as EM column) on 200 models (seeds 0-199, the table's 10 included)
   in the two cells whose 10-model means are within noise of each other (``MORE_CELLS``):
-  mean (se), median and the mean per block of 10 models.
-  ``polymom_table_50_models{_runs.jsonl,.md}``.
+  mean (se), median, the paired difference to EM and the blocks of 10 models at or below EM.
+  ``polymom_table_more_models{_runs.jsonl,.md}``.
 
 The table's rows, metric and JSONL bookkeeping are imported from ``polymom_table.py``, the
 peer methods from ``polymom_baselines.py``.
@@ -316,32 +316,46 @@ def run_mlr_start(seeds=CHOICE_SEEDS, noises=(0.1, 1.0), T=10_000,
 
 # --------------------------------------------------- more models for the closest cells
 
-MORE_RUNS = RESULTS / "polymom_table_50_models_runs.jsonl"
+MORE_RUNS = RESULTS / "polymom_table_more_models_runs.jsonl"
 MORE_CELLS = (("spherical", 1_000), ("3-view", 10_000))
 MORE_METHODS = ("EM", "Poly", "Poly + EM", "Poly + EM (as EM column)")
 
 
-def run_more_models(seeds=50, path: Path = MORE_RUNS) -> str:
+def run_more_models(seeds=200, path: Path = MORE_RUNS) -> str:
     """The table's methods on ``seeds`` models (seeds 0..seeds-1, the table's first 10
-    included) in the cells whose 10-model means are within noise of each other; returns the
-    markdown: mean error over all models and per block of 10 models."""
+    included) in the cells whose 10-model means are within noise of each other; returns
+    :func:`more_models_markdown`."""
     ONLY.update(MORE_METHODS)
     run_grid(MORE_CELLS, seeds, path=path)
+    return more_models_markdown(path)
+
+
+def more_models_markdown(path: Path = MORE_RUNS) -> str:
+    """Mean error (standard error), median, the paired difference to EM over the same
+    models, and in how many blocks of 10 consecutive models (the table's sample size) the
+    method's mean is at or below EM's."""
     runs: dict = {}
     for line in path.read_text().splitlines():
         if line.strip():
             r = json.loads(line)
             runs.setdefault((r["row"], r["T"], r["method"]), {})[r["seed"]] = r.get("error")
-    lines = ["| row | T | method | n | mean (se) | median | mean per block of 10 models |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| row | T | method | n | mean (se) | median | minus EM: mean (se) | "
+             "models below EM | blocks of 10 at or below EM |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row, T in MORE_CELLS:
+        em = runs.get((row, T, "EM"), {})
         for m in MORE_METHODS:
             errs = runs.get((row, T, m), {})
-            e = np.array([errs[k] for k in sorted(errs)], dtype=float)
-            blocks = " / ".join(f"{e[i:i + 10].mean():.2f}" for i in range(0, len(e), 10))
-            lines.append(f"| {row} | {T:.0e} | {m} | {len(e)} | {e.mean():.3f} "
-                         f"({e.std(ddof=1) / np.sqrt(len(e)):.3f}) | {np.median(e):.3f} | "
-                         f"{blocks} |")
+            seeds = sorted(k for k in errs if k in em)
+            e = np.array([errs[k] for k in seeds], dtype=float)
+            d = e - np.array([em[k] for k in seeds], dtype=float)
+            n, se = len(e), (lambda v: v.std(ddof=1) / np.sqrt(len(v)))
+            blocks = [d[i:i + 10].mean() <= 0 for i in range(0, n - n % 10, 10)]
+            paired = "–" if m == "EM" else f"{d.mean():+.3f} ({se(d):.3f})"
+            below = "–" if m == "EM" else f"{np.sum(d < 0)}/{n}"
+            nb = "–" if m == "EM" else f"{sum(blocks)}/{len(blocks)}"
+            lines.append(f"| {row} | {T:.0e} | {m} | {n} | {e.mean():.3f} ({se(e):.3f}) | "
+                         f"{np.median(e):.3f} | {paired} | {below} | {nb} |")
     return "\n".join(lines) + "\n"
 
 
@@ -358,7 +372,7 @@ def main(argv=None):
     study.add_argument("--mlr-start", action="store_true",
                        help="MixtureOfLinearRegressions' Polymom start settings, seeds 100-111")
     study.add_argument("--more-models", action="store_true",
-                       help="50 models in the cells closest to a tie (MORE_CELLS)")
+                       help="200 models in the cells closest to a tie (MORE_CELLS)")
     parser.add_argument("--report", action="store_true",
                         help="only aggregate the JSONL (--weighting, --em-check)")
     parser.add_argument("--rows", default="gauss,multiview,mlr", help="--weighting: row groups")
@@ -366,8 +380,8 @@ def main(argv=None):
     parser.add_argument("--min-T", type=float, default=0, help="--weighting: smallest T")
     parser.add_argument("--methods", default="",
                         help="--weighting: comma-separated subset of the weightings")
-    parser.add_argument("--seeds", type=int, default=50,
-                        help="--more-models: number of models (at least 50)")
+    parser.add_argument("--seeds", type=int, default=200,
+                        help="--more-models: number of models")
     args = parser.parse_args(argv)
     ONLY.update(m for m in args.methods.split(",") if m)
     rows = args.rows.split(",")
@@ -378,8 +392,8 @@ def main(argv=None):
         md = run_em_check() if not args.report else em_check_markdown()
         (RESULTS / "polymom_table_em_check.md").write_text(md)
     elif args.more_models:
-        md = run_more_models(seeds=max(args.seeds, 50))
-        (RESULTS / "polymom_table_50_models.md").write_text(md)
+        md = more_models_markdown() if args.report else run_more_models(args.seeds)
+        (RESULTS / "polymom_table_more_models.md").write_text(md)
     else:
         cells = [c for group in ("gauss", "multiview", "mlr") if group in rows
                  for c in SETTINGS[group] if args.min_T <= c[1] <= args.max_T]
