@@ -15,8 +15,9 @@ from itertools import permutations
 
 import numpy as np
 import sympy as sp
-from scipy.special import gammaln
+from scipy.special import gammaln, xlogy
 
+from ..exceptions import DataError
 from ._em import diag_gaussian_log_prob
 from ._model import ComponentModel, monomial_exponents
 
@@ -191,6 +192,13 @@ class Gaussian1D(GaussianDiagonal):
                             nonnegative_variance, weighted, "1-D Gaussian")
 
 
+def check_counts(Z: np.ndarray) -> None:
+    """Raise ``DataError`` unless every entry of ``Z`` is a non-negative integer (counts)."""
+    if np.any(Z < 0) or np.any(Z != np.round(Z)):
+        raise DataError("the Poisson model needs counts: every value of X must be a "
+                        "non-negative integer")
+
+
 class Poisson(ComponentModel):
     """Product of independent Poissons with rates :math:`\\lambda_1..\\lambda_D`.
 
@@ -211,11 +219,15 @@ class Poisson(ComponentModel):
         self.order = order
 
     def log_prob(self, Z, params):
-        if np.any(params <= 0):
-            raise ValueError("a fitted Poisson rate is not positive; the component has no pmf")
+        """:math:`\\sum_d [x_d \\log\\lambda_d - \\lambda_d - \\log x_d!]`, shape (n, K); a
+        rate of 0 is the point mass at 0 (:math:`0 \\log 0 = 0`)."""
+        if np.any(params < 0):
+            raise ValueError("a fitted Poisson rate is negative; the component has no pmf")
+        check_counts(Z)
         rates = params[None, :, :]
         x = Z[:, None, :]
-        return np.sum(x * np.log(rates) - rates - gammaln(x + 1), axis=2)
+        with np.errstate(divide="ignore"):
+            return np.sum(xlogy(x, rates) - rates - gammaln(x + 1), axis=2)
 
 
 class LinearRegression(ComponentModel):

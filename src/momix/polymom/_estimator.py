@@ -17,10 +17,16 @@ from scipy.special import logsumexp
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import MixtureEstimator, sample_gaussian_mixture
+from .._base import MixtureEstimator, sample_gaussian_mixture, warn_not_converged
 from .._validation import check_fit_data, check_rng, check_sample_weight
 from ..moments import is_streaming_source
-from ._inputs import resolve_model, streamed_data, streamed_system, with_target
+from ._inputs import (
+    check_model_data,
+    resolve_model,
+    streamed_data,
+    streamed_system,
+    with_target,
+)
 from ._model import ComponentModel
 from ._moments import empirical_system, mapping_system
 from ._profile import ProfiledFit, fit_once, fit_profile
@@ -247,6 +253,7 @@ default="auto"
         sw = check_sample_weight(sample_weight, X.shape[0])
         model = resolve_model(self.model, X.shape[1], self.n_components)
         Z = with_target(X, y, model)
+        check_model_data(Z, sw, model, self.n_components)
         self.model_ = model
         scaling = data_scaling(Z, sw, model) if self.standardize and standardizable(model) else None
         Zs = Z if scaling is None else scaling.transform(Z)
@@ -351,6 +358,8 @@ default="auto"
         )
         self.params_, self.weights_ = res.params, res.weights
         self.n_iter_, self.converged_ = self.n_iter_ + res.n_iter, res.converged
+        if not res.converged:
+            warn_not_converged("Polymom EM refinement", "increase refine_max_iter")
         if res.constants:  # a shared parameter re-estimated by EM
             self.model_ = self.model_.with_constants(res.constants)
             self.constants_ = {s.name: v for s, v in self.model_.constants}
@@ -390,8 +399,11 @@ default="auto"
         return np.argmax(self._log_resp(X, y)[1], axis=1)
 
     def sample(self, n_samples: int = 1, random_state=None):
-        """Draw ``(X, labels)`` from a fitted Gaussian mixture."""
-        check_is_fitted(self, ["means_", "covariances_"])
+        """Draw ``(X, labels)`` from a fitted Gaussian mixture (Gaussian models only)."""
+        check_is_fitted(self, ["params_", "weights_"])
+        if not hasattr(self, "covariances_"):
+            raise NotImplementedError(f"sample draws from Gaussian models; the {self.model_.name} "
+                                      "model has no sampler")
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1, got {n_samples}")
         rng = check_rng(self.random_state if random_state is None else random_state)

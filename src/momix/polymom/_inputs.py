@@ -20,15 +20,16 @@ import numpy as np
 
 from ..exceptions import DataError
 from ..moments import ChunkSource, MomentAccumulator, MomentSummary
-from ._builtin import Gaussian1D, GaussianDiagonal
+from ._builtin import Gaussian1D, GaussianDiagonal, Poisson, check_counts
 from ._model import ComponentModel
 from ._moments import MomentSystem, streaming_system
-from ._scaling import Scaling, scaling_from_moments, standardizable
+from ._scaling import _RELATIVE_SPREAD, Scaling, scaling_from_moments, standardizable
 
 __all__ = [
     "MAX_DEFAULT_FEATURES",
     "default_model",
     "resolve_model",
+    "check_model_data",
     "with_target",
     "StreamedData",
     "first_pass",
@@ -66,6 +67,36 @@ def resolve_model(model: ComponentModel | None, n_features: int, n_components: i
     if model.n_features != n_features:
         raise DataError(f"the model expects {model.n_features} feature(s), X has {n_features}")
     return model
+
+
+def check_model_data(Z: np.ndarray, sample_weight: np.ndarray, model: ComponentModel,
+                     n_components: int) -> None:
+    """Reject data the model cannot describe, before any moment is computed.
+
+    * :class:`Poisson`: counts (:func:`check_counts`).
+    * Gaussian models with ``n_components >= 2``: no constant feature (weighted spread at
+      most ``1e-10`` times its largest magnitude, the criterion of the standardisation). A
+      constant feature forces every component's variance there to 0: the mixture has no
+      density, and the moment SDP has no interior point, so the interior-point solver fails
+      and the first-order fallback runs to its iteration limit on every solve (minutes).
+      One component (its mean and variance are the sample's) is accepted.
+
+    Raises
+    ------
+    DataError
+        Naming the problem (and the constant features).
+    """
+    if isinstance(model, Poisson):
+        check_counts(Z)
+    if getattr(model, "family", None) != "gaussian" or n_components < 2:
+        return
+    w = sample_weight / sample_weight.sum()
+    spread = np.sqrt(w @ (Z - w @ Z) ** 2)
+    constant = np.flatnonzero(spread <= _RELATIVE_SPREAD * np.max(np.abs(Z), axis=0))
+    if constant.size:
+        raise DataError(f"feature(s) {constant.tolist()} of X are constant (among the rows of "
+                        "positive weight): a Gaussian mixture has no density there; drop "
+                        "them before fitting")
 
 
 def with_target(X: np.ndarray, y, model: ComponentModel) -> np.ndarray:

@@ -217,6 +217,9 @@ class MixtureOfLinearRegressions(MixtureEstimator):
         self._validate_params()
         X, y = self._check_Xy(X, y, reset=True)
         check_n_components(self.n_components, X.shape[0])
+        if X.shape[0] < 2:
+            raise DataError("MixtureOfLinearRegressions needs at least 2 samples, got "
+                            "n_samples=1")
         sw = check_sample_weight(sample_weight, X.shape[0])
         rng = check_rng(self.random_state)
         best = None

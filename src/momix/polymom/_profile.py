@@ -95,10 +95,20 @@ class ProfiledFit:
 
 
 def constant_grid(profile: Mapping | None) -> list[dict[str, float]]:
-    """Every combination of the candidate values, ``[{}]`` without a profile."""
+    """Every combination of the candidate values, ``[{}]`` without a profile.
+
+    Raises
+    ------
+    ValueError
+        If a constant has no candidate value or a value that is not a finite number.
+    """
     grid = [{}]
-    for name, values in (profile or {}).items():
-        grid = [{**g, name: float(v)} for g in grid for v in np.atleast_1d(values)]
+    for name, candidates in (profile or {}).items():
+        values = np.atleast_1d(np.asarray(candidates, dtype=float))
+        if values.size == 0 or not np.all(np.isfinite(values)):
+            raise ValueError(f"profile[{name!r}] must hold at least one finite value, got "
+                             f"{values.tolist()}")
+        grid = [{**g, name: float(v)} for g in grid for v in values]
     return grid
 
 

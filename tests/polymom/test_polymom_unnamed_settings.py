@@ -1,0 +1,130 @@
+"""Settings outside the paper's table: odd data, degenerate moment fits, user mistakes."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.mixture import GaussianMixture
+
+from momix.exceptions import ConvergenceWarning, DataError
+from momix.polymom import (
+    Gaussian1D,
+    GaussianSpherical,
+    MixtureOfLinearRegressions,
+    Poisson,
+    Polymom,
+)
+from momix.polymom._refine import em_start_variances, split_repeated
+
+
+def _pearson3(n=5000, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.choice(3, n, p=[0.3, 0.4, 0.3])
+    return rng.normal(np.array([-3.0, 0.0, 4.0])[z], np.sqrt([1.0, 0.5, 2.0])[z])[:, None]
+
+
+def test_em_from_a_zero_moment_variance_does_not_collapse():
+    # the moment fit puts the middle component's variance on its bound 0; EM from there
+    # collapsed it onto a few points (weight 0.001) before the start variances were floored
+    x = _pearson3()
+    moment = Polymom(Gaussian1D(order=9), 3, random_state=0).fit(x)
+    assert moment.params_[:, 1].min() < 1e-3
+    est = Polymom(Gaussian1D(order=9), 3, refine="em", random_state=0).fit(x)
+    assert est.weights_.min() > 0.25
+    assert est.params_[:, 1].min() > 0.3
+    best = GaussianMixture(3, n_init=5, tol=1e-8, max_iter=1000, random_state=0).fit(x)
+    np.testing.assert_allclose(est.score(x), best.score(x), atol=1e-4)
+
+
+def test_em_start_variances_floor_per_feature_or_pooled():
+    Z = np.column_stack([np.arange(4.0), 10 * np.arange(4.0)])
+    sw = np.ones(4)
+    var = np.array([[0.0, 50.0], [2.0, 0.0]])
+    np.testing.assert_allclose(em_start_variances(Z, sw, var, pooled=False),
+                               [[0.0125, 50.0], [2.0, 1.25]])
+    np.testing.assert_allclose(em_start_variances(Z, sw, var, pooled=True),
+                               [[0.63125, 50.0], [2.0, 0.63125]])
+
+
+def test_split_repeated_moves_only_the_copies():
+    Z = np.random.default_rng(0).normal(size=(50, 2))
+    means = np.array([[1.0, 2.0], [1.0, 2.0], [0.0, 0.0]])
+    out = split_repeated(means, Z, np.ones(50), np.random.default_rng(1))
+    np.testing.assert_allclose(out[[0, 2]], means[[0, 2]])
+    assert np.abs(out[1] - means[1]).min() > 1e-3
+
+
+def test_em_separates_repeated_poisson_atoms():
+    rng = np.random.default_rng(0)
+    z = rng.choice(2, 3000, p=[0.46, 0.54])
+    X = rng.poisson(np.array([[8.3, 9.2], [6.5, 7.6]])[z]).astype(float)
+    with pytest.warns(UserWarning, match="numerical rank 1"):
+        moment = Polymom(Poisson(2), 2, random_state=0).fit(X)
+    np.testing.assert_allclose(moment.params_[0], moment.params_[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = Polymom(Poisson(2), 2, refine="em", random_state=0).fit(X)
+    assert np.abs(est.params_[0] - est.params_[1]).max() > 0.5
+    assert est.score(X) > moment.score(X)
+
+
+def test_refine_not_converged_warns_momix_naming_the_knob():
+    X = np.random.default_rng(0).normal(size=(300, 2)) * [1.0, 3.0]
+    X[:150] += 4
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Polymom(n_components=2, refine="em", refine_max_iter=1, random_state=0).fit(X)
+    conv = [w for w in caught if issubclass(w.category, Warning) and "converge" in str(w.message)]
+    assert conv and all(issubclass(w.category, ConvergenceWarning) for w in conv)
+    assert all("refine_max_iter" in str(w.message) for w in conv)
+
+
+def test_constant_feature_is_rejected_quickly_for_two_components():
+    X = np.random.default_rng(0).normal(size=(200, 2))
+    Z = np.column_stack([X, np.full(200, 3.0)])
+    with pytest.raises(DataError, match=r"feature\(s\) \[2\] of X are constant"):
+        Polymom(n_components=2).fit(Z)
+    # constant among the rows of positive weight
+    sw = np.r_[np.zeros(100), np.ones(100)]
+    Z[:100, 0] = np.random.default_rng(1).normal(size=100)
+    Z[100:, 0] = 1.0
+    with pytest.raises(DataError, match=r"\[0, 2\]"):
+        Polymom(n_components=2).fit(Z, sample_weight=sw)
+    one = Polymom(n_components=1).fit(Z)
+    np.testing.assert_allclose(one.means_[0, 2], 3.0)
+
+
+def test_profile_without_candidates_is_a_clear_error():
+    X = np.random.default_rng(0).normal(size=(100, 2))
+    model = GaussianSpherical(2, shared_variance=True)
+    for grid in ([], [1.0, np.nan]):
+        with pytest.raises(ValueError, match=r"profile\['variance'\] must hold"):
+            Polymom(model, 2, profile={"variance": grid}).fit(X)
+
+
+@pytest.mark.parametrize("shift", [-3.0, 0.5])
+def test_poisson_needs_counts(shift):
+    X = np.random.default_rng(0).poisson(5.0, size=(200, 1)) + shift
+    with pytest.raises(DataError, match="non-negative integer"):
+        Polymom(Poisson(1), 2).fit(X)
+
+
+def test_poisson_zero_rate_is_the_point_mass_at_zero():
+    params = np.array([[0.0], [4.0]])
+    logp = Poisson(1).log_prob(np.array([[0.0], [2.0]]), params)
+    np.testing.assert_allclose(logp[0], [0.0, -4.0])
+    assert logp[1, 0] == -np.inf
+    with pytest.raises(DataError, match="non-negative integer"):
+        Poisson(1).log_prob(np.array([[1.5]]), params)
+
+
+def test_sample_of_a_model_without_sampler_is_a_clear_error():
+    X = np.random.default_rng(0).poisson(5.0, size=(200, 1)).astype(float)
+    est = Polymom(Poisson(1), 1).fit(X)
+    with pytest.raises(NotImplementedError, match="sample draws from Gaussian models"):
+        est.sample(3)
+
+
+def test_regression_mixture_on_one_row_is_a_clear_error():
+    with pytest.raises(DataError, match="n_samples=1"):
+        MixtureOfLinearRegressions(1).fit(np.ones((1, 2)), np.ones(1))
