@@ -121,10 +121,39 @@ def test_poisson_zero_rate_is_the_point_mass_at_zero():
 def test_sample_of_a_model_without_sampler_is_a_clear_error():
     X = np.random.default_rng(0).poisson(5.0, size=(200, 1)).astype(float)
     est = Polymom(Poisson(1), 1).fit(X)
-    with pytest.raises(NotImplementedError, match="sample draws from Gaussian models"):
+    with pytest.raises(ValueError, match="sample draws from Gaussian models"):
         est.sample(3)
 
 
 def test_regression_mixture_on_one_row_is_a_clear_error():
     with pytest.raises(DataError, match="n_samples=1"):
         MixtureOfLinearRegressions(1).fit(np.ones((1, 2)), np.ones(1))
+
+
+def test_constant_feature_is_rejected_in_streamed_data_too(tmp_path):
+    X = np.random.default_rng(0).normal(size=(200, 2))
+    path = tmp_path / "x.npy"
+    np.save(path, np.column_stack([X, np.ones(200)]))
+    with pytest.raises(DataError, match=r"feature\(s\) \[2\] of X are constant"):
+        Polymom(n_components=2).fit(str(path))
+
+
+def test_categorical_views_have_predict_and_score():
+    from momix.datasets import make_multiview_mixture
+    from momix.polymom import MultiView
+    from momix.polymom._em import multiview_log_prob
+
+    data = make_multiview_mixture(2000, 3, 2, symmetric=True, random_state=0)
+    X = np.concatenate(list(data.views), axis=1)
+    est = Polymom(MultiView(3, symmetric=True, simplex=True), 2, refine="em",
+                  random_state=0).fit(X)
+    means = np.repeat(est.params_[:, None, :], 3, axis=1)
+    logp = multiview_log_prob(data.views, means) + np.log(est.weights_)
+    resp = np.exp(logp - logp.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(est.predict_proba(X), resp / resp.sum(axis=1, keepdims=True),
+                               rtol=1e-10)
+    assert np.mean(est.predict(X) == data.labels) in (pytest.approx(1, abs=0.25),
+                                                       pytest.approx(0, abs=0.25))
+    assert np.isfinite(est.score(X))
+    with pytest.raises(DataError, match="counts"):
+        est.score(-X)

@@ -18,7 +18,7 @@ import sympy as sp
 from scipy.special import gammaln, xlogy
 
 from ..exceptions import DataError
-from ._em import diag_gaussian_log_prob
+from ._em import diag_gaussian_log_prob, multiview_log_prob
 from ._model import ComponentModel, monomial_exponents
 
 __all__ = [
@@ -332,6 +332,24 @@ class MultiView(ComponentModel):
                          inequalities=params if simplex else [],
                          name=f"{'symmetric ' if symmetric else ''}3-view in R^{d}")
         self.symmetric, self.simplex = symmetric, simplex
+
+    def log_prob(self, Z, params):
+        """Categorical (count) log-probability of the three views, shape (n_samples, K).
+
+        ``simplex=True`` models only (:func:`._em.multiview_log_prob`, the likelihood that
+        ``refine="em"`` maximises); each mean is clipped at 0 and renormalised to sum to 1
+        (solver round-off). Without ``simplex`` the views have no likelihood.
+        """
+        if not self.simplex:
+            return super().log_prob(Z, params)
+        d = self.n_features // 3
+        views = Z.reshape(len(Z), 3, d).transpose(1, 0, 2)
+        if np.any(views < 0):
+            raise DataError("categorical views are counts: every value of X must be >= 0")
+        means = (np.repeat(params[:, None, :], 3, axis=1) if self.symmetric
+                 else params.reshape(-1, 3, d))
+        means = np.clip(means, 0.0, None)
+        return multiview_log_prob(views, means / means.sum(axis=2, keepdims=True))
 
     @staticmethod
     def _general(views, means):

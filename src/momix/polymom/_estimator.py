@@ -402,8 +402,8 @@ default="auto"
         """Draw ``(X, labels)`` from a fitted Gaussian mixture (Gaussian models only)."""
         check_is_fitted(self, ["params_", "weights_"])
         if not hasattr(self, "covariances_"):
-            raise NotImplementedError(f"sample draws from Gaussian models; the {self.model_.name} "
-                                      "model has no sampler")
+            raise ValueError(f"sample draws from Gaussian models; the {self.model_.name} "
+                             "model has no sampler")
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1, got {n_samples}")
         rng = check_rng(self.random_state if random_state is None else random_state)

@@ -30,6 +30,7 @@ __all__ = [
     "default_model",
     "resolve_model",
     "check_model_data",
+    "check_spread",
     "with_target",
     "StreamedData",
     "first_pass",
@@ -88,11 +89,17 @@ def check_model_data(Z: np.ndarray, sample_weight: np.ndarray, model: ComponentM
     """
     if isinstance(model, Poisson):
         check_counts(Z)
+    w = sample_weight / sample_weight.sum()
+    check_spread(w @ (Z - w @ Z) ** 2, np.max(np.abs(Z), axis=0), model, n_components)
+
+
+def check_spread(variance: np.ndarray, magnitude: np.ndarray, model: ComponentModel,
+                 n_components: int) -> None:
+    """The constant-feature check of :func:`check_model_data` from each feature's weighted
+    variance and largest magnitude (also the statistics of a streamed first pass)."""
     if getattr(model, "family", None) != "gaussian" or n_components < 2:
         return
-    w = sample_weight / sample_weight.sum()
-    spread = np.sqrt(w @ (Z - w @ Z) ** 2)
-    constant = np.flatnonzero(spread <= _RELATIVE_SPREAD * np.max(np.abs(Z), axis=0))
+    constant = np.flatnonzero(np.sqrt(np.maximum(variance, 0)) <= _RELATIVE_SPREAD * magnitude)
     if constant.size:
         raise DataError(f"feature(s) {constant.tolist()} of X are constant (among the rows of "
                         "positive weight): a Gaussian mixture has no density there; drop "
@@ -148,6 +155,9 @@ def streamed_data(X, sample_weight, model, n_components: int, standardize: bool)
     ------
     ValueError
         For a model that needs a target ``y`` (conditional models need the data in memory).
+    DataError
+        For a constant feature under a Gaussian model with two or more components
+        (:func:`check_spread`).
     """
     source = ChunkSource.wrap(X, sample_weight)
     first, magnitude = first_pass(source)
@@ -155,9 +165,10 @@ def streamed_data(X, sample_weight, model, n_components: int, standardize: bool)
     model = resolve_model(model, n_features, n_components)
     if model.uses_target:
         raise ValueError(f"the {model.name} model needs the target y: load the data in memory")
+    var = np.diag(first.covariance)
+    check_spread(var, magnitude, model, n_components)
     scaling = None
     if standardize and standardizable(model):
-        var = np.diag(first.covariance)
         scaling = scaling_from_moments(first.mean, var, magnitude, model)
     return StreamedData(source, n_features, model, scaling)
 
