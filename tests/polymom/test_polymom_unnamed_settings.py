@@ -157,3 +157,33 @@ def test_categorical_views_have_predict_and_score():
     assert np.isfinite(est.score(X))
     with pytest.raises(DataError, match="counts"):
         est.score(-X)
+
+
+def test_standardized_moments_match_the_moments_of_standardized_components():
+    from momix.polymom import GaussianDiagonal
+    from momix.polymom._moments import mapping_system
+    from momix.polymom._scaling import standardize_moments
+
+    model = GaussianDiagonal(2, order=4)
+    w, params = np.array([0.3, 0.7]), np.array([[1.0, -2.0, 1.0, 0.5], [3.0, 5.0, 2.0, 0.3]])
+    b = mapping_system(model, model.population_moments(w, params)).b
+    scaling, b_std = standardize_moments(model, b)
+    np.testing.assert_allclose(scaling.location, w @ params[:, :2])
+    std_params = params.copy()
+    std_params[:, :2] = (params[:, :2] - scaling.location) / scaling.scale
+    std_params[:, 2:] = params[:, 2:] / scaling.scale**2
+    expected = mapping_system(model, model.population_moments(w, std_params)).b
+    np.testing.assert_allclose(b_std, expected, atol=1e-12)
+
+
+def test_exact_moments_of_three_pearson_components_far_from_unit_scale():
+    # raw moments up to x^9 reach 1e6: unstandardised, every Clarabel solve failed and SCS
+    # returned two distinct components after 43 s
+    model = Gaussian1D(order=9)
+    params = np.array([[-3.0, 1.0], [0.0, 0.5], [4.0, 2.0]])
+    est = Polymom(model, 3, relaxation="exact", random_state=0)
+    est.fit_moments(model.population_moments([0.3, 0.4, 0.3], params))
+    order = np.argsort(est.params_[:, 0])
+    np.testing.assert_allclose(est.params_[order], params, atol=1e-8)
+    np.testing.assert_allclose(est.weights_[order], [0.3, 0.4, 0.3], atol=1e-8)
+    assert est.solver_ == "CLARABEL" and est.converged_

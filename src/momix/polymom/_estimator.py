@@ -9,6 +9,7 @@ optionally refines them by EM (:mod:`._refine`); ``fit_moments`` fits given mome
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from functools import partial
 from numbers import Integral, Real
 
@@ -31,7 +32,13 @@ from ._model import ComponentModel
 from ._moments import empirical_system, mapping_system
 from ._profile import ProfiledFit, fit_once, fit_profile
 from ._refine import refine_em
-from ._scaling import constant_factors, data_scaling, standardizable, unscale_params
+from ._scaling import (
+    constant_factors,
+    data_scaling,
+    standardizable,
+    standardize_moments,
+    unscale_params,
+)
 
 __all__ = ["Polymom"]
 
@@ -98,7 +105,9 @@ default="auto"
         (``constants_``). The resolution is that of the grid.
     standardize : bool, default=True
         Fit the built-in Gaussian models (without ``mean_sum`` or a shared variance) on
-        standardised data :math:`x' = (x - m)/s` and map the parameters back exactly,
+        standardised data :math:`x' = (x - m)/s` (in ``fit_moments``: the moments of
+        :math:`x'`, :func:`momix.polymom._scaling.standardize_moments`) and map the
+        parameters back exactly,
         :math:`\\xi = m + s\\xi'`, :math:`c = s^2 c'`; likewise linear regressions
         (x and y standardised, scaled only without an intercept; the known noise variance
         divided by :math:`s_y^2`; see :mod:`momix.polymom._scaling`): raw moments of badly
@@ -308,8 +317,14 @@ default="auto"
             raise ValueError("fit_moments needs an explicit model")
         if self.refine is not None:
             raise ValueError("refine='em' needs data; use fit(X)")
-        self.model_ = self.model
-        self._fit_profiled(lambda m: mapping_system(m, moments), from_data=False)
+        self.model_, scaling = self.model, None
+        make_system = partial(mapping_system, moments=moments)
+        if self.standardize and standardizable(self.model) and self.model.family == "gaussian":
+            system = mapping_system(self.model, moments)
+            scaling, b = standardize_moments(self.model, system.b)
+            make_system = lambda m: replace(system, b=b)  # noqa: E731 - no constants to vary
+        self._fit_profiled(make_system, from_data=False)
+        self._store_scaling(scaling, self.model.n_features)
         return self
 
     def _fit_profiled(self, make_system, from_data: bool, factors=None) -> None:

@@ -39,13 +39,15 @@ views (one-hot, already of unit scale, with simplex constraints) are fitted as t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import comb
 
 import numpy as np
 
 from ._builtin import GaussianDiagonal, GaussianSpherical, LinearRegression
 from ._model import ComponentModel
 
-__all__ = ["Scaling", "constant_factors", "data_scaling", "gaussian_scaling", "unscale_params"]
+__all__ = ["Scaling", "constant_factors", "data_scaling", "gaussian_scaling", "unscale_params",
+           "standardize_moments"]
 
 #: spreads below this fraction of the largest |x| of a feature count as zero (rounding)
 _RELATIVE_SPREAD = 1e-10
@@ -146,3 +148,42 @@ def unscale_params(params: np.ndarray, scaling: Scaling, model=None) -> np.ndarr
     out[:, :d] = scaling.location + scaling.scale * params[:, :d]
     out[:, d:] = params[:, d:] * (scaling.scale[: out.shape[1] - d] ** 2)
     return out
+
+
+def standardize_moments(model: GaussianDiagonal, b: np.ndarray) -> tuple[Scaling, np.ndarray]:
+    """Given raw moments of a Gaussian model's observations, those of :math:`x' = (x - m)/s`.
+
+    ``b`` holds :math:`E[x^\\alpha]` in the order of the model's observations, which are the
+    monomials of degree ``1..order``, so every :math:`E[x^\\beta]`, :math:`\\beta \\le
+    \\alpha`, is among them. :math:`m` and :math:`s^2` are the mean and variance of each
+    feature (pooled as in :func:`scaling_from_moments`), and
+
+    .. math::
+
+        E[x'^\\alpha] = \\prod_j s_j^{-\\alpha_j} \\sum_{\\beta \\le \\alpha}
+            \\prod_j \\binom{\\alpha_j}{\\beta_j} (-m_j)^{\\alpha_j - \\beta_j}
+            \\, E[x^\\beta].
+
+    Used by ``Polymom.fit_moments``: raw moments of data far from unit scale leave the SDP
+    ill-conditioned (exact moments of a 1-D K = 3 Gaussian up to :math:`x^9`, means up to
+    4: every Clarabel solve failed, SCS returned a rank-2 answer after 43 s; standardised,
+    0.5 s and parameter error 3e-12).
+    """
+    c = model.compiled()
+    alphas = [next(iter(poly)) for poly in c.data_polys[:len(c.obs_keys)]]
+    raw = {tuple(a): float(v) for a, v in zip(alphas, b, strict=True)}
+    d = model.n_features
+    raw[(0,) * d] = 1.0
+    unit = np.eye(d, dtype=int)
+    mean = np.array([raw[tuple(e)] for e in unit])
+    var = np.array([raw[tuple(2 * e)] for e in unit]) - mean**2
+    scaling = scaling_from_moments(mean, var, np.sqrt(var + mean**2), model)
+    out = np.empty(len(alphas))
+    for i, alpha in enumerate(alphas):
+        total = 0.0
+        for beta in np.ndindex(*(a + 1 for a in alpha)):
+            coef = np.prod([comb(a, bj) * (-m) ** (a - bj)
+                            for a, bj, m in zip(alpha, beta, scaling.location, strict=True)])
+            total += coef * raw[tuple(beta)]
+        out[i] = total / np.prod(scaling.scale ** np.asarray(alpha))
+    return scaling, out
