@@ -9,7 +9,6 @@ optionally refines them by EM (:mod:`._refine`); ``fit_moments`` fits given mome
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 from functools import partial
 from numbers import Integral, Real
 
@@ -23,22 +22,17 @@ from .._validation import check_fit_data, check_rng, check_sample_weight
 from ..moments import is_streaming_source
 from ._inputs import (
     check_model_data,
+    given_moments,
     resolve_model,
     streamed_data,
     streamed_system,
     with_target,
 )
 from ._model import ComponentModel
-from ._moments import empirical_system, mapping_system
+from ._moments import empirical_system
 from ._profile import ProfiledFit, fit_once, fit_profile
 from ._refine import refine_em
-from ._scaling import (
-    constant_factors,
-    data_scaling,
-    standardizable,
-    standardize_moments,
-    unscale_params,
-)
+from ._scaling import constant_factors, data_scaling, standardizable, unscale_params
 
 __all__ = ["Polymom"]
 
@@ -317,12 +311,8 @@ default="auto"
             raise ValueError("fit_moments needs an explicit model")
         if self.refine is not None:
             raise ValueError("refine='em' needs data; use fit(X)")
-        self.model_, scaling = self.model, None
-        make_system = partial(mapping_system, moments=moments)
-        if self.standardize and standardizable(self.model) and self.model.family == "gaussian":
-            system = mapping_system(self.model, moments)
-            scaling, b = standardize_moments(self.model, system.b)
-            make_system = lambda m: replace(system, b=b)  # noqa: E731 - no constants to vary
+        self.model_ = self.model
+        make_system, scaling = given_moments(self.model, moments, self.standardize)
         self._fit_profiled(make_system, from_data=False)
         self._store_scaling(scaling, self.model.n_features)
         return self

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,8 +22,14 @@ from ..exceptions import DataError
 from ..moments import ChunkSource, MomentAccumulator, MomentSummary
 from ._builtin import Gaussian1D, GaussianDiagonal, Poisson, check_counts
 from ._model import ComponentModel
-from ._moments import MomentSystem, streaming_system
-from ._scaling import _RELATIVE_SPREAD, Scaling, scaling_from_moments, standardizable
+from ._moments import MomentSystem, mapping_system, streaming_system
+from ._scaling import (
+    _RELATIVE_SPREAD,
+    Scaling,
+    scaling_from_moments,
+    standardizable,
+    standardize_moments,
+)
 
 __all__ = [
     "MAX_DEFAULT_FEATURES",
@@ -31,6 +37,7 @@ __all__ = [
     "resolve_model",
     "check_model_data",
     "check_spread",
+    "given_moments",
     "with_target",
     "StreamedData",
     "first_pass",
@@ -104,6 +111,22 @@ def check_spread(variance: np.ndarray, magnitude: np.ndarray, model: ComponentMo
         raise DataError(f"feature(s) {constant.tolist()} of X are constant (among the rows of "
                         "positive weight): a Gaussian mixture has no density there; drop "
                         "them before fitting")
+
+
+def given_moments(model: ComponentModel, moments, standardize: bool):
+    """``(make_system, scaling)`` for ``Polymom.fit_moments``.
+
+    ``make_system`` maps a model (with the profiled constants set) to its
+    :class:`MomentSystem` from the user's mapping. Built-in Gaussian models without
+    equalities or constants are fitted on the moments of :math:`x' = (x - m)/s` when
+    ``standardize`` (:func:`momix.polymom._scaling.standardize_moments`); ``scaling`` is
+    that map, or None.
+    """
+    if not (standardize and standardizable(model) and model.family == "gaussian"):
+        return (lambda m: mapping_system(m, moments)), None
+    system = mapping_system(model, moments)
+    scaling, b = standardize_moments(model, system.b)
+    return (lambda m: replace(system, b=b)), scaling  # such models have no constants
 
 
 def with_target(X: np.ndarray, y, model: ComponentModel) -> np.ndarray:
