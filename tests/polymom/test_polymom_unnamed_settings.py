@@ -187,3 +187,9 @@ def test_exact_moments_of_three_pearson_components_far_from_unit_scale():
     np.testing.assert_allclose(est.params_[order], params, atol=1e-8)
     np.testing.assert_allclose(est.weights_[order], [0.3, 0.4, 0.3], atol=1e-8)
     assert est.solver_ == "CLARABEL" and est.converged_
+
+
+def test_more_components_than_rows_is_a_clear_error():
+    X = np.random.default_rng(0).normal(size=(3, 2))
+    with pytest.raises(DataError, match="n_components=4 needs at least 4 samples"):
+        Polymom(n_components=4).fit(X)

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import MixtureEstimator, sample_gaussian_mixture, warn_not_converged
-from .._validation import check_fit_data, check_rng, check_sample_weight
+from .._validation import check_fit_data, check_n_components, check_rng, check_sample_weight
 from ..moments import is_streaming_source
 from ._inputs import (
     check_model_data,
@@ -253,6 +253,7 @@ default="auto"
         if is_streaming_source(X):
             return self._fit_stream(X, y, sample_weight)
         X = check_fit_data(self, X, reset=True)
+        check_n_components(self.n_components, X.shape[0])
         sw = check_sample_weight(sample_weight, X.shape[0])
         model = resolve_model(self.model, X.shape[1], self.n_components)
         Z = with_target(X, y, model)
