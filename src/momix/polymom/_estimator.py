@@ -119,7 +119,8 @@ default="auto"
         1e-3 stops Gaussian EM after a couple of steps from a moment start). EM fits the
         same model as the moments: means stay on the ``mean_sum`` hyperplane, a shared
         variance stays shared (its refined value goes to ``constants_``) and sample weights
-        are used.
+        are used. The start's Gaussian variances are floored at 1/100 of the data's and
+        repeated atoms moved apart (a variance at 0 or identical components would trap EM).
     refine_max_iter : int, default=100
     reg_covar : float, default=1e-6
         Added to the variances in ``covariances_`` (Gaussian models).
@@ -149,7 +150,8 @@ default="auto"
     moment_weighting_ : str
         The weighting used (``"auto"`` resolved; ``"custom"`` for an array).
     data_location_, data_scale_ : ndarray of shape (n_features,)
-        The standardisation :math:`x' = (x - m)/s` used by ``fit`` (0 and 1 if none).
+        The standardisation :math:`x' = (x - m)/s` used by ``fit`` or ``fit_moments``
+        (0 and 1 if none).
     means_, covariances_ : ndarray
         Gaussian models only: (K, d) and (K, d, d).
 
