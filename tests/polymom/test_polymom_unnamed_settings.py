@@ -193,3 +193,12 @@ def test_more_components_than_rows_is_a_clear_error():
     X = np.random.default_rng(0).normal(size=(3, 2))
     with pytest.raises(DataError, match="n_components=4 needs at least 4 samples"):
         Polymom(n_components=4).fit(X)
+
+
+def test_regression_start_warns_once_not_once_per_noise_level():
+    X = np.random.default_rng(0).normal(size=(300, 2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MixtureOfLinearRegressions(2, random_state=0).fit(X, np.ones(300))
+    rank = [w for w in caught if "numerical rank" in str(w.message)]
+    assert len(rank) == 1

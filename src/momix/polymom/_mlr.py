@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -50,7 +51,7 @@ def polymom_regression_start(X, y, sw, n_components, *, noise_variance, x_order,
 
     With ``noise_variance=None`` the (shared, known-in-the-model) noise variance is profiled
     over fractions ``_NOISE_GRID`` of the least-squares residual variance, keeping the fit with
-    the smallest moment residual.
+    the smallest moment residual; only the kept fit's warnings are re-emitted.
 
     The default settings are Polymom's for regressions: covariance weighting,
     :math:`\\lambda = 0.1` and the moment polish. Chosen on 12 models (seeds 100-111,
@@ -71,12 +72,16 @@ def polymom_regression_start(X, y, sw, n_components, *, noise_variance, x_order,
     for s2 in grid:
         model = base.with_constants({"noise_variance": s2})
         system = empirical_system(model, Z, sw)
-        res = polymom(model, system, n_components, rng=rng, moment_weighting=moment_weighting,
-                      relaxation="least_squares", penalty=penalty, polish=polish,
-                      solver=solver)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = polymom(model, system, n_components, rng=rng,
+                          moment_weighting=moment_weighting, relaxation="least_squares",
+                          penalty=penalty, polish=polish, solver=solver)
         if best is None or res.sdp.residual < best[0].sdp.residual:
-            best = (res, s2)
-    res, s2 = best
+            best = (res, s2, caught)
+    res, s2, caught = best
+    for w in caught:  # warnings of the kept fit only, not one per noise level
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     d = X.shape[1]
     coef = res.params[:, :d] * sy / sx[None]
     intercept = my + sy * res.params[:, d] - coef @ mx
