@@ -202,3 +202,22 @@ def test_regression_start_warns_once_not_once_per_noise_level():
         MixtureOfLinearRegressions(2, random_state=0).fit(X, np.ones(300))
     rank = [w for w in caught if "numerical rank" in str(w.message)]
     assert len(rank) == 1
+
+
+@pytest.mark.parametrize("kw", [{"solver": "NONEXISTENT"}, {"fallback": "NOPE"}])
+def test_unknown_solver_is_a_clear_error_not_a_silent_fallback(kw):
+    X = np.random.default_rng(0).normal(size=(100, 2))
+    with pytest.raises(ValueError, match="is not installed; cvxpy has"):
+        Polymom(n_components=2, **kw).fit(X)
+    with pytest.raises(ValueError, match="is not installed"):
+        MixtureOfLinearRegressions(2, solver=kw.get("solver", "NOPE")).fit(X, X[:, 0])
+
+
+def test_solver_names_are_case_insensitive():
+    from momix.polymom._sdp import check_solvers
+
+    assert check_solvers("clarabel", "scs") == ["CLARABEL", "SCS"]
+    assert check_solvers("CLARABEL", "clarabel") == ["CLARABEL"]
+    assert check_solvers("SCS", None) == ["SCS"]
+    X = np.random.default_rng(0).normal(size=(100, 2))
+    assert Polymom(n_components=2, solver="clarabel", fallback=None).fit(X).solver_ == "CLARABEL"

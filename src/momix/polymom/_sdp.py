@@ -37,7 +37,7 @@ import numpy as np
 from ..exceptions import SolverError
 from ._basis import MomentStructure
 
-__all__ = ["MomentProblem", "SDPResult", "solve_moment_sdp"]
+__all__ = ["MomentProblem", "SDPResult", "check_solvers", "solve_moment_sdp"]
 
 logger = logging.getLogger("momix.polymom")
 
@@ -149,6 +149,26 @@ def _build(problem: MomentProblem, relaxation: str, penalty: float, slack: float
     return cp.Problem(cp.Minimize(objective), cons), y, c
 
 
+def check_solvers(solver: str, fallback: str | None) -> list[str]:
+    """The solvers to try, upper-cased as ``SOLVER_OPTIONS`` keys them (cvxpy accepts
+    "clarabel", but without Clarabel's options the moment SDPs fail).
+
+    Raises
+    ------
+    ValueError
+        Naming a requested solver that cvxpy does not have installed (a typo or a missing
+        package would otherwise fall through to the fallback unnoticed).
+    """
+    import cvxpy as cp
+
+    installed = cp.installed_solvers()
+    names = [n.upper() for n in (solver, fallback) if n]
+    for name in names:
+        if name not in installed:
+            raise ValueError(f"solver {name!r} is not installed; cvxpy has {installed}")
+    return list(dict.fromkeys(names))
+
+
 def _solve_once(prob, y, solvers: list[str]) -> str:
     import cvxpy as cp
 
@@ -221,12 +241,14 @@ def solve_moment_sdp(problem: MomentProblem, n_components: int, *, relaxation="e
 
     Raises
     ------
+    ValueError
+        If ``solver`` or ``fallback`` is not an installed cvxpy solver.
     momix.exceptions.SolverError
         If every solver fails on some solve; names the last solver and its status.
     """
+    solvers = check_solvers(solver, fallback)
     st = problem.structure
     prob, y, c = _build(problem, relaxation, penalty, slack)
-    solvers = [solver] + ([fallback] if fallback and fallback != solver else [])
     rng = np.random.default_rng(0) if rng is None else rng
     chain = dict(prob=prob, y=y, c=c, st=st, k=n_components, solvers=solvers,
                  relaxation=relaxation, penalty=penalty, growth=growth, tol=tol,
