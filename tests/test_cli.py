@@ -170,3 +170,31 @@ def test_untrusted_model_file_is_one_line(capsys, tmp_path):
     _write_two_clusters(data)
     code, _, err = _run(["predict", str(path), str(data)], capsys)
     _assert_one_line_error(code, err, "not a readable")
+
+
+def test_predict_with_a_model_without_likelihood_is_one_line(capsys, tmp_path):
+    from momix.io import save
+    from momix.polymom import MultiView, Polymom
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(300, 3)) + 1.0
+    model_path = save(Polymom(MultiView(1), 1, random_state=0).fit(Z), tmp_path / "m.skops")
+    data = tmp_path / "z.csv"
+    np.savetxt(data, Z, delimiter=",", header="a,b,c", comments="")
+    code, _, err = _run(["predict", str(model_path), str(data)], capsys)
+    _assert_one_line_error(code, err, "no likelihood")
+
+
+def test_output_into_a_closed_pipe_exits_quietly(tmp_path):
+    data = tmp_path / "d.csv"
+    _write_two_clusters(data)
+    model = tmp_path / "m.skops"
+    assert main(["fit", "lowrank", str(data), "--param", "n_components=2", "--param", "rank=1",
+                 "--param", "random_state=0", "--out", str(model)]) == 0
+    big = tmp_path / "big.csv"
+    np.savetxt(big, np.tile(np.loadtxt(data, delimiter=",", skiprows=1), (500, 1)),
+               delimiter=",", header="a,b", comments="")
+    cmd = f"{sys.executable} -m momix predict {model} {big} | head -n 2"
+    res = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120, check=False)
+    assert len(res.stdout.splitlines()) == 2
+    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr

@@ -11,6 +11,7 @@ import argparse
 import ast
 import csv
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -31,7 +32,10 @@ MODELS = {
     "expansion": "GMMExpansion",
 }
 
-_USER_ERRORS = (DataError, ValueError, FileNotFoundError, UntrustedFileError, KeyError, SolverError)
+# NotImplementedError: a fitted model asked for what its family does not define (e.g.
+# ``predict`` with a Polymom model that has no likelihood)
+_USER_ERRORS = (DataError, ValueError, FileNotFoundError, UntrustedFileError, KeyError, SolverError,
+                NotImplementedError)
 
 
 class UsageError(Exception):
@@ -375,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"momix: error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a reader that stopped (``| head``)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 1
     return 0
 
 
