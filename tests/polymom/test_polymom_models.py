@@ -54,9 +54,13 @@ def test_diagonal_and_spherical_moments_factorise():
 def test_poisson_moments_match_scipy():
     model = Poisson(1, order=5)
     (lam,) = model.params
+    ((unit, _),) = model.constants
     for k, (_, f) in enumerate(model.observations, start=1):
         expected = stats.poisson(2.3).moment(k)
-        np.testing.assert_allclose(float(f.subs(lam, 2.3)), expected, rtol=1e-10)
+        np.testing.assert_allclose(float(f.subs({lam: 2.3, unit: 1.0})), expected, rtol=1e-10)
+        # in units u: E[(u x)^k] at theta = u * lambda
+        np.testing.assert_allclose(float(f.subs({lam: 0.25 * 2.3, unit: 0.25})),
+                                   0.25**k * expected, rtol=1e-10)
 
 
 def test_linear_regression_moments_follow_table_2():

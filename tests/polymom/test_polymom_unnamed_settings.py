@@ -58,12 +58,13 @@ def test_em_separates_repeated_poisson_atoms():
     rng = np.random.default_rng(0)
     z = rng.choice(2, 3000, p=[0.46, 0.54])
     X = rng.poisson(np.array([[8.3, 9.2], [6.5, 7.6]])[z]).astype(float)
+    # a penalty 1e4 times the default forces a rank-1 moment matrix: repeated atoms
     with pytest.warns(UserWarning, match="numerical rank 1"):
-        moment = Polymom(Poisson(2), 2, random_state=0).fit(X)
+        moment = Polymom(Poisson(2), 2, penalty=1000.0, random_state=0).fit(X)
     np.testing.assert_allclose(moment.params_[0], moment.params_[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est = Polymom(Poisson(2), 2, refine="em", random_state=0).fit(X)
+        est = Polymom(Poisson(2), 2, penalty=1000.0, refine="em", random_state=0).fit(X)
     assert np.abs(est.params_[0] - est.params_[1]).max() > 0.5
     assert est.score(X) > moment.score(X)
 
@@ -221,3 +222,46 @@ def test_solver_names_are_case_insensitive():
     assert check_solvers("SCS", None) == ["SCS"]
     X = np.random.default_rng(0).normal(size=(100, 2))
     assert Polymom(n_components=2, solver="clarabel", fallback=None).fit(X).solver_ == "CLARABEL"
+
+
+def _poisson_counts(rates, n=20000, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.random(n) < 0.4
+    return rng.poisson(np.where(z[:, None], rates[0], rates[1])).astype(float)
+
+
+def test_poisson_counts_far_above_one_are_scaled():
+    """Rates near 30 came out as one component (the trace term outweighed the residual);
+    counts are now divided by their mean through the model's unit constants."""
+    rates = np.array([[20.0, 40.0], [50.0, 25.0]])
+    X = _poisson_counts(rates)
+    est = Polymom(Poisson(2), 2, random_state=0).fit(X)
+    order = np.argsort(est.params_[:, 0])
+    np.testing.assert_allclose(est.params_[order], rates, rtol=0.02)
+    np.testing.assert_allclose(est.weights_[order], [0.4, 0.6], atol=0.02)
+    np.testing.assert_allclose(est.data_scale_, X.mean(axis=0))
+    assert est.constants_ == {"unit_0": 1.0, "unit_1": 1.0}  # model_ is in counts
+    assert np.isfinite(est.score(X))
+
+
+def test_poisson_scaling_is_exact_on_population_moments():
+    """The scaled moment polynomials u^a T_a(theta/u) equal the raw ones at theta = u lambda."""
+    model = Poisson(2, order=3)
+    params = np.array([[2.0, 7.0], [9.0, 3.0]])
+    raw = model.population_moments([0.3, 0.7], params)
+    u = np.array([0.25, 0.5])
+    scaled = model.with_constants({"unit_0": u[0], "unit_1": u[1]}).population_moments(
+        [0.3, 0.7], params * u)
+    c = model.compiled()
+    alphas = [next(iter(p)) for p in c.data_polys[:len(c.obs_keys)]]
+    for alpha, key in zip(alphas, c.obs_keys, strict=True):
+        np.testing.assert_allclose(scaled[key], raw[key] * np.prod(u ** np.array(alpha)))
+
+
+def test_poisson_streamed_fit_matches_in_memory(tmp_path):
+    X = _poisson_counts(np.array([[20.0, 40.0], [50.0, 25.0]]), n=5000)
+    path = tmp_path / "counts.npy"
+    np.save(path, X)
+    a = Polymom(Poisson(2), 2, random_state=0).fit(X)
+    b = Polymom(Poisson(2), 2, random_state=0).fit(str(path))
+    np.testing.assert_allclose(b.params_, a.params_, rtol=1e-6)

@@ -41,6 +41,12 @@ def _moment(kind: str, n: int, a, b=None) -> sp.Expr:
     return _mgf_moment(kind, n).xreplace({_A: a, _B: b} if b is not None else {_A: a})
 
 
+def _scaled_poisson_moment(n: int, theta, unit) -> sp.Expr:
+    """:math:`E[(u x)^n]` for :math:`x \\sim \\mathrm{Poisson}(\\theta / u)`: the Touchard
+    polynomial :math:`\\sum_j S(n, j) u^{n-j} \\theta^j`, polynomial in ``unit``."""
+    return sp.expand(unit**n * _moment("poisson", n, theta / unit))
+
+
 def _monomial(symbols, alpha) -> sp.Expr:
     return sp.Mul(*[s**e for s, e in zip(symbols, alpha, strict=True)])
 
@@ -204,6 +210,22 @@ class Poisson(ComponentModel):
 
     Observations: all monomials of total degree ``1..order``; moments are products of
     Touchard polynomials; :math:`\\lambda_d \\ge 0` as localizing constraints.
+
+    Counts far above 1 make the moments span many orders of magnitude (the trace term of
+    the relaxation then outweighs the moment residual: rates near 30 came out as one
+    component), and counts are not closed under scaling. The model therefore carries one
+    constant per feature, ``unit_d`` (:math:`u_d`, default 1): the observations are moments
+    of :math:`x' = u x` and the parameters are :math:`\\theta = u \\lambda`,
+
+    .. math::
+
+        E[(u x)^a] = u^a T_a(\\theta / u) = \\sum_{j \\le a} S(a, j)\\, u^{a-j}
+        \\theta^j ,
+
+    a polynomial in :math:`u` (:math:`S` the Stirling numbers of the second kind, :math:`T_a`
+    the Touchard polynomial). ``Polymom.fit`` sets :math:`u_d = 1/s_d`, :math:`s_d` the mean
+    count of feature d when it exceeds 1 (:mod:`momix.polymom._scaling`), and maps
+    :math:`\\lambda = s\\theta` back; the fitted ``model_`` keeps :math:`u = 1`.
     """
 
     family = "poisson"
@@ -211,11 +233,13 @@ class Poisson(ComponentModel):
     def __init__(self, n_features: int = 1, order: int = 4):
         d = int(n_features)
         lam = sp.symbols(f"rate_0:{d}")
+        unit = sp.symbols(f"unit_0:{d}")
         data = sp.symbols(f"x_0:{d}")
-        obs = [(_monomial(data, a), sp.expand(sp.Mul(*[_moment("poisson", k, lam[j])
+        obs = [(_monomial(data, a), sp.expand(sp.Mul(*[_scaled_poisson_moment(k, lam[j], unit[j])
                                                        for j, k in enumerate(a)])))
                for a in monomial_exponents(d, order)]
-        super().__init__(lam, data, obs, inequalities=list(lam), name=f"Poisson in N^{d}")
+        super().__init__(lam, data, obs, inequalities=list(lam), name=f"Poisson in N^{d}",
+                         constants={u: 1.0 for u in unit})
         self.order = order
 
     def log_prob(self, Z, params):

@@ -104,9 +104,11 @@ default="auto"
         parameters back exactly,
         :math:`\\xi = m + s\\xi'`, :math:`c = s^2 c'`; likewise linear regressions
         (x and y standardised, scaled only without an intercept; the known noise variance
-        divided by :math:`s_y^2`; see :mod:`momix.polymom._scaling`): raw moments of badly
-        scaled data make the SDP ill-conditioned and slow. Other models (Poisson counts,
-        categorical views, custom models) are fitted in the data's units.
+        divided by :math:`s_y^2`; see :mod:`momix.polymom._scaling`) and Poisson counts
+        (divided by their mean where it exceeds 1, through the model's ``unit_d``
+        constants, rates mapped back): raw moments of badly scaled data make the SDP
+        ill-conditioned and slow. Other models (categorical views, custom models) are
+        fitted in the data's units.
     polish : bool, default=True
         Polish the extracted atoms and weights by Gauss-Newton on the weighted moment
         residual, from the SDP's rank-K solution (:mod:`momix.polymom._polish`; our
@@ -287,7 +289,8 @@ default="auto"
             raise ValueError("streaming input supports refine=None; load the data for refine='em'")
         data = streamed_data(X, sample_weight, self.model, self.n_components, self.standardize)
         self.n_features_in_, self.model_ = data.n_features, data.model
-        self._fit_profiled(partial(streamed_system, data.source, data.scaling), from_data=True)
+        self._fit_profiled(partial(streamed_system, data.source, data.scaling), from_data=True,
+                           factors=constant_factors(data.model, data.scaling))
         self._store_scaling(data.scaling, data.n_features)
         return self
 

@@ -32,8 +32,14 @@ intercept, :math:`x' = (x - m_x)/s_x` (per feature) and :math:`y' = (y - m_y)/s_
 
 so the known noise variance is fitted as :math:`\\sigma^2/s_y^2` (:func:`constant_factors`).
 Without an intercept, centring would add one, so the data are only scaled (:math:`m = 0`,
-:math:`s` the root mean square). Poisson counts (not closed under scaling) and categorical
-views (one-hot, already of unit scale, with simplex constraints) are fitted as they are.
+:math:`s` the root mean square).
+
+Poisson counts are not closed under scaling, but their moments are: :math:`x' = x/s` has
+moments polynomial in :math:`\\theta = \\lambda/s` and the constant :math:`u = 1/s`
+(:class:`~momix.polymom.Poisson`), so counts are divided by :math:`s` = their weighted mean
+where it exceeds 1 (:math:`m = 0`), the constant ``unit_d`` is set to :math:`1/s_d` and
+:math:`\\lambda = s\\theta`. Categorical views (one-hot, already of unit scale, with simplex
+constraints) are fitted as they are.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from math import comb
 
 import numpy as np
 
-from ._builtin import GaussianDiagonal, GaussianSpherical, LinearRegression
+from ._builtin import GaussianDiagonal, GaussianSpherical, LinearRegression, Poisson
 from ._model import ComponentModel
 
 __all__ = ["Scaling", "constant_factors", "data_scaling", "gaussian_scaling", "unscale_params",
@@ -72,9 +78,9 @@ class Scaling:
 
 
 def standardizable(model: ComponentModel) -> bool:
-    """Whether ``model`` is a built-in Gaussian without equalities or constants, or a
-    linear regression."""
-    return isinstance(model, LinearRegression) or (
+    """Whether ``model`` is a built-in Gaussian without equalities or constants, a linear
+    regression or a Poisson product."""
+    return isinstance(model, (LinearRegression, Poisson)) or (
         isinstance(model, GaussianDiagonal) and not model.equalities and not model.constants)
 
 
@@ -82,7 +88,15 @@ def data_scaling(Z: np.ndarray, sample_weight: np.ndarray, model: ComponentModel
     """:func:`gaussian_scaling` or :func:`regression_scaling`, by model."""
     if isinstance(model, LinearRegression):
         return regression_scaling(Z, sample_weight, model)
+    if isinstance(model, Poisson):
+        return count_scaling(sample_weight / sample_weight.sum() @ Z)
     return gaussian_scaling(Z, sample_weight, model)
+
+
+def count_scaling(mean: np.ndarray) -> Scaling:
+    """Counts divided by their mean where it exceeds 1 (module docstring)."""
+    mean = np.asarray(mean, dtype=float)
+    return Scaling(np.zeros_like(mean), np.maximum(mean, 1.0))
 
 
 def regression_scaling(Z: np.ndarray, sample_weight: np.ndarray,
@@ -98,10 +112,15 @@ def regression_scaling(Z: np.ndarray, sample_weight: np.ndarray,
 
 def constant_factors(model: ComponentModel, scaling: Scaling | None) -> dict[str, float]:
     """Factors mapping the model's constants to standardised units (``{}`` if none):
-    a regression's noise variance is divided by :math:`s_y^2`."""
-    if scaling is None or not isinstance(model, LinearRegression):
+    a regression's noise variance is divided by :math:`s_y^2`, a Poisson's ``unit_d`` by
+    :math:`s_d`."""
+    if scaling is None:
         return {}
-    return {"noise_variance": 1.0 / float(scaling.scale[-1]) ** 2}
+    if isinstance(model, Poisson):
+        return {f"unit_{j}": 1.0 / float(s) for j, s in enumerate(scaling.scale)}
+    if isinstance(model, LinearRegression):
+        return {"noise_variance": 1.0 / float(scaling.scale[-1]) ** 2}
+    return {}
 
 
 def gaussian_scaling(X: np.ndarray, sample_weight: np.ndarray, model: ComponentModel) -> Scaling:
@@ -118,6 +137,8 @@ def scaling_from_moments(
 
     The statistics of one pass, so streamed data get the same transform as in memory.
     """
+    if isinstance(model, Poisson):
+        return count_scaling(location)
     var, magnitude = np.asarray(variance, dtype=float), np.asarray(magnitude, dtype=float)
     if isinstance(model, GaussianSpherical) or model.n_features == 1:
         var = np.full_like(var, np.mean(var))
@@ -132,8 +153,10 @@ def unscale_params(params: np.ndarray, scaling: Scaling, model=None) -> np.ndarr
 
     Gaussian layout (default): the D means, then the D variances (diagonal) or the single
     variance (spherical, 1-D). A :class:`LinearRegression` ``model``: the coefficients, then
-    the intercept if fitted (module docstring).
+    the intercept if fitted; a :class:`Poisson` ``model``: the rates (module docstring).
     """
+    if isinstance(model, Poisson):
+        return np.asarray(params, dtype=float) * scaling.scale
     if isinstance(model, LinearRegression):
         mx, sx = scaling.location[:-1], scaling.scale[:-1]
         my, sy = scaling.location[-1], scaling.scale[-1]
