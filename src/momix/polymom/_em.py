@@ -62,6 +62,30 @@ class RegressionEMResult:
     converged: bool
 
 
+def _em_iterations(log_joint, m_step, state, sw, total, max_iter, tol):
+    """The EM loop shared by the families: ``log_joint(state)`` gives
+    :math:`\\log\\pi_k + \\log p(x_n \\mid \\theta_k)`, shape (n, K), and
+    ``m_step(resp, state)`` the next state from the posteriors. Records the weighted mean
+    log-likelihood ``sw @ norm / total`` before the first and after every step and stops
+    when it rises by less than ``tol`` or after ``max_iter`` steps.
+
+    Returns (state, log-likelihood history, n_iter, converged).
+    """
+    history, converged = [], False
+    for _ in range(max_iter + 1):
+        with np.errstate(divide="ignore"):
+            logp = log_joint(state)
+        norm = logsumexp(logp, axis=1)
+        history.append(float(sw @ norm / total))
+        if len(history) > 1 and history[-1] - history[-2] < tol:
+            converged = True
+            break
+        if len(history) == max_iter + 1:
+            break
+        state = m_step(np.exp(logp - norm[:, None]), state)
+    return state, np.array(history), len(history) - 1, converged
+
+
 @dataclass(frozen=True)
 class GaussianEMResult:
     """Fitted diagonal Gaussian mixture.
@@ -135,22 +159,13 @@ def gaussian_em(X, means, variances, weights, *, sample_weight, covariance="diag
     maximisation, so the log-likelihood cannot decrease (up to ``reg_covar``).
     """
     sw = np.asarray(sample_weight, float) / np.sum(sample_weight)
-    means, var, weights = (np.array(a, float) for a in (means, variances, weights))
-    history, converged = [], False
-    for _ in range(max_iter + 1):
-        with np.errstate(divide="ignore"):
-            logp = diag_gaussian_log_prob(X, means, var) + np.log(weights)[None]
-        norm = logsumexp(logp, axis=1)
-        history.append(float(sw @ norm))
-        if len(history) > 1 and history[-1] - history[-2] < tol:
-            converged = True
-            break
-        if len(history) == max_iter + 1:
-            break
-        rw = np.exp(logp - norm[:, None]) * sw[:, None]
-        means, var, weights = _gaussian_m_step(X, rw, var, covariance, mean_sum, reg_covar)
-    return GaussianEMResult(means, var, weights, np.array(history), len(history) - 1,
-                            converged)
+    start = tuple(np.array(a, float) for a in (means, variances, weights))
+    (means, var, weights), history, n_iter, converged = _em_iterations(
+        lambda st: diag_gaussian_log_prob(X, st[0], st[1]) + np.log(st[2])[None],
+        lambda resp, st: _gaussian_m_step(X, resp * sw[:, None], st[1], covariance, mean_sum,
+                                          reg_covar),
+        start, sw, 1.0, max_iter, tol)
+    return GaussianEMResult(means, var, weights, history, n_iter, converged)
 
 
 def regression_log_prob(X, y, coef, intercept, noise_variance) -> np.ndarray:
@@ -198,22 +213,13 @@ def regression_em(X, y, coef, intercept, noise_variance, weights, *, sample_weig
     sw = sample_weight
     floor = reg_variance * max(float(np.var(y)), 1e-300)
     var = np.maximum(np.asarray(noise_variance, float), floor)
-    coef, intercept, weights = (np.array(a, float) for a in (coef, intercept, weights))
-    history, converged = [], False
-    for _ in range(max_iter + 1):
-        with np.errstate(divide="ignore"):
-            logp = regression_log_prob(X, y, coef, intercept, var) + np.log(weights)[None]
-        norm = logsumexp(logp, axis=1)
-        history.append(float(sw @ norm / sw.sum()))
-        if len(history) > 1 and history[-1] - history[-2] < tol:
-            converged = True
-            break
-        if len(history) == max_iter + 1:
-            break
-        resp = np.exp(logp - norm[:, None])
-        coef, intercept, var, weights = _regression_m_step(X, y, resp, sw, fit_intercept, floor)
-    return RegressionEMResult(coef, intercept, var, weights, np.array(history),
-                              len(history) - 1, converged)
+    start = (*(np.array(a, float) for a in (coef, intercept)), var,
+             np.array(weights, float))
+    (coef, intercept, var, weights), history, n_iter, converged = _em_iterations(
+        lambda st: regression_log_prob(X, y, *st[:3]) + np.log(st[3])[None],
+        lambda resp, st: _regression_m_step(X, y, resp, sw, fit_intercept, floor),
+        start, sw, sw.sum(), max_iter, tol)
+    return RegressionEMResult(coef, intercept, var, weights, history, n_iter, converged)
 
 
 def poisson_em(X, rates, weights, *, sample_weight, max_iter=100, tol=1e-6):
@@ -298,22 +304,15 @@ def multiview_em(views, means, weights, *, sample_weight, symmetric, max_iter=10
     (means (K, 3, d), weights (K,), log_likelihood history, n_iter, converged)
     """
     sw = sample_weight / sample_weight.sum()
-    means, weights = np.array(means, float), np.array(weights, float)
-    history, converged = [], False
-    for _ in range(max_iter + 1):
-        with np.errstate(divide="ignore"):
-            logp = multiview_log_prob(views, means) + np.log(weights)[None]
-        norm = logsumexp(logp, axis=1)
-        history.append(float(sw @ norm))
-        if len(history) > 1 and history[-1] - history[-2] < tol:
-            converged = True
-            break
-        if len(history) == max_iter + 1:
-            break
-        rw = np.exp(logp - norm[:, None]) * sw[:, None]
-        weights = rw.sum(axis=0) / rw.sum()
+    def m_step(resp, _):
+        rw = resp * sw[:, None]
         counts = np.einsum("nk,vnd->kvd", rw, views)
         if symmetric:
             counts = np.repeat(counts.sum(axis=1, keepdims=True), views.shape[0], axis=1)
-        means = counts / np.maximum(counts.sum(axis=2, keepdims=True), 1e-300)
-    return means, weights, np.array(history), len(history) - 1, converged
+        return counts / np.maximum(counts.sum(axis=2, keepdims=True), 1e-300), \
+            rw.sum(axis=0) / rw.sum()
+
+    (means, weights), history, n_iter, converged = _em_iterations(
+        lambda st: multiview_log_prob(views, st[0]) + np.log(st[1])[None], m_step,
+        (np.array(means, float), np.array(weights, float)), sw, 1.0, max_iter, tol)
+    return means, weights, history, n_iter, converged
