@@ -5,30 +5,49 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from momix._validation import check_data, check_n_components, check_rng, check_sample_weight
-from momix.exceptions import DataError
+from momix._base import MixtureEstimator
+from momix._validation import (
+    check_distinct_rows,
+    check_fit_data,
+    check_n_components,
+    check_rng,
+    check_sample_weight,
+    count_distinct_rows,
+)
+from momix.exceptions import DataError, NumericalError
+
+
+class _Probe(MixtureEstimator):
+    def __init__(self, n_components=1):
+        self.n_components = n_components
 
 
 @pytest.mark.parametrize(
     ("X", "match"),
     [
-        (np.array([[1.0, np.nan]]), "NaN or infinite"),
-        (np.array([[1.0, np.inf]]), "NaN or infinite"),
-        (np.zeros(3), "reshape"),
+        (np.array([[1.0, np.nan]]), "NaN"),
+        (np.array([[1.0, np.inf]]), "infinity"),
+        (np.zeros(3), "2D array"),
         (np.zeros((0, 2)), "0 sample"),
-        (np.zeros((2, 0)), "0 features"),
-        ([["a", "b"]], "numeric"),
+        (np.zeros((2, 0)), "0 feature"),
+        (np.array([[1.0, 1e101]]), "rescale"),
+        (np.array([[1.0, -1e300]]), "rescale"),
     ],
 )
-def test_check_data_errors(X, match):
-    with pytest.raises(DataError, match=match):
-        check_data(X)
+def test_check_fit_data_errors(X, match):
+    with pytest.raises(ValueError, match=match):
+        check_fit_data(_Probe(), X)
 
 
-def test_check_data_min_samples():
-    with pytest.raises(DataError, match="at least 2"):
-        check_data(np.zeros((1, 2)), min_samples=2)
-    assert check_data([[1, 2]]).dtype == np.float64
+def test_check_fit_data_accepts_edges_of_the_range():
+    X = np.array([[1e100, -1e-300], [0.0, 5e-324]])
+    np.testing.assert_array_equal(check_fit_data(_Probe(), X), X)
+    assert check_fit_data(_Probe(), [[1, 2]]).dtype == np.float64
+
+
+def test_check_fit_data_min_samples():
+    with pytest.raises(ValueError, match="minimum of 2"):
+        check_fit_data(_Probe(), np.zeros((1, 2)), min_samples=2)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +66,36 @@ def test_sample_weight_errors(w, match):
 
 def test_sample_weight_default_and_scalar():
     np.testing.assert_array_equal(check_sample_weight(None, 3), np.ones(3))
-    np.testing.assert_array_equal(check_sample_weight(2.0, 3), np.full(3, 2.0))
+    np.testing.assert_array_equal(check_sample_weight(2.0, 3), np.ones(3))
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-8, 1.0, 3.0, 1e300])
+def test_sample_weight_scale_changes_nothing(scale):
+    w = np.array([2.0, 1.0, 1.0, 0.0])
+    np.testing.assert_allclose(check_sample_weight(scale * w, 4), [2.0, 1.0, 1.0, 0.0])
+
+
+def test_distinct_rows():
+    X = np.repeat(np.arange(3.0).reshape(-1, 1), 500, axis=0)
+    assert count_distinct_rows(X, 10) == 3
+    assert count_distinct_rows(np.arange(1e5).reshape(-1, 1), 7) == 7
+    check_distinct_rows(X, 3)
+    with pytest.raises(DataError, match="only 3 distinct"):
+        check_distinct_rows(X, 4)
+
+
+def test_fitted_attributes_are_checked_finite():
+    est = _Probe()
+    est.means_ = np.array([0.0, 1.0])
+    est.n_iter_ = 3
+    est._scratch_ = np.array([np.nan])  # private: not a fitted parameter
+    est._check_fitted_finite()
+    est.covariances_ = np.array([1.0, np.nan])
+    with pytest.raises(NumericalError, match="covariances_"):
+        est._check_fitted_finite()
+    est.covariances_ = np.inf
+    with pytest.raises(NumericalError, match="covariances_"):
+        est._check_fitted_finite()
 
 
 def test_n_components_larger_than_data():

@@ -30,7 +30,7 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_fit_data, check_rng
+from ._validation import check_finite_params, check_fit_data, check_rng
 from .exceptions import ConvergenceWarning, NumericalError
 
 __all__ = ["MixtureEstimator", "GaussianMixin", "best_of_restarts", "warn_not_converged"]
@@ -47,8 +47,35 @@ class MixtureEstimator(DensityMixin, BaseEstimator):
 
     _parameter_constraints: dict = {}
 
+    #: fitted attributes allowed to hold non-finite values (e.g. a history that starts at -inf)
+    _nonfinite_attributes: tuple[str, ...] = ()
+
     def _check_X(self, X, *, reset: bool, min_samples: int = 1) -> np.ndarray:
         return check_fit_data(self, X, reset=reset, min_samples=min_samples)
+
+    def _check_fitted_finite(self) -> None:
+        """Raise :class:`NumericalError` if a fitted attribute holds NaN or inf.
+
+        Every public fitted attribute (a name ending in ``_``) that is a float array or number
+        is checked, except those in ``_nonfinite_attributes``; ``fit`` calls this last, so a
+        fit either returns finite parameters or raises.
+        """
+        params = {
+            name: value
+            for name, value in vars(self).items()
+            if name.endswith("_")
+            and not name.startswith("_")
+            and name not in self._nonfinite_attributes
+            and isinstance(value, (np.ndarray, float, np.floating))
+        }
+        check_finite_params(type(self).__name__, **params)
+
+    def fit_predict(self, X, y=None, **fit_params) -> np.ndarray:
+        """Fit the model to ``X`` and return the component label of each sample.
+
+        Equivalent to ``fit(X, y, **fit_params).predict(X)``.
+        """
+        return self.fit(X, y, **fit_params).predict(X)
 
 
 def warn_not_converged(what: str, knobs: str) -> None:

@@ -15,8 +15,11 @@ from sklearn.utils.validation import validate_data
 from .exceptions import DataError
 
 __all__ = [
-    "check_data",
+    "MAX_ABS_VALUE",
+    "check_magnitude",
     "check_fit_data",
+    "check_distinct_rows",
+    "count_distinct_rows",
     "check_sample_weight",
     "check_n_components",
     "check_rng",
@@ -24,58 +27,56 @@ __all__ = [
 ]
 
 
-def check_data(X, *, name: str = "X", min_samples: int = 1, ensure_2d: bool = True) -> np.ndarray:
-    """Return ``X`` as a finite float64 array, or raise a clear :class:`DataError`.
+#: largest magnitude accepted in data: squares and products of such values stay finite in
+#: float64 sums over up to 1e100 rows, so every moment a method forms after centring and scaling
+#: is representable; larger values are refused with a request to rescale
+MAX_ABS_VALUE = 1e100
 
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-    name : str
-        Name used in error messages.
-    min_samples : int
-        Fewest rows accepted.
-    ensure_2d : bool
-        If True, a 1-D input is an error (reshape it with ``X.reshape(-1, 1)``).
+
+def check_magnitude(X: np.ndarray, *, name: str = "X") -> np.ndarray:
+    """Refuse values whose magnitude float64 moment arithmetic cannot carry.
+
+    A value :math:`|x| > 10^{100}` makes second moments overflow before any standardisation can
+    help (:math:`x^2 > 10^{200}` summed over rows, fourth moments past ``1.8e308``), so such
+    data is refused with :class:`DataError` asking the user to rescale (divide by a unit). Tiny
+    magnitudes are accepted: every estimator standardises or centres before it forms moments.
     """
-    try:
-        arr = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} must be numeric: {exc}") from None
-    if ensure_2d and arr.ndim != 2:
-        hint = " (use X.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
-        raise DataError(
-            f"{name} must be 2-D of shape (n_samples, n_features), got {arr.shape}{hint}"
-        )
-    if arr.shape[0] < min_samples:
-        raise DataError(f"{name} has {arr.shape[0]} sample(s); at least {min_samples} are needed")
-    if arr.ndim == 2 and arr.shape[1] < 1:
-        raise DataError(f"{name} has 0 features")
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.sum(~np.isfinite(arr)))
-        raise DataError(
-            f"{name} contains {bad} NaN or infinite value(s); remove or impute them first"
-        )
-    return arr
+    if X.size:
+        top = float(np.max(np.abs(X)))
+        if top > MAX_ABS_VALUE:
+            raise DataError(
+                f"{name} holds values of magnitude {top:.3g}, beyond the {MAX_ABS_VALUE:.0e} "
+                "that momix can form moments of; rescale the data (divide by a unit) first"
+            )
+    return X
 
 
 def check_fit_data(estimator, X, *, reset: bool = True, min_samples: int = 1) -> np.ndarray:
     """Validate ``X`` through scikit-learn (sets ``n_features_in_``) and return float64.
 
     scikit-learn's own messages are kept for the conditions its estimator checks test
-    (NaN/inf, complex, empty, 1-D input, sparse input); momix adds the ``min_samples`` check.
+    (NaN/inf, complex, empty, 1-D input, sparse input); momix adds the ``min_samples`` check
+    and refuses magnitudes above :data:`MAX_ABS_VALUE` (:func:`check_magnitude`).
     """
     X = validate_data(estimator, X, reset=reset, dtype=np.float64, ensure_min_samples=min_samples)
-    return np.asarray(X, dtype=np.float64)
+    return check_magnitude(np.asarray(X, dtype=np.float64))
 
 
 def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
-    """Return sample weights as a float64 vector of length ``n_samples``.
+    """Return sample weights as a float64 vector of length ``n_samples`` with mean 1.
 
     ``None`` means unit weights. Weights must be finite and non-negative with a positive sum.
+    They are rescaled to mean one, :math:`w_i \\leftarrow n\\, w_i / \\sum_j w_j` (through
+    :math:`w / \\max w` first, so neither ``1e-300`` nor ``1e300`` under- or overflows): a
+    uniform scale of the weights changes no estimate, and relative weights are kept, so a
+    weight of 2 counts a row as twice another.
     """
     if sample_weight is None:
         return np.ones(n_samples)
-    w = np.asarray(sample_weight, dtype=np.float64)
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"sample_weight must be numeric: {exc}") from None
     if w.ndim == 0:
         w = np.full(n_samples, float(w))
     if w.shape != (n_samples,):
@@ -84,9 +85,11 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
         raise DataError("sample_weight contains NaN or infinite values")
     if np.any(w < 0):
         raise DataError("sample_weight must be non-negative")
-    if w.sum() <= 0:
+    top = float(w.max()) if n_samples else 0.0
+    if top <= 0:
         raise DataError("sample_weight sums to zero; at least one sample needs positive weight")
-    return w
+    w = w / top
+    return w * (n_samples / w.sum())
 
 
 def check_n_components(n_components: int, n_samples: int, *, per_component: int = 1) -> None:
@@ -108,6 +111,35 @@ def check_n_components(n_components: int, n_samples: int, *, per_component: int 
         )
 
 
+def count_distinct_rows(X: np.ndarray, stop: int) -> int:
+    """Number of distinct rows of ``X``, counted only up to ``stop``.
+
+    Rows are read in growing blocks (``4 * stop``, then doubling), so data with many distinct
+    rows costs one small :func:`numpy.unique`, not a sort of the whole array.
+    """
+    n = X.shape[0]
+    size = max(4 * stop, 64)
+    while True:
+        found = np.unique(np.asarray(X[:size]), axis=0).shape[0]
+        if found >= stop or size >= n:
+            return min(found, stop)
+        size *= 2
+
+
+def check_distinct_rows(X: np.ndarray, n_components: int, *, name: str = "X") -> None:
+    """Raise :class:`DataError` if ``X`` has fewer distinct rows than ``n_components``.
+
+    A mixture of ``K`` components needs at least ``K`` distinct points: with fewer, some
+    components are copies of others and the fit is not identified.
+    """
+    distinct = count_distinct_rows(X, n_components)
+    if distinct < n_components:
+        raise DataError(
+            f"{name} has only {distinct} distinct row(s), fewer than "
+            f"n_components={n_components}; decrease n_components"
+        )
+
+
 def check_rng(random_state) -> np.random.Generator:
     """Turn ``random_state`` into a :class:`numpy.random.Generator`.
 
@@ -125,13 +157,26 @@ def check_rng(random_state) -> np.random.Generator:
     )
 
 
-def check_finite_params(**params: np.ndarray) -> None:
-    """Raise :class:`momix.exceptions.NumericalError` if any fitted parameter is not finite."""
+def check_finite_params(owner: str, **params) -> None:
+    """Raise :class:`momix.exceptions.NumericalError` naming any parameter that is not finite.
+
+    Parameters
+    ----------
+    owner : str
+        Estimator (or routine) name for the message.
+    **params
+        Arrays or numbers; non-numeric values are skipped.
+    """
     from .exceptions import NumericalError
 
+    bad = []
     for name, value in params.items():
-        if not np.all(np.isfinite(value)):
-            raise NumericalError(
-                f"fitted {name} contains non-finite values; "
-                "scale the data or change the initialisation"
-            )
+        arr = np.asarray(value) if not isinstance(value, np.ndarray) else value
+        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+            bad.append(name)
+    if bad:
+        raise NumericalError(
+            f"{owner} produced non-finite values in {', '.join(bad)}; the data are probably "
+            "degenerate for this model (near-constant or collinear columns, too few distinct "
+            "rows, extreme scales): rescale the data or decrease n_components"
+        )
