@@ -8,9 +8,10 @@ from momix.diffusion._features import multi_indices
 from momix.diffusion._regression import (
     LevelScore,
     RegressionConfig,
-    _fit_cell,
     _merge_small_cells,
+    cell_statistics,
     evaluate_level,
+    fit_cells,
     fit_level,
 )
 
@@ -70,8 +71,11 @@ def test_antithetic_pairs_reduce_small_t_error():
     # the same fit with 2n independent noise draws, no pairing
     z = rng.standard_normal((2 * len(X), 2))
     Xt = a * np.vstack([X, X]) + np.sqrt(s2) * z
-    poly = _fit_cell(Xt, -z / np.sqrt(s2), multi_indices(2, 2), RegressionConfig(degree=2))
-    iid_level = LevelScore(t, np.zeros(1, dtype=int), (poly,), 0.0)
+    blocks = [(Xt, -z / np.sqrt(s2), np.ones(len(Xt)))]
+    one = np.zeros(1, dtype=int)
+    stats = cell_statistics(blocks, crude, t, one)
+    iid_level = LevelScore(t, one, fit_cells(blocks, stats, multi_indices(2, 2),
+                                             RegressionConfig(degree=2)), 0.0)
     iid = np.linalg.norm(evaluate_level(iid_level, crude, Xq, 2).score - truth)
     assert anti < 0.5 * iid
 
@@ -91,12 +95,27 @@ def test_small_cells_are_merged_into_a_neighbour():
                          np.array([np.eye(2)] * 3))
     X = rng.normal(size=(500, 2))
     log_joint = crude_log_joint(X, crude, 1e-2)
-    groups, cells = _merge_small_cells(log_joint, np.arange(3), min_count=50)
+    blocks = [(X[:200], None, np.ones(200)), (X[200:], None, np.ones(300))]
+
+    def statistics(groups):
+        return cell_statistics(blocks, crude, 1e-2, groups)
+
+    groups, stats = _merge_small_cells(statistics, np.arange(3), min_count=50)
     assert groups.max() == 0
-    np.testing.assert_array_equal(cells, 0)
-    groups, cells = _merge_small_cells(log_joint, np.arange(3), 0)
-    np.testing.assert_array_equal(groups, np.arange(3))
-    np.testing.assert_array_equal(cells, np.argmax(log_joint, axis=1))
+    np.testing.assert_array_equal(stats.cells, 0)
+    # min_count=0 merges only empty cells (here the one at x = -4): every other point keeps
+    # its likelihood-ratio cell
+    direct = np.argmax(log_joint, axis=1)
+    groups, stats = _merge_small_cells(statistics, np.arange(3), 0)
+    assert groups.max() + 1 == len(np.unique(direct)) == 2
+    np.testing.assert_array_equal(stats.cells, groups[direct])
+    np.testing.assert_array_equal(stats.counts, np.bincount(stats.cells))
+    # per-cell weighted moments give the cell's mean and covariance
+    cell0 = X[stats.cells == 0]
+    white = stats.whitening(0)
+    np.testing.assert_allclose(white.center, cell0.mean(axis=0), rtol=1e-12, atol=1e-12)
+    U = white.apply(cell0)
+    np.testing.assert_allclose(np.cov(U.T, bias=True), np.eye(2), atol=1e-6)
 
 
 def test_crude_log_joint_and_group_likelihood_match_scipy():

@@ -30,10 +30,12 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import KMeans
 
 from .._base import covariance_cholesky
+from .._validation import count_distinct_rows
 from ._process import noised_mixture
 
 __all__ = ["CrudeMixture", "crude_estimates", "merge_groups", "crude_log_joint",
-           "group_log_likelihood", "assign_cells"]
+           "group_log_likelihood", "assign_cells", "weighted_moments", "row_blocks",
+           "BLOCK_ENTRIES"]
 
 _LOG_2PI = float(np.log(2 * np.pi))
 
@@ -54,8 +56,37 @@ class CrudeMixture:
     covariances: np.ndarray
 
 
+#: rows per block of the streamed passes over the data (a block of ``n_features`` columns
+#: holds at most this many float64 entries, 8 MiB)
+BLOCK_ENTRIES = 1 << 20
+
+
+def row_blocks(n_rows: int, row_entries: int):
+    """Slices of consecutive rows holding at most :data:`BLOCK_ENTRIES` entries (at least 64
+    rows) each."""
+    size = max(64, BLOCK_ENTRIES // max(int(row_entries), 1))
+    for start in range(0, n_rows, size):
+        yield slice(start, min(start + size, n_rows))
+
+
+def weighted_moments(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and covariance (divided by the total weight), by blocks of rows.
+
+    The covariance is accumulated about the mean (a second pass), so a large common offset
+    costs no precision.
+    """
+    total = float(w.sum())
+    center = w @ X / total
+    cov = np.zeros((X.shape[1], X.shape[1]))
+    for sl in row_blocks(*X.shape):
+        diff = X[sl] - center
+        cov += (diff * w[sl, None]).T @ diff
+    return center, cov / total
+
+
 def crude_estimates(X: np.ndarray, n_clusters: int, rng: np.random.Generator,
-                    *, reg: float = 1e-6, max_kmeans_samples: int = 20_000) -> CrudeMixture:
+                    *, sample_weight: np.ndarray | None = None, reg: float = 1e-6,
+                    max_kmeans_samples: int = 20_000) -> CrudeMixture:
     """PCA + k-means++ crude estimates of a Gaussian mixture.
 
     Parameters
@@ -64,40 +95,76 @@ def crude_estimates(X: np.ndarray, n_clusters: int, rng: np.random.Generator,
     n_clusters : int
         Number of k-means clusters (capped at the number of distinct rows).
     rng : numpy.random.Generator
+    sample_weight : ndarray of shape (n_samples,), optional
+        Positive row weights: the principal directions, k-means (scikit-learn's weighted
+        k-means) and every cluster's weight, mean and covariance are weighted.
     reg : float
         Added to each cluster covariance, relative to the trace of the data covariance
         divided by ``n_features`` (so that singleton clusters stay positive definite).
     max_kmeans_samples : int
-        k-means runs on a random subset of at most this many rows; every row is then
-        assigned to its nearest centre and the cluster statistics use all rows (the crude
-        estimates only place cells, and k-means on 1e5 rows cost 3x the whole regression).
+        k-means runs on a random subset of at most this many rows (all rows when the subset
+        has fewer distinct rows than ``n_clusters``); every row is then assigned to its
+        nearest centre and the cluster statistics use all rows (the crude estimates only
+        place cells, and k-means on 1e5 rows cost 3x the whole regression).
 
     Notes
     -----
     k-means runs in the span of the top ``r = min(d, max(2, n_clusters))`` principal
-    directions of the centred data, scaled to unit variance in that span.
+    directions of the centred data, scaled to unit variance in that span; in the whole
+    space (``r = d``) when that projection leaves fewer than ``n_clusters`` distinct rows.
+    The data are read in blocks of rows, so the memory beyond ``X`` is the projection
+    (``n_samples x r``) and the labels.
     """
     n, d = X.shape
-    n_clusters = int(max(1, min(n_clusters, len(np.unique(X, axis=0)))))
-    center = X.mean(axis=0)
-    _, sing, Vt = np.linalg.svd(X - center, full_matrices=False)
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    n_clusters = int(max(1, min(n_clusters, count_distinct_rows(X, n_clusters))))
+    center, cov = weighted_moments(X, w)
+    vals, vecs = np.linalg.eigh(cov)
+    vals, vecs = vals[::-1], vecs[:, ::-1]
     r = min(d, max(2, n_clusters))
-    scale = np.where(sing[:r] > 0, sing[:r] / np.sqrt(n), 1.0)
-    Z = (X - center) @ Vt[:r].T / scale
+    Z = _project(X, center, vecs[:, :r], vals[:r])
+    if r < d and count_distinct_rows(Z, n_clusters) < n_clusters:
+        Z = _project(X, center, vecs, vals)
     seed = int(rng.integers(2**31 - 1))
-    subset = rng.choice(n, size=max_kmeans_samples, replace=False) if n > max_kmeans_samples \
-        else slice(None)
-    km = KMeans(n_clusters, n_init=3, random_state=seed).fit(Z[subset])
+    subset = slice(None)
+    if n > max_kmeans_samples:
+        subset = rng.choice(n, size=max_kmeans_samples, replace=False)
+        if count_distinct_rows(Z[subset], n_clusters) < n_clusters:
+            subset = slice(None)
+    km = KMeans(n_clusters, n_init=3, random_state=seed).fit(Z[subset], sample_weight=w[subset])
     labels = km.predict(Z)
-    floor = reg * max(float(np.trace(np.atleast_2d(np.cov(X.T)))) / d, 1e-300) if n > 1 else reg
-    keep = np.flatnonzero(np.bincount(labels, minlength=n_clusters))
-    weights = np.bincount(labels, minlength=n_clusters)[keep] / n
-    means = np.array([X[labels == k].mean(axis=0) for k in keep])
-    covs = np.empty((len(keep), d, d))
-    for i, k in enumerate(keep):
-        diff = X[labels == k] - means[i]
-        covs[i] = diff.T @ diff / len(diff) + floor * np.eye(d)
-    return CrudeMixture(weights / weights.sum(), means, covs)
+    del Z
+    mass = np.bincount(labels, weights=w, minlength=n_clusters)
+    keep = np.flatnonzero(mass > 0)
+    means = np.zeros((n_clusters, d))
+    for sl in row_blocks(n, d):
+        for k in np.unique(labels[sl]):
+            rows = labels[sl] == k
+            means[k] += w[sl][rows] @ X[sl][rows]
+    means = means[keep] / mass[keep, None]
+    covs = np.zeros((len(keep), d, d))
+    slot = np.full(n_clusters, -1)
+    slot[keep] = np.arange(len(keep))
+    for sl in row_blocks(n, d):
+        for k in np.unique(labels[sl]):
+            rows = labels[sl] == k
+            i = slot[k]
+            diff = X[sl][rows] - means[i]
+            covs[i] += (diff * w[sl][rows, None]).T @ diff
+    floor = reg * max(float(np.trace(cov)) / d, 1e-300)
+    covs = covs / mass[keep, None, None] + floor * np.eye(d)
+    weights = mass[keep] / mass[keep].sum()
+    return CrudeMixture(weights, means, covs)
+
+
+def _project(X, center, vecs, vals):
+    """Principal coordinates scaled to unit variance, ``(X - center) V / sqrt(vals)``."""
+    scale = np.sqrt(np.maximum(vals, 0.0))
+    scale = np.where(scale > 0, scale, 1.0)
+    Z = np.empty((X.shape[0], vecs.shape[1]))
+    for sl in row_blocks(*X.shape):
+        Z[sl] = (X[sl] - center) @ vecs / scale
+    return Z
 
 
 def merge_groups(crude: CrudeMixture, t: float, merge_distance: float) -> np.ndarray:

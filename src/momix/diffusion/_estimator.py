@@ -14,15 +14,29 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .._base import GaussianMixin, MixtureEstimator, warn_not_converged
-from .._validation import check_rng
+from .._validation import (
+    check_distinct_rows,
+    check_n_components,
+    check_rng,
+    check_sample_weight,
+    count_distinct_rows,
+)
 from ..exceptions import DataError, NumericalError
-from ._cells import crude_estimates
+from ._cells import crude_estimates, weighted_moments
+from ._features import n_polynomial_features
 from ._regression import RegressionConfig, ScoreEvaluation, fit_level
 from ._sampler import PiecewisePolynomialScore, evaluate_score, reverse_diffusion, time_grid
 
-__all__ = ["ScoreMatchingMixture"]
+__all__ = ["ScoreMatchingMixture", "MAX_TERMS", "MIN_SCALE"]
 
 logger = logging.getLogger(__name__)
+
+#: largest number of polynomial terms per cell: its normal equations hold ``n_terms**2``
+#: float64 numbers (128 MiB at this limit)
+MAX_TERMS = 4096
+#: smallest per-feature spread accepted with ``standardize=True``: the read-off covariances
+#: in X's units are products of two spreads and must stay above float64's smallest normal
+MIN_SCALE = 1e-150
 
 
 class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
@@ -175,36 +189,60 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
 
     # ------------------------------------------------------------------ fitting
     @threadpool_limits.wrap(limits=1, user_api="blas")
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Learn the score at every noise level, then read off Gaussian parameters.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative row weights. They weight the standardisation, the crude estimates
+            (weighted k-means), the denoising score-matching loss (every noise draw of a row
+            carries its weight) and the k-means start of the read-off, so a row of weight 2
+            counts as the row twice (in law: its noise draws differ from a repeated row's);
+            a common scale of all weights changes nothing. Rows of zero weight are dropped.
 
         Returns
         -------
         self : ScoreMatchingMixture
+
+        Raises
+        ------
+        DataError
+            Fewer than two rows (of positive weight), fewer distinct rows than
+            ``n_components``, or feature spreads so small that the read-off covariances
+            underflow float64 (below 1e-150: rescale the data).
+        ValueError
+            Odd ``noise_reps``, more than ``MAX_TERMS`` polynomial terms per cell, or
+            ``n_readoff_samples`` below ``n_components * (n_features + 1)``.
         """
         self._validate_params()
         if self.noise_reps % 2:
             raise ValueError(f"noise_reps must be even (antithetic pairs), got {self.noise_reps}")
-        X_user = self._check_X(X, reset=True, min_samples=2)
-        self.center_, self.scale_ = self._standardisation(X_user)
-        X = (X_user - self.center_) / self.scale_
+        X_user = self._check_X(X, reset=True)
+        self._check_sizes(X_user.shape[1])
+        w = check_sample_weight(sample_weight, X_user.shape[0])
+        if not np.all(w > 0):
+            X_user, w = X_user[w > 0], w[w > 0]
+            w = w * (len(w) / w.sum())
+        self._check_rows(X_user)
+        self.center_, self.scale_ = self._standardisation(X_user, w)
+        X = X_user - self.center_
+        X /= self.scale_
+        del X_user
         rng = check_rng(self.random_state)
         n_crude = {"auto": 2 * self.n_components, "none": self.n_components}.get(
             self.partition, self.partition)
-        self.crude_ = crude_estimates(X, n_crude, rng)
+        self.crude_ = crude_estimates(X, n_crude, rng, sample_weight=w)
         config = RegressionConfig(degree=self.degree, noise_reps=self.noise_reps,
                                   alpha=self.alpha,
                                   merge_distance=np.inf if self.partition == "none" else 0.5)
-        self.times_ = time_grid(*self._time_range(X), self.n_noise_levels)
+        self.times_ = time_grid(*self._time_range(X, w), self.n_noise_levels)
         levels = []
         with tqdm(total=len(self.times_), desc="score matching", disable=self.verbose <= 0) as bar:
             for t in self.times_:
-                levels.append(fit_level(X, float(t), self.crude_, config, rng))
+                levels.append(fit_level(X, float(t), self.crude_, config, rng, w))
                 logger.info("level t=%.3g: %d cells, %.2g%% extrapolated", t,
                             len(levels[-1].cells), 100 * levels[-1].train_extrapolated)
                 bar.update()
@@ -212,43 +250,112 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
                                                      self.degree)
         self.extrapolation_rate_ = np.array([lv.train_extrapolated for lv in levels])
         self.n_cells_ = np.array([len(lv.cells) for lv in levels])
-        self._read_off_parameters(X_user, rng)
+        self._read_off_parameters(X, w, rng)
+        self._check_fitted_finite()
         return self
 
-    def _standardisation(self, X):
+    def _check_sizes(self, n_features: int) -> None:
+        """Refuse parameter values the data's dimension makes unusable, before any work."""
+        n_terms = n_polynomial_features(n_features, self.degree)
+        if n_terms > MAX_TERMS:
+            raise ValueError(
+                f"degree={self.degree} in {n_features} features gives {n_terms} polynomial "
+                f"terms per cell, above MAX_TERMS={MAX_TERMS} (each cell's normal equations "
+                "hold n_terms**2 numbers); lower degree")
+        need = self.n_components * (n_features + 1)
+        if self.n_readoff_samples < need:
+            raise ValueError(
+                f"n_readoff_samples={self.n_readoff_samples} is below n_components * "
+                f"(n_features + 1) = {need}, the fewest generated samples that determine "
+                f"{self.n_components} full covariances; increase n_readoff_samples")
+
+    def _check_rows(self, X) -> None:
+        """Enough rows, and enough distinct rows, for ``n_components`` components."""
+        n = X.shape[0]
+        if n < 2:
+            raise DataError(
+                "ScoreMatchingMixture needs at least 2 samples (of positive weight) to learn a "
+                f"score, got n_samples={n}")
+        check_n_components(self.n_components, n)
+        if count_distinct_rows(X, 2) < 2:
+            raise DataError("X has a single distinct row (every feature constant); "
+                            "a score cannot be learned")
+        check_distinct_rows(X, self.n_components)
+
+    def _standardisation(self, X, w):
+        """Weighted per-feature mean and standard deviation (``standardize=True``).
+
+        A constant feature keeps its value as centre and takes the largest standard deviation
+        of the others as scale (its standardised values are all 0). The standard deviation is
+        computed on the data divided by their largest deviation, so neither tiny nor huge
+        magnitudes under- or overflow.
+        """
         d = X.shape[1]
         if not self.standardize:
             return np.zeros(d), np.ones(d)
-        std = X.std(axis=0)
-        if not np.any(std > 0):
-            raise DataError("X has zero variance in every feature; a mixture cannot be learned")
-        return X.mean(axis=0), np.where(std > 1e-12 * std.max(), std, std.max())
+        constant = np.ptp(X, axis=0) == 0
+        center = np.where(constant, X[0], w @ X / w.sum())
+        top = np.maximum(X.max(axis=0) - center, center - X.min(axis=0))
+        top = np.where(top > 0, top, 1.0)
+        rel = np.array([np.sqrt(w @ ((X[:, j] - center[j]) / top[j]) ** 2 / w.sum())
+                        for j in range(d)])
+        std = np.where(constant, 0.0, top * rel)
+        scale = np.where(constant, std.max(), std)
+        if np.any(scale < MIN_SCALE):
+            small = np.flatnonzero(scale < MIN_SCALE)
+            raise DataError(
+                f"feature(s) {small.tolist()} of X spread over only {scale[small].min():.3g}; "
+                f"below {MIN_SCALE:.0e} the read-off covariances underflow float64: rescale "
+                "X (multiply by a unit)")
+        return center, scale
 
-    def _time_range(self, X):
+    def _time_range(self, X, w):
         crude = self.crude_
         within = np.einsum("k,kij->ij", crude.weights, crude.covariances)
         lam = float(np.linalg.eigvalsh(within)[0])
         t_min = self.t_min * min(1.0, max(lam, 1e-3))
-        second = float(np.linalg.eigvalsh(X.T @ X / len(X))[-1])
+        mean, cov = weighted_moments(X, w)
+        second = float(np.linalg.eigvalsh(cov + np.outer(mean, mean))[-1])
         t_max = 4.0 + max(0.0, 0.5 * np.log(max(second, 1e-300)))
         return t_min, t_max
 
-    def _read_off_parameters(self, X, rng):
-        """EM on generated samples, warm-started from k-means crude estimates."""
-        start = crude_estimates(X, self.n_components, rng)
-        generated = self._generate(self.n_readoff_samples, rng, "read-off sampling")
-        k = len(start.weights)
-        gm = GaussianMixture(k, covariance_type="full", max_iter=500, tol=1e-4,
+    def _read_off_parameters(self, X, w, rng):
+        """EM on generated samples (standardised coordinates), warm-started from weighted
+        k-means crude estimates of the training data; the result is mapped to X's units."""
+        K = self.n_components
+        start = crude_estimates(X, K, rng, sample_weight=w)
+        if len(start.weights) < K:
+            raise DataError(
+                f"X has fewer than n_components={K} rows that k-means can tell apart after "
+                "standardisation; decrease n_components")
+        generated = self._generate_standardised(self.n_readoff_samples, rng,
+                                                "read-off sampling")
+        precisions = np.linalg.inv(start.covariances)
+        gm = GaussianMixture(K, covariance_type="full", max_iter=500, tol=1e-4,
                              weights_init=start.weights, means_init=start.means,
-                             precisions_init=np.linalg.inv(start.covariances),
+                             precisions_init=0.5 * (precisions + precisions.transpose(0, 2, 1)),
                              random_state=int(rng.integers(2**31 - 1)))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            gm.fit(generated)
-        self.weights_, self.means_, self.covariances_ = gm.weights_, gm.means_, gm.covariances_
+            try:
+                gm.fit(generated)
+            except ValueError as exc:
+                raise NumericalError(
+                    f"the parameter read-off EM on generated samples failed ({exc}); lower "
+                    "`degree`, increase `n_steps` or decrease n_components") from None
+        scale = self.scale_
+        self.weights_ = gm.weights_
+        self.means_ = self.center_ + scale * gm.means_
+        self.covariances_ = gm.covariances_ * np.outer(scale, scale)
         self.converged_, self.n_iter_ = gm.converged_, gm.n_iter_
-        self.lower_bound_ = gm.lower_bound_
-        if not gm.converged_ or any("converge" in str(w.message) for w in caught):
+        self.lower_bound_ = float(gm.lower_bound_ - np.sum(np.log(scale)))
+        try:
+            np.linalg.cholesky(self.covariances_)
+        except np.linalg.LinAlgError:
+            raise NumericalError(
+                "a read-off covariance is not positive definite in X's units (feature "
+                f"scales {scale.min():.3g} .. {scale.max():.3g}); rescale X") from None
+        if not gm.converged_ or any("converge" in str(c.message) for c in caught):
             warn_not_converged("the parameter read-off EM on generated samples",
                                "increase n_readoff_samples or decrease n_components")
 
@@ -295,7 +402,8 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
 
     # ------------------------------------------------------------------ sampling
     @threadpool_limits.wrap(limits=1, user_api="blas")
-    def _generate(self, n_samples, rng, desc="sampling"):
+    def _generate_standardised(self, n_samples, rng, desc="sampling"):
+        """Reverse-diffusion draws in the standardised coordinates of the fit."""
         model = self.score_model_
         grid = time_grid(model.times[0], model.times[-1], self.n_steps + 1)[::-1]
         x = rng.standard_normal((n_samples, self.n_features_in_))
@@ -305,7 +413,7 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
         if not np.all(np.isfinite(x)):
             raise NumericalError("reverse diffusion produced non-finite samples; "
                                  "lower `degree` or increase `n_steps`")
-        return self.center_ + self.scale_ * x
+        return x
 
     def sample(self, n_samples: int = 1, random_state=None):
         """Draw samples by reverse diffusion with the learned score.
@@ -326,7 +434,7 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
             raise ValueError(f"n_samples must be at least 1, got {n_samples}")
         check_is_fitted(self, "score_model_")
         rng = check_rng(self.random_state if random_state is None else random_state)
-        X = self._generate(int(n_samples), rng)
+        X = self.center_ + self.scale_ * self._generate_standardised(int(n_samples), rng)
         return X, self.predict(X)
 
     def _n_parameters(self) -> int:

@@ -13,17 +13,32 @@ is a polynomial of total degree ``D`` in the cell's whitened coordinates
 
 .. math::
 
-    B_C = (\\Phi_C^\\top\\Phi_C + \\alpha\\, n_C I)^{-1} \\Phi_C^\\top Y_C .
+    B_C = (\\Phi_C^\\top W_C \\Phi_C + \\alpha\\, w_C I)^{-1} \\Phi_C^\\top W_C Y_C ,
+
+with :math:`W_C` the diagonal of the sample weights of the cell's noised points (each noise
+draw of a training row carries the row's weight) and :math:`w_C` their sum (the number of
+points for unit weights): the weighted DSM loss, so a row of weight 2 counts as the row
+twice. The normal equations are solved by least squares (the minimum-norm solution if
+``alpha = 0`` leaves them singular).
+
+**Memory.** The noised training set (``noise_reps`` draws per row) is never held whole: it is
+regenerated block by block from per-block seeds, and each pass over it accumulates only
+per-cell sums -- cell counts and weighted moments (for the cell assignment, the merging of
+small cells and the whitening), then :math:`\\Phi^\\top W\\Phi` and :math:`\\Phi^\\top W Y`
+and the extreme values that give the guard boxes. Beyond the data, a level needs the cell
+of each noised point (one small integer each), one block's design matrices
+(:data:`momix.diffusion._cells.BLOCK_ENTRIES` entries per matrix) and the per-cell normal
+equations (``n_cells * n_terms**2``).
 
 Noise draws come in antithetic pairs :math:`(z, -z)` [ours]: a pair that stays in one cell
 contributes :math:`-\\tfrac{1}{s_t}z\\,(\\phi(a x_0 + s z) - \\phi(a x_0 - s z)) = O(1)` to
 :math:`\\Phi^\\top Y` instead of :math:`O(1/s_t)`, which cuts the target noise at small ``t``.
 
 **Extrapolation guard** (part of the model, required: raw polynomials overflow outside their
-data and the sampler then returns NaN). Each cell keeps a box
-:math:`[\\ell, h]` in whitened coordinates (the ``box_quantile`` and ``1 - box_quantile``
-quantiles of its training inputs). Outside the box the score is the polynomial at the
-projection :math:`\\pi(x)` of the point onto the box plus a linear restoring term,
+data and the sampler then returns NaN). Each cell keeps a box :math:`[\\ell, h]` in
+whitened coordinates (the weighted ``box_quantile`` and ``1 - box_quantile`` quantiles of
+its training inputs, by the inverted empirical CDF). Outside the box the score is the
+polynomial at the projection :math:`\\pi(x)` of the point onto the box plus a linear restoring term,
 
 .. math::
 
@@ -37,7 +52,8 @@ score and is finite everywhere. Evaluations report which points used it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from math import ceil
 
 import numpy as np
 
@@ -47,12 +63,19 @@ from ._cells import (
     crude_log_joint,
     group_log_likelihood,
     merge_groups,
+    row_blocks,
 )
-from ._features import Whitening, fit_whitening, hermite_features, multi_indices
+from ._features import (
+    Whitening,
+    hermite_features,
+    multi_indices,
+    whitening_from_moments,
+)
 from ._process import vp_coefficients
 
 __all__ = ["RegressionConfig", "CellPolynomial", "LevelScore", "ScoreEvaluation",
-           "fit_level", "evaluate_level"]
+           "NoisedData", "CellStatistics", "cell_statistics", "fit_cells", "fit_level",
+           "evaluate_level"]
 
 
 @dataclass(frozen=True)
@@ -148,24 +171,133 @@ class ScoreEvaluation:
     extrapolated: np.ndarray
 
 
-def _merge_small_cells(log_joint, groups, min_count):
+class NoisedData:
+    """The noised training set of one level, regenerated block by block from fixed seeds.
+
+    Each training row :math:`x_0` gets ``noise_reps`` draws in antithetic pairs; iterating
+    yields, per block of rows, the noised inputs :math:`x_t = a_t x_0 + s_t z`, the targets
+    :math:`-z/s_t` and the row weights (repeated per draw). The draws of block ``b`` come from
+    ``default_rng([seed, b])``, so every pass sees the same points.
+    """
+
+    def __init__(self, X0: np.ndarray, weights: np.ndarray, t: float, noise_reps: int,
+                 seed: int, row_entries: int):
+        a, s2 = vp_coefficients(t)
+        self.X0, self.weights, self.reps, self.seed = X0, weights, noise_reps, seed
+        self.a, self.s = float(a), float(np.sqrt(s2))
+        block = next(row_blocks(X0.shape[0] * noise_reps, row_entries))
+        self.rows = max(1, (block.stop - block.start) // noise_reps)
+
+    def __len__(self) -> int:
+        return self.X0.shape[0] * self.reps
+
+    def __iter__(self):
+        n, d = self.X0.shape
+        for b, start in enumerate(range(0, n, self.rows)):
+            X0 = self.X0[start:start + self.rows]
+            half = np.random.default_rng([self.seed, b]).standard_normal(
+                (self.reps // 2, len(X0), d))
+            z = np.concatenate([half, -half]).reshape(-1, d)
+            Xt = self.a * np.tile(X0, (self.reps, 1)) + self.s * z
+            z /= -self.s
+            yield Xt, z, np.tile(self.weights[start:start + self.rows], self.reps)
+
+
+@dataclass
+class CellStatistics:
+    """One pass over the noised points under a grouping of the crude components.
+
+    Attributes
+    ----------
+    cells : ndarray of shape (n_points,)
+        Cell (group with the largest crude likelihood) of every noised point, in pass order.
+    counts : ndarray of shape (n_cells,)
+    runner_up : ndarray of shape (n_cells, n_cells)
+        ``runner_up[g, h]``: points of cell ``g`` whose second most likely group is ``h``.
+    mass : ndarray of shape (n_cells,)
+        Total weight of each cell.
+    refs : ndarray of shape (n_cells, n_features)
+        Reference point of each cell (its noised crude mean); moments are taken about it.
+    first, second : ndarray of shapes (n_cells, n_features), (n_cells, n_features, n_features)
+        Weighted sums of :math:`x - r` and :math:`(x - r)(x - r)^\\top`.
+    """
+
+    cells: np.ndarray
+    counts: np.ndarray
+    runner_up: np.ndarray
+    mass: np.ndarray
+    refs: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+
+    def whitening(self, g: int) -> Whitening:
+        """Whitening of cell ``g`` by its weighted mean and covariance."""
+        m = self.first[g] / self.mass[g]
+        cov = self.second[g] / self.mass[g] - np.outer(m, m)
+        return whitening_from_moments(self.refs[g] + m, cov)
+
+
+def cell_statistics(noised, crude: CrudeMixture, t: float, groups: np.ndarray) -> CellStatistics:
+    """Assign every noised point to its cell and accumulate the per-cell sums.
+
+    Parameters
+    ----------
+    noised : iterable of (Xt, Y, weights)
+        Blocks of noised points (a :class:`NoisedData` or a list); iterated once.
+    crude : CrudeMixture
+    t : float
+    groups : ndarray of shape (n_crude,)
+        Cell of each crude component.
+    """
+    G = int(groups.max()) + 1
+    d = crude.means.shape[1]
+    a = float(vp_coefficients(t)[0])
+    refs = np.array([a * np.average(crude.means[groups == g], axis=0,
+                                    weights=crude.weights[groups == g]) for g in range(G)])
+    cells, counts = [], np.zeros(G, dtype=np.int64)
+    runner = np.zeros(G * G, dtype=np.int64)
+    mass, first, second = np.zeros(G), np.zeros((G, d)), np.zeros((G, d, d))
+    dtype = np.min_scalar_type(G)
+    for Xt, _, wt in noised:
+        loglik = group_log_likelihood(crude_log_joint(Xt, crude, t), groups)
+        cell = np.argmax(loglik, axis=1)
+        if G > 1:
+            loglik[np.arange(len(cell)), cell] = -np.inf
+            runner += np.bincount(cell * G + np.argmax(loglik, axis=1), minlength=G * G)
+        del loglik
+        counts += np.bincount(cell, minlength=G)
+        for g in np.unique(cell):
+            rows = cell == g
+            diff = Xt[rows] - refs[g]
+            wr = wt[rows]
+            mass[g] += wr.sum()
+            first[g] += wr @ diff
+            second[g] += (diff * wr[:, None]).T @ diff
+        cells.append(cell.astype(dtype))
+    return CellStatistics(np.concatenate(cells), counts, runner.reshape(G, G), mass, refs,
+                          first, second)
+
+
+def _merge_small_cells(statistics, groups, min_count):
     """Merge the smallest under-populated cell into its most common runner-up until all fit.
 
-    Returns the final groups and the cell of every point.
+    ``statistics(groups)`` is one pass (:func:`cell_statistics`); a pass follows every
+    merge, so cells are always the likelihood-ratio cells of the current grouping. Empty
+    cells are merged whatever ``min_count``. Returns the final groups and their statistics.
     """
     groups = groups.copy()
     while True:
-        loglik = group_log_likelihood(log_joint, groups)
-        cells = np.argmax(loglik, axis=1)
+        stats = statistics(groups)
         if groups.max() == 0:
-            return groups, cells
-        counts = np.bincount(cells, minlength=groups.max() + 1)
+            return groups, stats
+        counts = stats.counts
         small = int(np.argmin(counts))
-        if counts[small] >= min_count:
-            return groups, cells
-        loglik[:, small] = -np.inf
-        runner = np.argmax(loglik[cells == small], axis=1) if counts[small] else np.array([])
-        target = int(np.bincount(runner).argmax()) if runner.size else (small + 1) % len(counts)
+        if counts[small] >= max(min_count, 1):
+            return groups, stats
+        if counts[small]:
+            target = int(np.argmax(stats.runner_up[small]))
+        else:
+            target = (small + 1) % len(counts)
         groups[groups == small] = target
         groups = np.unique(groups, return_inverse=True)[1]
 
@@ -186,28 +318,106 @@ def _linear_slope(gram1: np.ndarray, cross1: np.ndarray, whitening: Whitening) -
     return (vecs * np.minimum(vals, cap)) @ vecs.T
 
 
-def _fit_cell(Xt, Y, indices, config: RegressionConfig) -> CellPolynomial:
-    """Ridge fit on one cell through its normal equations (one BLAS ``Phi^T Phi``)."""
-    d = Xt.shape[1]
-    whitening = fit_whitening(Xt)
-    U = whitening.apply(Xt)
-    Phi = hermite_features(U, indices)
-    gram = Phi.T @ Phi
-    cross = Phi.T @ Y
-    if config.degree >= 1:
-        gram1, cross1 = gram[:d + 1, :d + 1], cross[:d + 1]
-    else:
-        design = np.hstack([np.ones((len(U), 1)), U])
-        gram1, cross1 = design.T @ design, design.T @ Y
-    coef = np.linalg.solve(gram + config.alpha * len(Xt) * np.eye(len(gram)), cross)
-    lower, upper = np.quantile(U, [config.box_quantile, 1 - config.box_quantile], axis=0)
-    M = _linear_slope(gram1, cross1, whitening)
-    chol = np.linalg.inv(whitening.inv_chol)
-    return CellPolynomial(whitening, coef, lower, upper, chol.T @ M.T)
+@dataclass
+class _Tail:
+    """The ``size`` smallest values of each column seen so far, with their weights."""
+
+    size: int
+    values: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    weights: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+
+    def update(self, V: np.ndarray, w: np.ndarray) -> None:
+        values = np.vstack([self.values.reshape(-1, V.shape[1]), V])
+        weights = np.vstack([self.weights.reshape(-1, V.shape[1]),
+                             np.broadcast_to(w[:, None], V.shape)])
+        if len(values) > self.size:
+            keep = np.argpartition(values, self.size - 1, axis=0)[:self.size]
+            values = np.take_along_axis(values, keep, axis=0)
+            weights = np.take_along_axis(weights, keep, axis=0)
+        self.values, self.weights = values, weights
+
+    def quantile(self, level: float) -> np.ndarray:
+        """Per column, the smallest kept value whose cumulative weight reaches ``level``
+        (the innermost kept value where the kept weight falls short)."""
+        order = np.argsort(self.values, axis=0, kind="stable")
+        values = np.take_along_axis(self.values, order, axis=0)
+        cum = np.cumsum(np.take_along_axis(self.weights, order, axis=0), axis=0)
+        reached = cum >= level * (1 - 1e-12)
+        idx = np.where(reached[-1], np.argmax(reached, axis=0), len(values) - 1)
+        return values[idx, np.arange(values.shape[1])]
+
+
+class _CellNormalEquations:
+    """Weighted normal equations and guard-box tails of one cell, accumulated by blocks."""
+
+    def __init__(self, whitening: Whitening, n_terms: int, d: int, count: int,
+                 config: RegressionConfig):
+        self.whitening = whitening
+        self.gram, self.cross = np.zeros((n_terms, n_terms)), np.zeros((n_terms, d))
+        self.gram1, self.cross1 = np.zeros((d + 1, d + 1)), np.zeros((d + 1, d))
+        size = min(count, 4 * ceil(config.box_quantile * count) + 16)
+        self.low, self.high = _Tail(size), _Tail(size)
+
+    def add(self, Xt: np.ndarray, Y: np.ndarray, w: np.ndarray, indices: np.ndarray) -> None:
+        U = self.whitening.apply(Xt)
+        Phi = hermite_features(U, indices)
+        Pw = Phi * w[:, None]
+        self.gram += Pw.T @ Phi
+        self.cross += Pw.T @ Y
+        if indices.shape[0] < U.shape[1] + 1:  # degree 0: the guard's linear fit separately
+            D1 = np.hstack([np.ones((len(U), 1)), U])
+            self.gram1 += (D1 * w[:, None]).T @ D1
+            self.cross1 += (D1 * w[:, None]).T @ Y
+        self.low.update(U, w)
+        self.high.update(-U, w)
+
+    def solve(self, mass: float, config: RegressionConfig) -> CellPolynomial:
+        d = self.cross.shape[1]
+        if len(self.gram) >= d + 1:
+            self.gram1, self.cross1 = self.gram[:d + 1, :d + 1], self.cross[:d + 1]
+        ridge = config.alpha * mass * np.eye(len(self.gram))
+        coef = np.linalg.lstsq(self.gram + ridge, self.cross, rcond=None)[0]
+        level = config.box_quantile * mass
+        lower, upper = self.low.quantile(level), -self.high.quantile(level)
+        M = _linear_slope(self.gram1, self.cross1, self.whitening)
+        chol = np.linalg.inv(self.whitening.inv_chol)
+        return CellPolynomial(self.whitening, coef, lower, upper, chol.T @ M.T)
+
+
+def fit_cells(noised, stats: CellStatistics, indices: np.ndarray,
+              config: RegressionConfig) -> tuple[CellPolynomial, ...]:
+    """One pass over the noised points: each cell's weighted ridge fit and guard box.
+
+    Parameters
+    ----------
+    noised : iterable of (Xt, Y, weights)
+        The blocks ``stats`` was computed on, in the same order.
+    stats : CellStatistics
+        Cells of the points and per-cell moments (:func:`cell_statistics`).
+    indices : ndarray of shape (n_terms, n_features)
+    config : RegressionConfig
+    """
+    d = stats.first.shape[1]
+    cells = [_CellNormalEquations(stats.whitening(g), len(indices), d, int(stats.counts[g]),
+                                  config) for g in range(len(stats.counts))]
+    start = 0
+    for Xt, Y, wt in noised:
+        cell = stats.cells[start:start + len(Xt)]
+        start += len(Xt)
+        for g in np.unique(cell):
+            rows = cell == g
+            cells[g].add(Xt[rows], Y[rows], wt[rows], indices)
+    return tuple(c.solve(float(m), config) for c, m in zip(cells, stats.mass, strict=True))
+
+
+def _row_entries(d: int, degree: int, n_crude: int) -> int:
+    """float64 entries held per noised point while a block is processed."""
+    n_terms = len(multi_indices(d, degree))
+    return 2 * n_terms + d * n_crude + (degree + 1) * d + 6 * d
 
 
 def fit_level(X0: np.ndarray, t: float, crude: CrudeMixture, config: RegressionConfig,
-              rng: np.random.Generator) -> LevelScore:
+              rng: np.random.Generator, sample_weight: np.ndarray | None = None) -> LevelScore:
     """Fit the piecewise-polynomial score at time ``t`` by denoising score matching.
 
     Parameters
@@ -220,44 +430,53 @@ def fit_level(X0: np.ndarray, t: float, crude: CrudeMixture, config: RegressionC
         Crude estimates that define the cells.
     config : RegressionConfig
     rng : numpy.random.Generator
-        Source of the noise draws.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Positive row weights of the DSM loss (unit weights when omitted).
+
+    Returns
+    -------
+    LevelScore
     """
     n, d = X0.shape
-    a, s2 = vp_coefficients(t)
-    s = float(np.sqrt(s2))
-    half = rng.standard_normal((config.noise_reps // 2, n, d))
-    z = np.concatenate([half, -half]).reshape(-1, d)
-    Xt = a * np.tile(X0, (config.noise_reps, 1)) + s * z
+    w = np.ones(n) if sample_weight is None else sample_weight
     indices = multi_indices(d, config.degree)
-    groups = merge_groups(crude, t, config.merge_distance)
-    groups, cells = _merge_small_cells(crude_log_joint(Xt, crude, t), groups,
-                                       config.min_cell_factor * len(indices))
-    order = np.argsort(cells, kind="stable")
-    bounds = np.searchsorted(cells[order], np.arange(groups.max() + 2))
-    Xt, z = Xt[order], z[order]
-    fitted = tuple(_fit_cell(Xt[lo:hi], z[lo:hi] / -s, indices, config)
-                   for lo, hi in zip(bounds[:-1], bounds[1:], strict=True))
+    noised = NoisedData(X0, w, t, config.noise_reps, int(rng.integers(2**63 - 1)),
+                        _row_entries(d, config.degree, len(crude.weights)))
+    groups, stats = _merge_small_cells(
+        lambda g: cell_statistics(noised, crude, t, g),
+        merge_groups(crude, t, config.merge_distance), config.min_cell_factor * len(indices))
+    fitted = fit_cells(noised, stats, indices, config)
     level = LevelScore(float(t), groups, fitted, 0.0)
-    fresh = X0[rng.choice(n, size=min(n, 5000), replace=False)]
-    check = evaluate_level(level, crude, a * fresh + s * rng.standard_normal(fresh.shape),
-                           config.degree)
-    return LevelScore(float(t), groups, fitted, float(np.mean(check.extrapolated)))
+    pick = rng.choice(n, size=min(n, 5000), replace=False)
+    fresh = noised.a * X0[pick] + noised.s * rng.standard_normal((len(pick), d))
+    check = evaluate_level(level, crude, fresh, config.degree)
+    rate = float(np.average(check.extrapolated, weights=w[pick]))
+    return LevelScore(float(t), groups, fitted, rate)
 
 
 def evaluate_level(level: LevelScore, crude: CrudeMixture, X: np.ndarray,
                    degree: int) -> ScoreEvaluation:
-    """Evaluate a level's guarded piecewise-polynomial score at the rows of ``X``."""
-    indices = multi_indices(X.shape[1], degree)
-    cell = assign_cells(X, crude, level.groups, level.t)
+    """Evaluate a level's guarded piecewise-polynomial score at the rows of ``X``.
+
+    Rows are taken in blocks (:func:`momix.diffusion._cells.row_blocks`), so the memory
+    beyond the result is one block's design matrices.
+    """
+    n, d = X.shape
+    indices = multi_indices(d, degree)
     score = np.empty_like(X)
-    extrapolated = np.zeros(len(X), dtype=bool)
-    for g, poly in enumerate(level.cells):
-        mask = cell == g
-        if not np.any(mask):
-            continue
-        U = poly.whitening.apply(X[mask])
-        inside = np.clip(U, poly.lower, poly.upper)
-        offset = U - inside
-        score[mask] = hermite_features(inside, indices) @ poly.coef + offset @ poly.slope_u
-        extrapolated[mask] = np.any(offset != 0, axis=1)
+    cell = np.empty(n, dtype=np.intp)
+    extrapolated = np.zeros(n, dtype=bool)
+    for sl in row_blocks(n, _row_entries(d, degree, len(crude.weights))):
+        Xb = X[sl]
+        cb = assign_cells(Xb, crude, level.groups, level.t)
+        cell[sl] = cb
+        out, flag = score[sl], extrapolated[sl]
+        for g in np.unique(cb):
+            poly = level.cells[g]
+            mask = cb == g
+            U = poly.whitening.apply(Xb[mask])
+            inside = np.clip(U, poly.lower, poly.upper)
+            offset = U - inside
+            out[mask] = hermite_features(inside, indices) @ poly.coef + offset @ poly.slope_u
+            flag[mask] = np.any(offset != 0, axis=1)
     return ScoreEvaluation(score, cell, extrapolated)
