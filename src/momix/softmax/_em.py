@@ -48,6 +48,7 @@ from ._model import (
     e_step,
     log_choice_probabilities,
     logsumexp,
+    situation_spread,
 )
 
 __all__ = ["EMResult", "class_objectives", "class_gradients", "m_step_theta", "fit_em"]
@@ -93,33 +94,88 @@ def class_gradients(features, chosen_sums, situation_weights, theta, *, hessian:
     """Gradients :math:`\\nabla Q_k` (K, L) and, if asked, :math:`-\\nabla^2 Q_k` (K, L, L).
 
     Returns ``(grad, neg_hessian)`` with ``neg_hessian=None`` when ``hessian`` is False.
+    The negative Hessian is formed from features centred at their class-``k`` mean in every
+    situation, :math:`\\sum_s C_{sk} \\sum_j \\pi_{sj} (x_{sj} - m_{sk})(x_{sj} - m_{sk})^\\top`,
+    the Gram matrix :math:`B_k^\\top B_k` of the centred features scaled by
+    :math:`\\sqrt{C_{sk}\\pi_{sj}}`: symmetric and positive semi-definite in floating point
+    too. (The raw-moment form :math:`\\mathbb E[xx^\\top] - mm^\\top` cancels
+    catastrophically when a class's choice probabilities concentrate on one alternative and
+    can come out indefinite.)
     """
     prob = np.exp(log_choice_probabilities(features, theta))  # (K, S, J)
     means = np.matmul(prob.transpose(1, 0, 2), features).transpose(1, 0, 2)  # (K, S, L)
     grad = chosen_sums - np.einsum("sk,ksl->kl", situation_weights, means)
     if not hessian:
         return grad, None
-    flat = features.reshape(-1, features.shape[-1])
-    flat_t = np.ascontiguousarray(flat.T)  # a contiguous left operand keeps BLAS on its fast path
     K, L = theta.shape
     neg_h = np.empty((K, L, L))
     for k in range(K):
-        w = (prob[k] * situation_weights[:, k, None]).ravel()
-        centred = means[k].T @ (means[k] * situation_weights[:, k, None])
-        neg_h[k] = flat_t @ (flat * w[:, None]) - centred
+        root = np.sqrt((prob[k] * situation_weights[:, k, None]).ravel())
+        scaled = (features - means[k][:, None, :]).reshape(-1, L) * root[:, None]
+        neg_h[k] = scaled.T @ scaled  # a Gram matrix: numpy's symmetric rank-k update
     return grad, neg_h
 
 
-def _directions(grad, neg_h, totals, step_size) -> np.ndarray:
+def reference_curvature(spread, situation_weights) -> np.ndarray:
+    """:math:`\\rho_k = \\sum_s C_{sk}\\, \\operatorname{tr}\\operatorname{Cov}_u(F_s) / L`, (K,).
+
+    With ``spread`` from :func:`situation_spread`, :math:`\\rho_k` is the mean eigenvalue of
+    :math:`-\\nabla^2 Q_k` at :math:`\\theta_k = 0`: a curvature on the scale of the data (it
+    scales as the features squared and as the class total) that does not depend on the
+    current coefficients.
+    """
+    return spread @ situation_weights
+
+
+#: Levenberg--Marquardt damping of the Newton direction, relative to the larger of the largest
+#: curvature of the class objective and its reference curvature (see :func:`_directions`)
+DAMPING = 1e-8
+
+
+def _directions(grad, neg_h, totals, step_size, reference=None) -> np.ndarray:
+    """Ascent directions (K, L) of the class objectives.
+
+    ``step_size="auto"``: the damped Newton (Levenberg--Marquardt) direction
+    :math:`d_k = (H_k + \\mu_k I)^{-1} \\nabla Q_k` with :math:`H_k = -\\nabla^2 Q_k`
+    (positive semi-definite) and :math:`\\mu_k = \\delta \\max(\\lambda_{\\max}(H_k), \\rho_k)`,
+    :math:`\\delta` = :data:`DAMPING` and :math:`\\rho_k` the reference curvature
+    (:func:`reference_curvature`). It is solved through the eigendecomposition
+    :math:`H_k = V \\Lambda V^\\top` (eigenvalues clipped at 0 against rounding),
+    :math:`d_k = V (\\Lambda + \\mu_k)^{-1} V^\\top \\nabla Q_k`, which exists for every
+    :math:`\\mu_k > 0`: a Hessian that is singular (a class without weight, collinear or
+    constant features, probabilities concentrated on one alternative) or singular on one
+    LAPACK and barely regular on another gives a finite direction either way, and where
+    :math:`H_k` is well conditioned the damping changes the Newton step by a relative
+    :math:`O(\\delta\\,\\kappa(H_k))`. Along null directions of :math:`H_k` the step is
+    :math:`\\nabla Q_k / \\mu_k`, which the Armijo backtracking shortens as needed. Since
+    :math:`d_k = 0` exactly when :math:`\\nabla Q_k = 0`, the damping changes the path of EM,
+    never its fixed points. A class with :math:`\\mu_k = 0` (no weight in any situation with
+    spread) gets :math:`d_k = 0`.
+
+    A float ``step_size`` :math:`\\eta`: :math:`d_k = \\eta \\nabla Q_k / \\sum_s C_{sk}`.
+    """
+    K = grad.shape[0]
     if step_size == "auto":
-        L = grad.shape[1]
-        ridge = 1e-10 * np.maximum(np.trace(neg_h, axis1=1, axis2=2) / L, 1e-300)
-        reg = neg_h + ridge[:, None, None] * np.eye(L)
-        return np.linalg.solve(reg, grad[..., None])[..., 0]
-    return float(step_size) * grad / np.maximum(totals, 1e-300)[:, None]
+        vals, vecs = np.linalg.eigh(neg_h)
+        vals = np.maximum(vals, 0.0)
+        ref = np.zeros(K) if reference is None else np.asarray(reference, dtype=float)
+        mu = DAMPING * np.maximum(vals[:, -1], ref)
+        live = mu > 0
+        out = np.zeros_like(grad)
+        if live.any():
+            proj = np.einsum("klm,kl->km", vecs[live], grad[live])
+            with np.errstate(over="ignore", invalid="ignore"):
+                out[live] = np.einsum("klm,km->kl", vecs[live],
+                                      proj / (vals[live] + mu[live, None]))
+    else:
+        scale = np.where(totals > 0, totals, np.inf)
+        out = float(step_size) * grad / scale[:, None]
+    out[~np.all(np.isfinite(out), axis=1)] = 0.0
+    return out
 
 
-def m_step_theta(estep: EStep, features: np.ndarray, theta: np.ndarray, step_size) -> np.ndarray:
+def m_step_theta(estep: EStep, features: np.ndarray, theta: np.ndarray, step_size, *,
+                 spread: np.ndarray | None = None) -> np.ndarray:
     """One safeguarded ascent step on every :math:`Q_k`; returns the new theta (K, L).
 
     Parameters
@@ -130,10 +186,17 @@ def m_step_theta(estep: EStep, features: np.ndarray, theta: np.ndarray, step_siz
     theta : ndarray of shape (K, L)
     step_size : "auto" or float
         See the module docstring.
+    spread : ndarray of shape (S,), optional
+        :func:`situation_spread` of ``features`` (computed when not given; the data
+        classes cache it).
     """
     b, C = estep.chosen_sums, estep.situation_weights
-    grad, neg_h = class_gradients(features, b, C, theta, hessian=step_size == "auto")
-    direction = _directions(grad, neg_h, C.sum(axis=0), step_size)
+    newton = step_size == "auto"
+    grad, neg_h = class_gradients(features, b, C, theta, hessian=newton)
+    ref = None
+    if newton:
+        ref = reference_curvature(situation_spread(features) if spread is None else spread, C)
+    direction = _directions(grad, neg_h, C.sum(axis=0), step_size, ref)
     slope = np.einsum("kl,kl->k", grad, direction)
     q0 = class_objectives(features, b, C, theta)
     new = theta.copy()
@@ -153,7 +216,7 @@ def m_step_theta(estep: EStep, features: np.ndarray, theta: np.ndarray, step_siz
 def _em_map(data, estep: EStep, theta: np.ndarray, step_size):
     """One generalised EM step from the E-step at ``theta``; returns (weights, theta, E-step)."""
     weights = estep.class_totals / estep.class_totals.sum()
-    theta = m_step_theta(estep, data.situations, theta, step_size)
+    theta = m_step_theta(estep, data.situations, theta, step_size, spread=data.spread)
     return weights, theta, e_step(data, weights, theta)
 
 

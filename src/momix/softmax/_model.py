@@ -30,6 +30,7 @@ weighted conditional logit per class, see :mod:`momix.softmax._em`): situation f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -59,9 +60,23 @@ def logsumexp(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
+def situation_spread(features) -> np.ndarray:
+    """:math:`\\operatorname{tr}\\operatorname{Cov}_u(F_s) / L` per situation, shape (S,).
+
+    :math:`\\operatorname{Cov}_u(F_s)` is the covariance of situation ``s``'s alternatives
+    under uniform choice, computed from centred features (no cancellation under offsets).
+    """
+    centred = features - features.mean(axis=1, keepdims=True)
+    return np.einsum("sjl,sjl->s", centred, centred) / (features.shape[1] * features.shape[2])
+
+
 @dataclass(frozen=True)
 class ItemSetData:
-    """Fixed item set: item features (p, L) and choice counts (p,)."""
+    """Fixed item set: item features (p, L) and choice counts (p,).
+
+    ``counts`` may be weighted (non-negative reals): item ``j`` then enters the likelihood
+    with multiplicity ``counts[j]``.
+    """
 
     features: np.ndarray
     counts: np.ndarray
@@ -75,23 +90,44 @@ class ItemSetData:
     def situations(self) -> np.ndarray:
         return self.features[None]
 
+    @cached_property
+    def spread(self) -> np.ndarray:
+        """:func:`situation_spread` of the item set, shape (1,)."""
+        return situation_spread(self.situations)
+
 
 @dataclass(frozen=True)
 class ChoiceSetData:
-    """Per-observation choice situations: features (N, J, L), choices (N,), group codes (N,)."""
+    """Per-observation choice situations: features (N, J, L), choices (N,), group codes (N,).
+
+    ``unit_weights`` (n_groups,), optional: the multiplicity of each group (of each
+    observation when every observation is its own group) in the likelihood
+    :math:`\\sum_g v_g \\log p(\\text{group } g)`; ``None`` means one each.
+    """
 
     features: np.ndarray
     choices: np.ndarray
     groups: np.ndarray
     n_groups: int
+    unit_weights: np.ndarray | None = None
+
+    @property
+    def weights_per_unit(self) -> np.ndarray:
+        """:math:`v_g`, shape (n_groups,) (ones when no weights were given)."""
+        return np.ones(self.n_groups) if self.unit_weights is None else self.unit_weights
 
     @property
     def n_units(self) -> float:
-        return float(self.n_groups)
+        return float(self.n_groups if self.unit_weights is None else self.unit_weights.sum())
 
     @property
     def situations(self) -> np.ndarray:
         return self.features
+
+    @cached_property
+    def spread(self) -> np.ndarray:
+        """:func:`situation_spread` of the choice situations, shape (N,)."""
+        return situation_spread(self.features)
 
 
 @dataclass(frozen=True)
@@ -169,9 +205,15 @@ def group_log_responsibilities(data: ChoiceSetData, weights, theta):
 def _e_step_situations(data: ChoiceSetData, weights: np.ndarray, theta: np.ndarray) -> EStep:
     log_unit, log_resp = group_log_responsibilities(data, weights, theta)
     resp = np.exp(log_resp)  # (G, K)
+    if data.unit_weights is not None:
+        resp = resp * data.unit_weights[:, None]
+        pos = data.unit_weights > 0
+        loglik = float(data.unit_weights[pos] @ log_unit[pos])
+    else:
+        loglik = float(log_unit.sum())
     w = resp[data.groups]  # (N, K)
     chosen_x = data.features[np.arange(data.features.shape[0]), data.choices]  # (N, L)
-    return EStep(float(log_unit.sum()), resp.sum(axis=0), w.T @ chosen_x, w)
+    return EStep(loglik, resp.sum(axis=0), w.T @ chosen_x, w)
 
 
 _E_STEPS = {ItemSetData: _e_step_items, ChoiceSetData: _e_step_situations}

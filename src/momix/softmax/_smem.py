@@ -118,7 +118,7 @@ def auto_split_merge(n_components: int) -> int:
 def _posteriors(data, weights, theta):
     """Unit posteriors ``R`` (U, K) and unit multiplicities ``n`` (U,)."""
     if isinstance(data, ChoiceSetData):
-        return np.exp(group_log_responsibilities(data, weights, theta)[1]), np.ones(data.n_groups)
+        return np.exp(group_log_responsibilities(data, weights, theta)[1]), data.weights_per_unit
     with np.errstate(divide="ignore"):
         joint = np.log(weights)[:, None] + log_choice_probabilities(data.situations, theta)[:, 0]
     return np.exp(joint - logsumexp(joint, axis=0)).T, data.counts
@@ -276,7 +276,7 @@ def partial_em(data, weights: np.ndarray, theta: np.ndarray, free, *, n_steps: i
     for _ in range(n_steps):
         sub = EStep(est.log_likelihood, est.class_totals[free], est.chosen_sums[free],
                     est.situation_weights[:, free])
-        t[free] = m_step_theta(sub, data.situations, t[free], step_size)
+        t[free] = m_step_theta(sub, data.situations, t[free], step_size, spread=data.spread)
         tot = est.class_totals[free]
         w[free] = w[free].sum() * tot / max(tot.sum(), 1e-300)
         est = e_step(data, w, t)
