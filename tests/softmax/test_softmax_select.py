@@ -6,6 +6,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from softmax_testdata import make_item_data
 
 from momix import SoftmaxMixture
+from momix.softmax._data import standardise
 from momix.softmax._em import fit_em
 from momix.softmax._model import ItemSetData
 from momix.softmax._multivariate import matched_atom_draws
@@ -112,8 +113,8 @@ def test_auto_runs_k_screened_candidates_and_keeps_the_best():
     assert model.init_used_ == "moments" and model.n_init_ == auto_n_runs(3) == 3
     again = SoftmaxMixture(3, random_state=1).fit(X, y)
     np.testing.assert_array_equal(model.coefs_, again.coefs_)
-    # the same pipeline by hand: the fit is the best of the K resumed runs
-    data = ItemSetData(X, np.bincount(y, minlength=len(X)).astype(float))
+    # the same pipeline by hand on the standardised item set: the best of the K resumed runs
+    data, scale = standardise(ItemSetData(X, np.bincount(y, minlength=len(X)).astype(float)))
     ms = moment_starts(data, 3, 30, np.random.default_rng(1))
     top = screening_order(ms.log_likelihood, ms.sources)[:n_screened(3)]
     runs = [resume_em(data, r, max_iter=500, tol=1e-8)

@@ -9,6 +9,24 @@
   (:func:`accumulate_counts`).
 * ``X`` of shape (N, J, L): one choice situation per observation; ``y`` (N,) are the chosen
   alternatives; ``groups`` (N,) optional panel labels (any hashable values).
+
+``sample_weight`` (frequency weights, validated by
+:func:`momix._validation.check_sample_weight`) enters as a multiplicity of the independent
+unit of the likelihood, so a weight of 2 counts like the unit twice and a uniform scale of the
+weights changes nothing:
+
+* item set with ``y``: one weight per observation; the counts become the weighted counts
+  :math:`n_j = \\sum_{i: y_i = j} w_i` (weights of mean 1, so the total stays N);
+* item set with ``counts``: one weight per item, multiplying its count; the weighted counts
+  are rescaled to the total of ``counts`` (the number of observations is unchanged);
+* choice situations: one weight per observation. Without ``groups`` every observation is a
+  unit. With ``groups`` the unit is the group (its observations share one class, and its
+  likelihood :math:`\\sum_k \\alpha_k \\prod_{i \\in g} \\pi_{y_i}(\\theta_k)` does not
+  factor over them), so the weight must be constant within each group; it weights the
+  group's log-likelihood. The group weights are rescaled to mean 1 over the groups.
+
+Units of weight 0 drop out of the fit; :func:`check_units` requires at least K distinct
+units of positive weight.
 """
 
 from __future__ import annotations
@@ -16,13 +34,18 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_array
 
-from .._validation import check_fit_data
+from .._validation import (
+    check_fit_data,
+    check_magnitude,
+    check_sample_weight,
+    count_distinct_rows,
+)
 from ..exceptions import DataError
 from ._model import ChoiceSetData, ItemSetData
 
 __all__ = [
     "accumulate_counts", "as_item_set", "as_choice_sets", "check_choices", "check_features",
-    "to_model_data",
+    "centre_features", "check_units", "standardise", "to_model_data",
 ]
 
 
@@ -50,12 +73,26 @@ def check_choices(y, n_alternatives: int, n_obs: int | None = None, name: str = 
 
 def check_counts(counts, n_items: int) -> np.ndarray:
     """Return choice counts as float64 (p,); non-negative, finite, positive total."""
-    c = np.asarray(counts, dtype=np.float64)
+    try:
+        c = np.asarray(counts, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError("counts must be numeric: one count per item") from None
     if c.shape != (n_items,):
         raise DataError(f"counts has shape {c.shape}; expected ({n_items},), one count per item")
     if not np.all(np.isfinite(c)) or np.any(c < 0) or c.sum() <= 0:
         raise DataError("counts must be finite, non-negative and not all zero")
-    return c
+    return check_magnitude(c, name="counts")
+
+
+def _weighted_counts(counts: np.ndarray, sample_weight) -> np.ndarray:
+    """``counts`` times per-item weights, rescaled to the total of ``counts``."""
+    w = check_sample_weight(sample_weight, counts.shape[0])
+    cw = counts * w
+    top = cw.max()
+    if top <= 0:
+        raise DataError("every item with a positive count has sample_weight 0")
+    cw = cw / top
+    return cw * (counts.sum() / cw.sum())
 
 
 def check_features(estimator, X, *, reset: bool) -> np.ndarray:
@@ -78,8 +115,12 @@ def check_features(estimator, X, *, reset: bool) -> np.ndarray:
     return F
 
 
-def as_item_set(X: np.ndarray, y, counts) -> ItemSetData:
-    """Item-set data from ``X`` (p, L) and exactly one of ``y`` or ``counts``."""
+def as_item_set(X: np.ndarray, y, counts, sample_weight=None) -> ItemSetData:
+    """Item-set data from ``X`` (p, L) and exactly one of ``y`` or ``counts``.
+
+    ``sample_weight``: per observation with ``y``, per item with ``counts`` (module
+    docstring); not with chunked ``y``.
+    """
     p = X.shape[0]
     if p < 2:
         raise DataError(f"X has {p} sample (item); an item set needs at least 2 items")
@@ -88,11 +129,16 @@ def as_item_set(X: np.ndarray, y, counts) -> ItemSetData:
                         "(pass the chosen item indices as y, or counts= per item)" if y is None else
                         "pass either y (chosen item indices) or counts, not both")
     if counts is not None:
-        return ItemSetData(X, check_counts(counts, p))
+        c = check_counts(counts, p)
+        return ItemSetData(X, c if sample_weight is None else _weighted_counts(c, sample_weight))
     if _is_chunked(y):
+        if sample_weight is not None:
+            raise DataError("sample_weight is not taken with y in chunks; pass the weighted "
+                            "counts per item as counts= instead")
         return ItemSetData(X, check_counts(accumulate_counts(y, p), p))
     choices = check_choices(y, p)
-    return ItemSetData(X, np.bincount(choices, minlength=p).astype(np.float64))
+    w = check_sample_weight(sample_weight, choices.shape[0])
+    return ItemSetData(X, np.bincount(choices, weights=w, minlength=p))
 
 
 def _is_chunked(y) -> bool:
@@ -130,8 +176,12 @@ def accumulate_counts(y, n_items: int) -> np.ndarray:
     return np.sum(parts, axis=0)
 
 
-def as_choice_sets(F: np.ndarray, y, groups) -> ChoiceSetData:
-    """Choice-situation data from ``F`` (N, J, L), chosen alternatives ``y`` and optional groups."""
+def as_choice_sets(F: np.ndarray, y, groups, sample_weight=None) -> ChoiceSetData:
+    """Choice-situation data from ``F`` (N, J, L), chosen alternatives ``y``, optional groups.
+
+    ``sample_weight`` (N,): per observation; with ``groups`` it must be constant within each
+    group and weights the group (module docstring).
+    """
     n = F.shape[0]
     if y is None:
         raise DataError("SoftmaxMixture requires y to be passed, but the target y is None "
@@ -143,19 +193,114 @@ def as_choice_sets(F: np.ndarray, y, groups) -> ChoiceSetData:
         g = np.asarray(groups)
         if g.shape != (n,):
             raise DataError(f"groups has shape {g.shape}; expected ({n},), one label per situation")
-        _, codes = np.unique(g, return_inverse=True)
-    return ChoiceSetData(F, choices, codes.astype(np.intp), int(codes.max()) + 1)
+        try:
+            _, codes = np.unique(g, return_inverse=True)
+        except TypeError:
+            raise DataError("groups must be labels of one comparable type "
+                            "(all numbers or all strings)") from None
+    n_groups = int(codes.max()) + 1
+    unit_weights = None
+    if sample_weight is not None:
+        w = check_sample_weight(sample_weight, n)
+        v = np.zeros(n_groups)
+        v[codes] = w
+        if groups is not None and np.any(w != v[codes]):
+            raise DataError("sample_weight must be constant within each group: the group is "
+                            "the unit of the panel likelihood, and its weight multiplies the "
+                            "group's log-likelihood")
+        unit_weights = v * (n_groups / v.sum())
+    return ChoiceSetData(F, choices, codes.astype(np.intp), n_groups, unit_weights)
 
 
-def to_model_data(X: np.ndarray, y, counts, groups) -> ItemSetData | ChoiceSetData:
+def to_model_data(X: np.ndarray, y, counts, groups,
+                  sample_weight=None) -> ItemSetData | ChoiceSetData:
     """Dispatch on ``X.ndim``: (p, L) item set or (N, J, L) choice situations."""
     if X.ndim == 2:
         if groups is not None:
             raise DataError("groups apply to per-observation choice situations X of shape "
                             "(N, J, L); for panels over one item set pass "
                             "np.broadcast_to(X, (N, p, L))")
-        return as_item_set(X, y, counts)
+        return as_item_set(X, y, counts, sample_weight)
     if counts is not None:
         raise DataError("counts apply to an item set X of shape (p, L); for choice "
                         "situations (N, J, L) pass the chosen alternatives as y")
-    return as_choice_sets(X, y, groups)
+    return as_choice_sets(X, y, groups, sample_weight)
+
+
+def _distinct_observations(data: ChoiceSetData, stop: int) -> int:
+    """Distinct (features, choice) rows among the observations of positive weight, up to
+    ``stop`` (read in growing blocks, as :func:`momix._validation.count_distinct_rows`)."""
+    keep = np.flatnonzero(data.weights_per_unit[data.groups] > 0)
+    size = max(4 * stop, 64)
+    while True:
+        rows = keep[:size]
+        block = np.concatenate([data.features[rows].reshape(rows.size, -1),
+                                data.choices[rows, None].astype(np.float64)], axis=1)
+        found = count_distinct_rows(block, stop)
+        if found >= stop or size >= keep.size:
+            return min(found, stop)
+        size *= 2
+
+
+def check_units(data: ItemSetData | ChoiceSetData, n_components: int) -> None:
+    """Raise :class:`DataError` if fewer than ``n_components`` distinct units carry weight.
+
+    Item set: the chosen items (positive count) must number at least ``n_components``.
+    Choice situations: the units of positive weight (groups, or observations without
+    groups) and the distinct (features, choice) observations among them must each number
+    at least ``n_components``. With fewer, classes are copies of one another and the fit is
+    not identified.
+    """
+    if isinstance(data, ItemSetData):
+        checks = [(int(np.count_nonzero(data.counts > 0)), "chosen item(s)")]
+    else:
+        unit = "group(s)" if data.n_groups < data.features.shape[0] else "observation(s)"
+        checks = [(int(np.count_nonzero(data.weights_per_unit > 0)), unit),
+                  (_distinct_observations(data, n_components), "distinct observation(s)")]
+    for found, what in checks:
+        if found < n_components:
+            raise DataError(f"the data have {found} {what} of positive weight, fewer than "
+                            f"n_components={n_components}; decrease n_components")
+
+
+def centre_features(data: ItemSetData | ChoiceSetData) -> ItemSetData | ChoiceSetData:
+    """The same data with the features centred in every situation (same probabilities)."""
+    F = data.situations
+    centred = F - F.mean(axis=1, keepdims=True)
+    if isinstance(data, ItemSetData):
+        return ItemSetData(centred[0], data.counts)
+    return ChoiceSetData(centred, data.choices, data.groups, data.n_groups, data.unit_weights)
+
+
+def standardise(data: ItemSetData | ChoiceSetData):
+    """Centre the features in every situation and scale each column to largest magnitude 1.
+
+    Softmax probabilities are unchanged by adding one vector to every alternative of a
+    situation, and scaling feature ``l`` by :math:`1/s_l` maps coefficient
+    :math:`\\theta_l` to :math:`s_l\\theta_l`, so fitting the standardised data and dividing
+    its coefficients by ``scale`` is the same fit. It keeps EM's arithmetic on the scale of
+    one whatever the offsets (1e8) or magnitudes (1e-300 to 1e100) of the data.
+
+    Returns
+    -------
+    data : ItemSetData or ChoiceSetData
+        Same layout, standardised features.
+    scale : ndarray of shape (L,)
+        :math:`s_l`; ``coefs = fitted_coefs / scale``.
+
+    Raises
+    ------
+    DataError
+        If a column is constant within every situation (its coefficient is not identified).
+    """
+    centred = centre_features(data).situations
+    scale = np.max(np.abs(centred), axis=(0, 1))
+    flat = np.flatnonzero(scale == 0)
+    if flat.size:
+        raise DataError(f"feature column(s) {flat.tolist()} are constant within every choice "
+                        "situation, so their coefficients are not identified; drop them")
+    centred /= scale
+    if isinstance(data, ItemSetData):
+        return ItemSetData(centred[0], data.counts), scale
+    return ChoiceSetData(centred, data.choices, data.groups, data.n_groups,
+                         data.unit_weights), scale

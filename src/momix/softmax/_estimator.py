@@ -17,9 +17,10 @@ from tqdm.auto import tqdm
 from .._base import MixtureEstimator, warn_not_converged
 from .._validation import check_rng
 from ..exceptions import DataError
-from ._data import check_features, to_model_data
+from ._data import centre_features, check_features, check_units, standardise, to_model_data
 from ._em import EMResult
 from ._model import (
+    ChoiceSetData,
     ItemSetData,
     e_step,
     group_log_responsibilities,
@@ -163,6 +164,12 @@ class SoftmaxMixture(MixtureEstimator):
             "check_f_contiguous_array_estimator", "check_methods_sample_order_invariance",
             "check_methods_subset_invariance", "check_dict_unchanged", "check_fit_idempotent",
         )
+    } | {
+        name: "rows of an item set X are the alternatives, not observations: repeating rows "
+              "of X changes the choice problem, so weights are checked against repeated "
+              "choices y instead (tests/softmax/test_softmax_weights.py)"
+        for name in ("check_sample_weight_equivalence_on_dense_data",
+                     "check_sample_weight_equivalence_on_sparse_data")
     }
 
     def __init__(self, n_components=1, *, init="moments", n_init="auto", max_iter=500, tol=1e-8,
@@ -185,7 +192,7 @@ class SoftmaxMixture(MixtureEstimator):
         return tags
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None, *, counts=None, groups=None):
+    def fit(self, X, y=None, *, counts=None, groups=None, sample_weight=None):
         """Fit by EM from the moment start (or random starts).
 
         Parameters
@@ -201,14 +208,43 @@ class SoftmaxMixture(MixtureEstimator):
         groups : array-like of shape (n_samples,), optional
             Choice-situation layout only: panel labels; observations with one label share a
             latent class.
+        sample_weight : array-like of shape (n_samples,) or (p,), optional
+            Frequency weights (non-negative, not all zero), rescaled to mean 1 by
+            :func:`momix._validation.check_sample_weight`: a weight of 2 fits like the unit
+            given twice, a uniform scale of the weights changes nothing, weight-0 units drop
+            out. With ``y``: one weight per observation (the counts become weighted counts
+            summing to N). With ``counts``: one weight per item, multiplying its count (the
+            weighted counts are rescaled to the total of ``counts``). With ``groups``: the
+            group is the unit (its observations share a class and its likelihood does not
+            factor over them), so the weight must be constant within each group
+            (:class:`~momix.exceptions.DataError` otherwise) and multiplies the group's
+            log-likelihood; group weights are rescaled to mean 1 over the groups. Not
+            taken with ``y`` in chunks (pass weighted ``counts``).
 
         Returns
         -------
         self : SoftmaxMixture
+
+        Raises
+        ------
+        DataError
+            Unusable data: fewer chosen items, observations or groups of positive weight
+            than ``n_components``, a feature constant within every situation, collinear
+            features, a malformed ``y``, ``counts``, ``groups`` or ``sample_weight``.
+        NumericalError
+            If the fitted parameters are not finite.
+
+        Notes
+        -----
+        EM runs on standardised features (:func:`momix.softmax._data.standardise`: centred
+        in every situation, each column scaled to largest magnitude 1), an exact
+        reparametrisation: ``coefs_`` are mapped back to the units of ``X``.
         """
         self._validate_params()
         X = check_features(self, X, reset=True)
-        data = to_model_data(X, y, counts, groups)
+        data = to_model_data(X, y, counts, groups, sample_weight)
+        check_units(data, self.n_components)
+        data, scale = standardise(data)
         self._check_identifiable(data)
         rng = check_rng(self.random_state)
         starts = initial_runs(self, data, rng)
@@ -219,10 +255,30 @@ class SoftmaxMixture(MixtureEstimator):
                               progress=bar.update) for r in starts]
         best = max(runs, key=lambda r: np.nan_to_num(r.log_likelihood, nan=-np.inf))
         best = self._split_merge(data, best)
-        self._store(best, data)
+        self._store(best, scale, X if X.ndim == 2 else None)
         if not best.converged and self.max_iter > 0:
             warn_not_converged("SoftmaxMixture EM", "increase max_iter or tol, or try n_init > 1")
+        self._check_fitted_finite()
         return self
+
+    def fit_predict(self, X, y=None, *, counts=None, groups=None, sample_weight=None):
+        """Fit, then return the most probable class of each observation.
+
+        Same as ``fit(X, y, groups=groups, sample_weight=sample_weight).predict(X, y,
+        groups=groups)``.
+
+        Raises
+        ------
+        DataError
+            With ``counts`` (no observations to label; call :meth:`fit`, then
+            ``predict(X, np.arange(len(X)))`` for the class of each item).
+        """
+        if counts is not None:
+            raise DataError("fit_predict labels observations, and counts give none; call "
+                            "fit(X, counts=counts) and then predict(X, np.arange(len(X))) for "
+                            "the most probable class of each item")
+        self.fit(X, y, groups=groups, sample_weight=sample_weight)
+        return self.predict(X, y, groups=groups)
 
     def _split_merge(self, data, best: EMResult) -> EMResult:
         """SMEM moves from the winning run (none for K < 3 or ``split_merge=0``)."""
@@ -238,6 +294,10 @@ class SoftmaxMixture(MixtureEstimator):
         return res.run
 
     def _check_identifiable(self, data) -> None:
+        if isinstance(data, ChoiceSetData) and data.unit_weights is not None:
+            keep = data.unit_weights[data.groups] > 0
+            data = ChoiceSetData(data.features[keep], data.choices[keep], data.groups[keep],
+                                 data.n_groups)
         vals = np.linalg.eigvalsh(within_covariance(data))
         if vals[0] <= 1e-10 * max(vals[-1], 1e-300):
             raise DataError(
@@ -245,14 +305,14 @@ class SoftmaxMixture(MixtureEstimator):
                 "their coefficients are not identified; drop the redundant columns"
             )
 
-    def _store(self, best: EMResult, data) -> None:
+    def _store(self, best: EMResult, scale: np.ndarray, item_features) -> None:
         self.weights_ = best.weights
-        self.coefs_ = best.theta
+        self.coefs_ = best.theta / scale
         self.log_likelihood_ = best.log_likelihood
         self.log_likelihood_path_ = best.path
         self.n_iter_ = best.n_iter
         self.converged_ = best.converged
-        self.item_features_ = data.features if isinstance(data, ItemSetData) else None
+        self.item_features_ = item_features
 
     def set_fitted(self, weights, coefs, item_features=None) -> SoftmaxMixture:
         """Set the fitted state directly (to sample or score from known parameters).
@@ -273,22 +333,37 @@ class SoftmaxMixture(MixtureEstimator):
         return self
 
     # ------------------------------------------------------------------ evaluation
-    def _data(self, X, y, counts=None, groups=None):
+    def _data(self, X, y, counts=None, groups=None, sample_weight=None):
+        """Validated model data with features centred in every situation (the probabilities
+        are unchanged; offsets such as 1e8 then cost no precision in the utilities)."""
         check_is_fitted(self, ["weights_", "coefs_"])
         X = check_features(self, X, reset=False)
-        return to_model_data(X, y, counts, groups)
+        return centre_features(to_model_data(X, y, counts, groups, sample_weight))
 
-    def log_likelihood(self, X, y=None, *, counts=None, groups=None) -> float:
-        """Total log-likelihood :math:`\\ell(\\omega)` of data laid out as in :meth:`fit`."""
-        return e_step(self._data(X, y, counts, groups), self.weights_, self.coefs_).log_likelihood
+    def log_likelihood(self, X, y=None, *, counts=None, groups=None,
+                       sample_weight=None) -> float:
+        """Total log-likelihood :math:`\\ell(\\omega)` of data laid out as in :meth:`fit`.
+
+        With ``sample_weight`` the weighted log-likelihood, weights rescaled as in
+        :meth:`fit` (mean 1 over the units).
+        """
+        data = self._data(X, y, counts, groups, sample_weight)
+        return e_step(data, self.weights_, self.coefs_).log_likelihood
 
     @staticmethod
     def _n_obs(data) -> float:
-        return data.n_units if isinstance(data, ItemSetData) else float(len(data.choices))
+        if isinstance(data, ItemSetData):
+            return data.n_units
+        return float(data.weights_per_unit[data.groups].sum())
 
-    def score(self, X, y=None, *, counts=None, groups=None) -> float:
-        """Mean log-likelihood per observation (with ``groups``: panel likelihood / N)."""
-        data = self._data(X, y, counts, groups)
+    def score(self, X, y=None, *, counts=None, groups=None, sample_weight=None) -> float:
+        """Mean log-likelihood per observation (with ``groups``: panel likelihood / N).
+
+        With ``sample_weight`` (as in :meth:`fit`): the weighted log-likelihood divided by
+        the total weight of the observations, so a uniform scale of the weights changes
+        nothing.
+        """
+        data = self._data(X, y, counts, groups, sample_weight)
         return e_step(data, self.weights_, self.coefs_).log_likelihood / self._n_obs(data)
 
     def score_samples(self, X, y=None) -> np.ndarray:
@@ -334,22 +409,28 @@ class SoftmaxMixture(MixtureEstimator):
         check_is_fitted(self, ["weights_", "coefs_"])
         X = check_features(self, X, reset=False)
         F = X[None] if X.ndim == 2 else X
-        comp = np.exp(log_choice_probabilities(F, self.coefs_))
+        comp = np.exp(log_choice_probabilities(F - F.mean(axis=1, keepdims=True), self.coefs_))
         probs = np.einsum("k,ksj->sj", self.weights_, comp)
         return probs[0] if X.ndim == 2 else probs
 
     def _n_parameters(self) -> int:
         return int(self.coefs_.size + self.weights_.size - 1)
 
-    def bic(self, X, y=None, *, counts=None, groups=None) -> float:
-        """:math:`-2\\ell + (KL + K - 1)\\log n` with n observations (groups with ``groups``)."""
-        data = self._data(X, y, counts, groups)
+    def bic(self, X, y=None, *, counts=None, groups=None, sample_weight=None) -> float:
+        """:math:`-2\\ell + (KL + K - 1)\\log n` with n observations (groups with ``groups``).
+
+        With ``sample_weight`` (rescaled as in :meth:`fit`, mean 1 over the units),
+        :math:`\\ell` is the weighted log-likelihood and n the total weight of the units,
+        i.e. still the number of observations (groups).
+        """
+        data = self._data(X, y, counts, groups, sample_weight)
         loglik = e_step(data, self.weights_, self.coefs_).log_likelihood
         return -2 * loglik + self._n_parameters() * np.log(data.n_units)
 
-    def aic(self, X, y=None, *, counts=None, groups=None) -> float:
-        """:math:`-2\\ell + 2(KL + K - 1)`."""
-        loglik = self.log_likelihood(X, y, counts=counts, groups=groups)
+    def aic(self, X, y=None, *, counts=None, groups=None, sample_weight=None) -> float:
+        """:math:`-2\\ell + 2(KL + K - 1)`, :math:`\\ell` weighted as in :meth:`bic`."""
+        loglik = self.log_likelihood(X, y, counts=counts, groups=groups,
+                                     sample_weight=sample_weight)
         return -2 * loglik + 2 * self._n_parameters()
 
     def sample(self, n_samples=None, random_state=None, *, X=None, groups=None):
