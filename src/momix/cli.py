@@ -857,6 +857,9 @@ def _cmd_predict(args) -> None:
     if not hasattr(estimator, "predict"):
         raise UsageError(f"{name} is a density estimate without components to predict; "
                          "use momix sample to draw from it")
+    if args.proba and not hasattr(estimator, "predict_proba"):
+        raise UsageError(f"{name} gives no posterior probabilities (--proba); predict without "
+                         "it gives the most probable component")
     if args.target is not None and not _takes_response(estimator):
         _refuse_target(args, f"a {name} model")
     table = _load_table(args.data)
