@@ -110,8 +110,9 @@ def crude_estimates(X: np.ndarray, n_clusters: int, rng: np.random.Generator,
     Notes
     -----
     k-means runs in the span of the top ``r = min(d, max(2, n_clusters))`` principal
-    directions of the centred data, scaled to unit variance in that span; in the whole
-    space (``r = d``) when that projection leaves fewer than ``n_clusters`` distinct rows.
+    directions of the centred data (each feature divided by a power of two near its largest
+    deviation), scaled to unit spread in that span; in the whole space (``r = d``) when that
+    projection leaves fewer than ``n_clusters`` distinct rows.
     The data are read in blocks of rows, so the memory beyond ``X`` is the projection
     (``n_samples x r``) and the labels.
     """
@@ -119,12 +120,16 @@ def crude_estimates(X: np.ndarray, n_clusters: int, rng: np.random.Generator,
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     n_clusters = int(max(1, min(n_clusters, count_distinct_rows(X, n_clusters))))
     center, cov = weighted_moments(X, w)
-    vals, vecs = np.linalg.eigh(cov)
-    vals, vecs = vals[::-1], vecs[:, ::-1]
+    # principal directions of the features divided by powers of two near their largest
+    # deviations (exact): the directions survive data too small for their squares
+    unit = np.maximum(X.max(axis=0) - center, center - X.min(axis=0))
+    unit = np.ldexp(1.0, np.frexp(np.where(unit > 0, unit, 1.0))[1])
+    _, vecs = np.linalg.eigh(cov / np.outer(unit, unit))
+    vecs = vecs[:, ::-1] / unit[:, None]
     r = min(d, max(2, n_clusters))
-    Z = _project(X, center, vecs[:, :r], vals[:r])
+    Z = _project(X, center, vecs[:, :r])
     if r < d and count_distinct_rows(Z, n_clusters) < n_clusters:
-        Z = _project(X, center, vecs, vals)
+        Z = _project(X, center, vecs)
     seed = int(rng.integers(2**31 - 1))
     subset = slice(None)
     if n > max_kmeans_samples:
@@ -157,13 +162,16 @@ def crude_estimates(X: np.ndarray, n_clusters: int, rng: np.random.Generator,
     return CrudeMixture(weights, means, covs)
 
 
-def _project(X, center, vecs, vals):
-    """Principal coordinates scaled to unit variance, ``(X - center) V / sqrt(vals)``."""
-    scale = np.sqrt(np.maximum(vals, 0.0))
-    scale = np.where(scale > 0, scale, 1.0)
+def _project(X, center, vecs):
+    """Coordinates ``(X - center) V``, each scaled to unit (unweighted) spread."""
     Z = np.empty((X.shape[0], vecs.shape[1]))
     for sl in row_blocks(*X.shape):
-        Z[sl] = (X[sl] - center) @ vecs / scale
+        Z[sl] = (X[sl] - center) @ vecs
+    top = np.max(np.abs(Z), axis=0)
+    top = np.where(top > 0, top, 1.0)
+    Z /= top
+    spread = np.sqrt(np.mean(Z**2, axis=0))
+    Z /= np.where(spread > 0, spread, 1.0)
     return Z
 
 

@@ -24,6 +24,7 @@ from .._validation import (
 from ..exceptions import DataError, NumericalError
 from ._cells import crude_estimates, weighted_moments
 from ._features import n_polynomial_features
+from ._process import noised_mixture
 from ._regression import RegressionConfig, ScoreEvaluation, fit_level
 from ._sampler import PiecewisePolynomialScore, evaluate_score, reverse_diffusion, time_grid
 
@@ -37,6 +38,16 @@ MAX_TERMS = 4096
 #: smallest per-feature spread accepted with ``standardize=True``: the read-off covariances
 #: in X's units are products of two spreads and must stay above float64's smallest normal
 MIN_SCALE = 1e-150
+
+
+def _frame(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and per-feature standard deviation of ``Y`` (1 where a feature is constant),
+    computed on deviations divided by their largest, so they neither under- nor overflow."""
+    center = Y.mean(axis=0)
+    top = np.max(np.abs(Y - center), axis=0)
+    top = np.where(top > 0, top, 1.0)
+    spread = top * np.sqrt(np.mean(((Y - center) / top) ** 2, axis=0))
+    return center, np.where(spread > 0, spread, 1.0)
 
 
 class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
@@ -320,8 +331,13 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
         return t_min, t_max
 
     def _read_off_parameters(self, X, w, rng):
-        """EM on generated samples (standardised coordinates), warm-started from weighted
-        k-means crude estimates of the training data; the result is mapped to X's units."""
+        """EM on generated samples, started from the weighted k-means crude estimates of the
+        training data noised to the sampler's last time; the result is mapped to X's units.
+
+        The EM runs in the frame of the generated samples (their mean and per-feature
+        spread), so scikit-learn's absolute covariance floor ``reg_covar = 1e-6`` is relative
+        to them whatever the data's scale (``standardize=False`` included).
+        """
         K = self.n_components
         start = crude_estimates(X, K, rng, sample_weight=w)
         if len(start.weights) < K:
@@ -330,22 +346,25 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
                 "standardisation; decrease n_components")
         generated = self._generate_standardised(self.n_readoff_samples, rng,
                                                 "read-off sampling")
-        precisions = np.linalg.inv(start.covariances)
+        g_center, g_scale = _frame(generated)
+        means, covs = noised_mixture(start.means, start.covariances, float(self.times_[0]))
+        covs = covs / np.outer(g_scale, g_scale)
+        precisions = np.linalg.inv(covs)
         gm = GaussianMixture(K, covariance_type="full", max_iter=500, tol=1e-4,
-                             weights_init=start.weights, means_init=start.means,
+                             weights_init=start.weights, means_init=(means - g_center) / g_scale,
                              precisions_init=0.5 * (precisions + precisions.transpose(0, 2, 1)),
                              random_state=int(rng.integers(2**31 - 1)))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                gm.fit(generated)
+                gm.fit((generated - g_center) / g_scale)
             except ValueError as exc:
                 raise NumericalError(
                     f"the parameter read-off EM on generated samples failed ({exc}); lower "
                     "`degree`, increase `n_steps` or decrease n_components") from None
-        scale = self.scale_
+        scale = self.scale_ * g_scale
         self.weights_ = gm.weights_
-        self.means_ = self.center_ + scale * gm.means_
+        self.means_ = self.center_ + self.scale_ * (g_center + g_scale * gm.means_)
         self.covariances_ = gm.covariances_ * np.outer(scale, scale)
         self.converged_, self.n_iter_ = gm.converged_, gm.n_iter_
         self.lower_bound_ = float(gm.lower_bound_ - np.sum(np.log(scale)))
