@@ -8,6 +8,7 @@ map between the fitted and the data's coordinates (whitening and its log-Jacobia
 
 from __future__ import annotations
 
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,9 +17,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MixtureEstimator, warn_not_converged
 from .._validation import check_rng, check_sample_weight
-from ._grid import robust_scale
-from ._kernels import mixture_log_density
-from ._levels import level_means, level_variances, make_levels
+from ..exceptions import DataError, NumericalError
+from ._grid import power_of_two_unit, robust_scale
+from ._kernels import mixture_log_density, most_probable_component
+from ._levels import level_means, level_variances, make_levels, scale_levels
 from ._refit import ExpansionFit, fit_grid_weights, with_tail
 from ._selection import (
     auto_step_cap,
@@ -32,9 +34,80 @@ from ._selection import (
     weight_options,
 )
 from ._threads import one_blas_thread
-from ._whiten import zca_whitening
+from ._whiten import Whitening, WhiteningChoice, zca_whitening
 
-__all__ = ["GMMExpansion"]
+__all__ = ["GMMExpansion", "MIN_SCALE"]
+
+#: smallest robust spread of a feature accepted by ``fit``: the component variances, about
+#: the squared spread, must stay above float64's smallest normal number
+MIN_SCALE = 1e-150
+
+
+def _data_unit(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Check that the rows of positive weight can be fitted and return their unit.
+
+    Raises :class:`DataError` for fewer than two rows, constant features and spreads below
+    ``MIN_SCALE``; returns :func:`momix.expansion._grid.power_of_two_unit` of the robust
+    spreads.
+    """
+    n = X.shape[0]
+    if n < 2:
+        raise DataError(
+            "GMMExpansion needs at least 2 samples of positive weight to place a grid and "
+            f"choose a bandwidth, got n_samples={n}"
+        )
+    constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
+    if constant.size:
+        raise DataError(
+            f"feature(s) {constant.tolist()} of X are constant (value(s) "
+            f"{X[0, constant].tolist()}) over the samples of positive weight: the density of "
+            "a constant feature is a point mass, which Gaussians on a grid cannot estimate; "
+            "drop the feature(s)"
+        )
+    scale = robust_scale(X, w)
+    small = np.flatnonzero(scale < MIN_SCALE)
+    if small.size:
+        raise DataError(
+            f"feature(s) {small.tolist()} of X spread over only {scale[small].min():.3g}; below "
+            f"{MIN_SCALE:.0e} the component variances underflow float64: rescale X (multiply "
+            "by a unit)"
+        )
+    return power_of_two_unit(scale)
+
+
+def _whitening_in_units(white: Whitening, unit: np.ndarray) -> Whitening:
+    """The whitening of ``u = x / unit`` as a map of ``x``."""
+    return Whitening(
+        white.mean * unit,
+        white.matrix / unit[:, None],
+        white.inverse * unit[None, :],
+        white.log_det - float(np.sum(np.log(unit))),
+    )
+
+
+def _search_shifted(search, shift: float):
+    """A bandwidth search's held-out scores moved by ``shift`` (a change of units)."""
+    if search is None:
+        return None
+    return replace(
+        search,
+        scores=tuple(score + shift for score in search.scores),
+        axis_trials=tuple((f, score + shift) for f, score in search.axis_trials),
+    )
+
+
+def _choice_in_units(choice: WhiteningChoice, unit: np.ndarray) -> WhiteningChoice:
+    """A ``whiten="auto"`` decision taken on ``x / unit``, reported in the units of ``x``."""
+    if np.all(unit == 1.0):
+        return choice
+    shift = -float(np.sum(np.log(unit)))
+    return replace(
+        choice,
+        whitening=None if choice.whitening is None else _whitening_in_units(choice.whitening, unit),
+        raw_score=None if choice.raw_score is None else choice.raw_score + shift,
+        white_score=None if choice.white_score is None else choice.white_score + shift,
+        search=_search_shifted(choice.search, shift) if choice.whitening is None else choice.search,
+    )
 
 
 class GMMExpansion(MixtureEstimator):
@@ -268,24 +341,56 @@ class GMMExpansion(MixtureEstimator):
             Non-negative weights of the samples. Integer weights are equivalent to repeated
             rows for a fixed bandwidth (the feature spreads are weighted, rows of zero
             weight do not extend the grid); the folds of the bandwidth search split rows,
-            not weight units.
+            not weight units. A common scale of all weights changes nothing.
 
         Returns
         -------
         self : GMMExpansion
+
+        Raises
+        ------
+        DataError
+            Fewer than two samples of positive weight; a feature that is constant over
+            them (its density is a point mass, which Gaussians on a grid cannot estimate:
+            drop the feature); a feature whose robust spread is below ``MIN_SCALE`` = 1e-150
+            (its variances would underflow: rescale ``X``); grid nodes closer than float64
+            can resolve at the data's magnitude (subtract the feature's mean); a grid
+            beyond ``max_grid_size``.
+        NumericalError
+            Kernels that vanish at every sample, or fitted variances outside float64's
+            range (an extreme ``bandwidth``).
+
+        Notes
+        -----
+        Features whose spread lies beyond :math:`2^{\\pm 20}` are fitted in a power-of-two
+        unit (:func:`momix.expansion._grid.power_of_two_unit`; an exact rescaling, to which
+        the expansion is equivariant) so that kernel values stay representable; every
+        fitted attribute is reported in the units of ``X``.
         """
         self._validate_params()
         params = self.get_params(deep=False)
         auto_step_cap(params)  # rejects max_iter="auto" with another update before any work
         X = self._check_X(X, reset=True)
         w = check_sample_weight(sample_weight, X.shape[0])
+        unit = _data_unit(X[w > 0], w[w > 0])
+        U = X / unit
         if self.whiten == "auto":
             seed = fold_seed(self.random_state)  # one set of folds for both coordinate systems
-            choice = choose_coordinates(X[w > 0], w[w > 0], params, seed)
-            self.whitening_choice_ = choice
-            return self._fit_in(X, w, params, choice.whitening, resume=choice.search, seed=seed)
-        whitening = zca_whitening(X[w > 0], w[w > 0]) if self.whiten else None
-        return self._fit_in(X, w, params, whitening)
+            choice = choose_coordinates(U[w > 0], w[w > 0], params, seed)
+            self._fit_in(U, w, params, choice.whitening, resume=choice.search, seed=seed)
+            self.whitening_choice_ = _choice_in_units(choice, unit)
+        else:
+            whitening = zca_whitening(U[w > 0], w[w > 0]) if self.whiten else None
+            self._fit_in(U, w, params, whitening)
+        self._to_data_units(unit)
+        if not np.all(self.covariances_ >= np.finfo(np.float64).tiny):
+            raise NumericalError(
+                "the fitted component variances are outside float64's range (bandwidth="
+                f"{self.bandwidth_:.3g} times feature spreads {self.sigmas_.min():.3g} .. "
+                f"{self.sigmas_.max():.3g}); use a moderate bandwidth or rescale X"
+            )
+        self._check_fitted_finite()
+        return self
 
     def _fit_in(self, X, w, params, whitening, resume=None, seed=None):
         """Fit in the coordinates of ``whitening`` (None = raw); ``resume``: coarse search;
@@ -312,6 +417,24 @@ class GMMExpansion(MixtureEstimator):
             fit = fit_grid_weights(X, w, levels, steps=steps, sigmas=self.sigmas_, **options)
             self._store(with_tail(X, w, levels, fit, scale=scale, tail_weight=self.tail_weight))
         return self
+
+    def _to_data_units(self, unit: np.ndarray) -> None:
+        """Report a fit of ``X / unit`` in the units of ``X`` (exact: powers of two)."""
+        if np.all(unit == 1.0):
+            return
+        shift = -float(np.sum(np.log(unit)))  # log p_x(x) = log p_u(x / unit) + shift
+        self.lower_bound_ += shift
+        if self.whitening_ is not None:
+            self.whitening_ = _whitening_in_units(self.whitening_, unit)
+            return
+        self.levels_ = scale_levels(self.levels_, unit)
+        self.grid_ = list(self.levels_[0].grid)
+        self.means_ = level_means(self.levels_)
+        self.covariances_ = level_variances(self.levels_)
+        self.sigmas_ = self.sigmas_ * unit
+        self.covariance_ = np.diag(self.sigmas_**2)
+        if self.bandwidth_search_ is not None:
+            self.bandwidth_search_ = _search_shifted(self.bandwidth_search_, shift)
 
     def _store(self, fit: ExpansionFit) -> None:
         """Fitted attributes of the dictionary, weights and convergence."""
@@ -345,15 +468,40 @@ class GMMExpansion(MixtureEstimator):
     # Density, sampling, information criteria
     # -----------------------------------------------------------------------------------
 
-    def score_samples(self, X) -> np.ndarray:
-        """Log-density of each sample, shape (n_samples,); finite also far outside the grid."""
+    def _evaluation_frame(self, X):
+        """``(Z, levels, log_jacobian)``: validated ``X`` in the coordinates the density is
+        evaluated in -- whitened, or divided by the power-of-two unit of ``sigmas_`` (exact;
+        keeps kernel values representable) -- with the levels in those coordinates."""
         check_is_fitted(self, "weights_")
         X = self._check_X(X, reset=False)
+        if self.whitening_ is not None:
+            return self.whitening_.apply(X), self.levels_, self.whitening_.log_det
+        unit = power_of_two_unit(self.sigmas_)
+        return X / unit, scale_levels(self.levels_, 1.0 / unit), -float(np.sum(np.log(unit)))
+
+    def score_samples(self, X) -> np.ndarray:
+        """Log-density of each sample, shape (n_samples,); finite also far outside the grid."""
+        Z, levels, log_jacobian = self._evaluation_frame(X)
         with one_blas_thread():
-            if self.whitening_ is None:
-                return mixture_log_density(X, self.weights_, self.levels_)
-            Z = self.whitening_.apply(X)
-            return mixture_log_density(Z, self.weights_, self.levels_) + self.whitening_.log_det
+            return mixture_log_density(Z, self.weights_, levels) + log_jacobian
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable component of each sample, :math:`\\arg\\max_i \\pi_i \\phi_i(x)`.
+
+        The label is the flat component index of ``weights_`` (levels in order, the tail
+        component last), the same labels ``sample`` returns: it locates a sample on the
+        grid. The expansion is a density estimator whose components are grid nodes, not
+        clusters, so there is no ``predict_proba`` (a posterior over up to
+        ``max_grid_size`` components per sample); ``fit_predict`` is ``fit`` then
+        ``predict``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), dtype intp
+        """
+        Z, levels, _ = self._evaluation_frame(X)
+        with one_blas_thread():
+            return most_probable_component(Z, self.weights_, levels)
 
     def score(self, X, y=None) -> float:
         """Mean log-likelihood per sample (higher is better)."""

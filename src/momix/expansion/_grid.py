@@ -29,7 +29,10 @@ from ..exceptions import DataError
 __all__ = [
     "GRID_PADDING",
     "NODES_PER_BANDWIDTH",
+    "MIN_RESOLUTION",
+    "UNIT_EXPONENT",
     "robust_scale",
+    "power_of_two_unit",
     "grid_size",
     "make_grid",
     "grid_means",
@@ -52,6 +55,10 @@ DENSE_FACTOR = 16
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 #: an IQR below this fraction of the standard deviation counts as zero (tied middle half)
 _TIED = math.sqrt(np.finfo(np.float64).eps)
+#: neighbouring grid nodes must be at least this many units in the last place apart
+MIN_RESOLUTION = 1024.0
+#: spreads within ``2**±UNIT_EXPONENT`` are fitted as they are; beyond, in a power-of-two unit
+UNIT_EXPONENT = 20
 
 
 def robust_scale(X: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
@@ -62,7 +69,9 @@ def robust_scale(X: np.ndarray, sample_weight: np.ndarray | None = None) -> np.n
     -- or below :math:`\\sqrt{\\epsilon}\\,\\mathrm{sd}` (:math:`\\epsilon` the float64 machine
     epsilon), i.e. a middle half tied up to rounding, whose tiny IQR would give kernels
     that underflow -- falls back to its standard deviation, and a constant feature to 1, so
-    the bandwidth is always positive and representable.
+    the bandwidth is always positive and representable. The standard deviation is computed
+    on deviations divided by a power of two near the largest, so it neither underflows nor
+    overflows at any magnitude.
 
     Parameters
     ----------
@@ -76,10 +85,30 @@ def robust_scale(X: np.ndarray, sample_weight: np.ndarray | None = None) -> np.n
     w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
     w = w / w.sum()
     mean = w @ X
-    sd = np.sqrt(np.maximum(w @ (X - mean) ** 2, 0.0))
+    dev = X - mean
+    # deviations divided by a power of two near the largest one: exact, and the squares of
+    # tiny or huge deviations neither underflow nor overflow
+    top = np.max(np.abs(dev), axis=0) if dev.size else np.ones(X.shape[1])
+    unit = np.ldexp(1.0, np.frexp(np.where(top > 0, top, 1.0))[1])
+    sd = unit * np.sqrt(np.maximum(w @ (dev / unit) ** 2, 0.0))
     iqr = (_weighted_quantile(X, w, 0.75) - _weighted_quantile(X, w, 0.25)) / 1.349
     scale = np.where(iqr > _TIED * sd, np.minimum(sd, iqr), sd)
     return np.where(scale > 0, scale, 1.0)
+
+
+def power_of_two_unit(spread: np.ndarray) -> np.ndarray:
+    """Per-feature unit :math:`2^{e_j}`: the power of two nearest a spread beyond
+    :math:`2^{\\pm 20}`, else 1.
+
+    Dividing data by powers of two is exact, and the expansion is equivariant under it
+    (grid, bandwidths and kernel values all follow, the log-densities shift by
+    :math:`-\\sum_j e_j \\log 2`), so fitting and evaluating ``x / unit`` gives the density of
+    ``x`` without kernel values :math:`1/\\sigma_j` that overflow (tiny spreads) or underflow
+    (huge ones) in products over the features.
+    """
+    e = np.round(np.log2(spread))
+    e = np.where(np.abs(e) > UNIT_EXPONENT, e, 0.0).astype(int)
+    return np.ldexp(1.0, e)
 
 
 def _weighted_quantile(X: np.ndarray, w: np.ndarray, q: float) -> np.ndarray:
@@ -130,6 +159,9 @@ def make_grid(X: np.ndarray, n_grid, sigmas: np.ndarray, max_grid_size: int) -> 
     DataError
         If the tensor grid would hold more than ``max_grid_size`` components: the
         expansion needs :math:`N^d` components, which is only practical in low dimension.
+        Also if neighbouring nodes of an axis are closer than ``MIN_RESOLUTION`` units in
+        the last place of their magnitude (a spread at the rounding level of a large
+        offset): such a grid is not evenly spaced in float64.
     """
     sizes = grid_size(X, n_grid, sigmas)
     total = math.prod(sizes)
@@ -142,10 +174,22 @@ def make_grid(X: np.ndarray, n_grid, sigmas: np.ndarray, max_grid_size: int) -> 
         )
     lo = X.min(axis=0) - GRID_PADDING * sigmas
     hi = X.max(axis=0) + GRID_PADDING * sigmas
-    return [
+    grid = [
         np.linspace(a, b, m) if m > 1 else np.array([(a + b) / 2])
         for a, b, m in zip(lo, hi, sizes, strict=True)
     ]
+    for j, nodes in enumerate(grid):
+        if len(nodes) < 2:
+            continue
+        magnitude = float(np.max(np.abs(nodes[[0, -1]])))
+        if not (nodes[1] - nodes[0]) > MIN_RESOLUTION * np.spacing(magnitude):
+            raise DataError(
+                f"feature {j}: grid nodes {nodes[1] - nodes[0]:.3g} apart cannot be told apart "
+                f"in float64 at magnitude {magnitude:.3g} (the feature's spread is too small "
+                "for its offset, or the bandwidth too small); subtract the feature's mean "
+                "from X or use a larger bandwidth"
+            )
+    return grid
 
 
 def grid_means(grid: list[np.ndarray]) -> np.ndarray:

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
+from ..exceptions import NumericalError
 from ._grid import (
     LocalKernels,
     axis_log_kernels,
@@ -69,6 +70,7 @@ __all__ = [
     "backproject",
     "log_density",
     "mixture_log_density",
+    "most_probable_component",
     "soft_counts",
     "level_soft_counts",
     "kernel_counts",
@@ -232,7 +234,8 @@ def mixture_log_density(X: np.ndarray, weights: np.ndarray, levels) -> np.ndarra
         with np.errstate(divide="ignore"):
             out[sl] = np.log(p)
     bound = sum(truncation_bound(lv.sigmas) for lv in levels)
-    bad = ~(out > math.log(1e8 * bound))
+    with np.errstate(divide="ignore", over="ignore"):
+        bad = ~((out > np.log(1e8 * bound)) & (out < np.inf))
     if np.any(bad):
         per_level = [
             _exact_log_density(X[bad], W, list(lv.grid), lv.sigmas)
@@ -240,6 +243,81 @@ def mixture_log_density(X: np.ndarray, weights: np.ndarray, levels) -> np.ndarra
         ]
         out[bad] = logsumexp(np.column_stack(per_level), axis=1)
     return out
+
+
+def most_probable_component(X: np.ndarray, weights: np.ndarray, levels) -> np.ndarray:
+    """Flat index (levels in order) of :math:`\\arg\\max_i \\pi_i \\phi_i(x)` for each row of ``X``.
+
+    The fast path takes the maximum over each point's window of nodes on every level; a
+    component outside a window contributes at most the level's truncation bound
+    (:func:`momix.expansion._grid.truncation_bound`), so the windowed maximum is exact
+    wherever it exceeds the summed bounds. Other rows (far from all weight) are decided by an
+    exact maximum of :math:`\\log\\pi_i + \\log\\phi_i(x)` over every component.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,), dtype intp
+    """
+    from ._levels import split_weights
+
+    parts = split_weights(weights, levels)
+    with np.errstate(divide="ignore"):
+        log_parts = [np.log(W) for W in parts]
+    offsets = np.cumsum([0] + [lv.size for lv in levels])
+    n = X.shape[0]
+    best = np.full(n, -np.inf)
+    labels = np.zeros(n, dtype=np.intp)
+    for sl in _chunks(n, _dictionary_elements(levels)):
+        for k, (log_w, lv) in enumerate(zip(log_parts, levels, strict=True)):
+            lk = local_kernels(X[sl], list(lv.grid), lv.sigmas, log=True)
+            total = log_w[_window_index(lk)]
+            for j, v in enumerate(lk.values):
+                shape = [v.shape[0]] + [1] * len(lk.shape)
+                shape[j + 1] = v.shape[1]
+                total = total + v.reshape(shape)
+            flat = total.reshape(total.shape[0], -1)
+            pos = np.argmax(flat, axis=1)
+            value = flat[np.arange(len(pos)), pos]
+            window = np.unravel_index(pos, total.shape[1:])
+            nodes = tuple(lk.starts[:, j] + window[j] for j in range(len(lk.shape)))
+            better = value > best[sl]
+            best[sl] = np.where(better, value, best[sl])
+            labels[sl] = np.where(
+                better, np.ravel_multi_index(nodes, lv.shape) + offsets[k], labels[sl]
+            )
+    bound = sum(truncation_bound(lv.sigmas) for lv in levels)
+    with np.errstate(divide="ignore"):
+        far = ~(best > np.log(bound))
+    if np.any(far):
+        rows = np.flatnonzero(far)
+        values = np.column_stack(
+            [
+                _exact_max_log_joint(X[rows], log_w, list(lv.grid), lv.sigmas)[0]
+                for log_w, lv in zip(log_parts, levels, strict=True)
+            ]
+        )
+        level = np.argmax(values, axis=1)
+        for k, (log_w, lv) in enumerate(zip(log_parts, levels, strict=True)):
+            on = rows[level == k]
+            if on.size:
+                labels[on] = _exact_max_log_joint(X[on], log_w, list(lv.grid), lv.sigmas)[1]
+                labels[on] += offsets[k]
+    return labels
+
+
+def _exact_max_log_joint(X, log_w, grid, sigmas) -> tuple[np.ndarray, np.ndarray]:
+    """Largest :math:`\\log\\pi_i + \\log\\phi_i(x)` of one level and its flat index."""
+    value, index = np.empty(X.shape[0]), np.empty(X.shape[0], dtype=np.intp)
+    for sl in _chunks(X.shape[0], log_w.size):
+        total = log_w[None]
+        for j, L in enumerate(axis_log_kernels(X[sl], grid, sigmas)):
+            shape = [L.shape[0]] + [1] * len(grid)
+            shape[j + 1] = L.shape[1]
+            total = total + L.reshape(shape)
+        flat = total.reshape(total.shape[0], -1)
+        index[sl] = np.argmax(flat, axis=1)
+        value[sl] = flat[np.arange(flat.shape[0]), index[sl]]
+    return value, index
 
 
 def _exact_log_density(X, weights, grid, sigmas) -> np.ndarray:
@@ -328,7 +406,10 @@ def level_kernel_counts(X: np.ndarray, sample_weight: np.ndarray, levels) -> np.
 def _normalise(G: np.ndarray) -> np.ndarray:
     total = G.sum()
     if not total > 0:
-        raise ValueError("every grid weight is zero; the data lie far outside the grid")
+        raise NumericalError(
+            "every grid weight is zero: the kernels underflow at the data (a bandwidth far "
+            "below the node spacing); use n_grid='auto' or a larger bandwidth"
+        )
     return G / total
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "split_weights",
     "level_means",
     "level_variances",
+    "scale_levels",
     "tail_level",
     "tail_mass",
     "add_tail",
@@ -168,6 +169,15 @@ def level_variances(levels) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 # The tail component
 # ---------------------------------------------------------------------------------------
+
+
+def scale_levels(levels, factor: np.ndarray) -> tuple[Level, ...]:
+    """The levels of the density of :math:`x \\odot` ``factor``: nodes and standard deviations
+    multiplied per feature (exact when ``factor`` holds powers of two)."""
+    return tuple(
+        Level(tuple(g * f for g, f in zip(lv.grid, factor, strict=True)), lv.sigmas * factor)
+        for lv in levels
+    )
 
 
 def tail_level(X: np.ndarray, fallback: np.ndarray) -> Level:
