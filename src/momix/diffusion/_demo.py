@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import gaussian_kde
 
 from .._demo import (
     Comparison,
@@ -26,6 +27,10 @@ from .._demo import (
     timed_fit,
     warnings_note,
 )
+from ..datasets import sample_gaussian_mixture
+from ..metrics import mixture_errors
+from ._estimator import ScoreMatchingMixture
+from ._process import forward_noise, mixture_log_density, mixture_score
 
 __all__ = ["run"]
 
@@ -43,16 +48,12 @@ TITLE = ("Score matching with a piecewise-polynomial score (Chen, Kontonis & Sha
 
 
 def _draw(n: int, rng: np.random.Generator) -> np.ndarray:
-    from ..datasets import sample_gaussian_mixture
-
     labels = rng.choice(len(_WEIGHTS), n, p=_WEIGHTS)
     return sample_gaussian_mixture(rng, labels, _MEANS, _COVS)
 
 
 def _score_errors(model, gmm, rng: np.random.Generator) -> dict[str, list[float]]:
     """Relative L2 errors of the learned and the GaussianMixture-implied scores, per time."""
-    from ._process import forward_noise, mixture_score
-
     std = {"center": model.center_, "scale": model.scale_}
     X0 = _draw(5000, rng)
     out: dict[str, list[float]] = {MOMIX: [], GMM: []}
@@ -67,16 +68,12 @@ def _score_errors(model, gmm, rng: np.random.Generator) -> dict[str, list[float]
 
 
 def _fit_kde(X, seed):
-    from scipy.stats import gaussian_kde
-
     kde = gaussian_kde(X.T)
     return kde, kde.resample(N_GENERATED, seed=seed).T
 
 
 def _figure(path: Path, generated: dict, gmm, score_err: dict, gaps: dict) -> None:
     import matplotlib.pyplot as plt
-
-    from ._process import mixture_log_density
 
     fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(16, 4.9),
                                      gridspec_kw={"width_ratios": [1.15, 1, 1]})
@@ -127,11 +124,6 @@ def _figure(path: Path, generated: dict, gmm, score_err: dict, gaps: dict) -> No
 
 def run(outdir: Path, rng: np.random.Generator, log=_quiet) -> DemoSection:
     """Fit the score-matching sampler and its peers; figure, table and summary rows."""
-    import sklearn.mixture  # noqa: F401  (the one-time import is kept out of the fit time)
-
-    from ._estimator import ScoreMatchingMixture
-    from ._process import mixture_log_density
-
     seed = seed_from(rng)
     X, X_test = _draw(N_TRAIN, rng), _draw(N_TEST, rng)
     fits = {
@@ -155,22 +147,23 @@ def run(outdir: Path, rng: np.random.Generator, log=_quiet) -> DemoSection:
     score_err = _score_errors(model, gmm, rng)
     _figure(outdir / FIGURE, generated, gmm, score_err, gaps)
 
-    from ..metrics import mixture_errors
-
     errs = {name: mixture_errors(_WEIGHTS, _MEANS, _COVS, m.weights_, m.means_, m.covariances_)
             for name, m in ((MOMIX, model), (GMM, gmm))}
-    rows = [[name, fmt(scores[name]), fmt_signed(gaps[name]),
+    rows = [[name, fmt(scores[name]), fmt_signed(scores[name] - scores["truth"]),
+             fmt_signed(gaps[name]),
              fmt(errs[name].means) if name in errs else "-",
              fmt(errs[name].covariances) if name in errs else "-",
              fmt(fits[name].seconds, "s")] for name in (MOMIX, GMM, KDE)]
-    rows.append(["truth", fmt(scores["truth"]), fmt_signed(gaps["fresh true draws"]) +
+    rows.append(["truth", fmt(scores["truth"]), "0", fmt_signed(gaps["fresh true draws"]) +
                  " (fresh draws)", "0", "0", "-"])
-    table = md_table(["fit", "held-out log-lik (nats/sample)", "sample log-density gap (nats)",
+    table = md_table(["fit", "held-out log-lik (nats/sample)", "minus truth's",
+                      "sample log-density gap (nats)",
                       "mean error", "covariance error", "fit + 10,000 samples"], rows)
     err_rows = [[name, *(fmt(e) for e in score_err[name])] for name in (MOMIX, GMM)]
     text = "\n".join([
         f"N = {N_TRAIN:,} draws of a 2-D mixture of K = 4 Gaussians with weights "
-        f"{_WEIGHTS.tolist()} whose components overlap and have unequal full covariances. "
+        f"{', '.join(fmt(w) for w in _WEIGHTS)} whose components overlap and have unequal "
+        "full covariances. "
         "`ScoreMatchingMixture(n_components=4)` with its defaults learns the score of the "
         "VP-noised law at 24 noise levels by denoising score matching, as a degree-3 "
         "polynomial on each cell of a partition built from crude cluster estimates, and "

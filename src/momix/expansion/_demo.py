@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
+from sklearn.mixture import GaussianMixture
 
 from .._demo import (
     Comparison,
@@ -26,6 +27,7 @@ from .._demo import (
     timed_fit,
     warnings_note,
 )
+from ._estimator import GMMExpansion
 
 __all__ = ["run"]
 
@@ -50,8 +52,6 @@ def _true_density(x: np.ndarray) -> np.ndarray:
 
 def _bic_gaussian_mixture(X: np.ndarray, seed: int):
     """GaussianMixture with the K in 1..6 of smallest BIC (best of 3 starts each)."""
-    from sklearn.mixture import GaussianMixture
-
     fits = [GaussianMixture(k, n_init=3, random_state=seed).fit(X) for k in range(1, 7)]
     return min(fits, key=lambda m: m.bic(X))
 
@@ -98,10 +98,6 @@ def _figure(path: Path, X: np.ndarray, fits: dict) -> None:
 
 def run(outdir: Path, rng: np.random.Generator, log=_quiet) -> DemoSection:
     """Fit the expansion and the peers; figure, table and summary rows."""
-    import sklearn.mixture  # noqa: F401  (the one-time import is kept out of the fit time)
-
-    from ._estimator import GMMExpansion
-
     seed = seed_from(rng)
     X, X_test = _draw(rng, N_TRAIN), _draw(rng, N_TEST)
     fits = {

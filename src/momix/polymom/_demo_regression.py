@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cvxpy  # noqa: F401  (Polymom's solver, loaded before the thread limits)
 import numpy as np
 from scipy.special import logsumexp
+from sklearn.linear_model import LinearRegression
 
 from .._demo import (
     Comparison,
@@ -26,6 +28,9 @@ from .._demo import (
     timed_fit,
     warnings_note,
 )
+from ..datasets import make_linear_regression_mixture
+from ..metrics import parameter_error
+from ._mlr import MixtureOfLinearRegressions
 
 __all__ = ["run"]
 
@@ -40,8 +45,6 @@ TITLE = "Mixture of linear regressions (Polymom start + EM; Wang, Chaganty & Lia
 
 def _oracle(X, y, labels):
     """Per-class least squares with the true labels: (coef (K, 1), intercept, noise, weights)."""
-    from sklearn.linear_model import LinearRegression
-
     fits = [LinearRegression().fit(X[labels == k], y[labels == k]) for k in range(len(COEFS))]
     noise = np.array([np.mean((y[labels == k] - f.predict(X[labels == k])) ** 2)
                       for k, f in enumerate(fits)])
@@ -51,8 +54,6 @@ def _oracle(X, y, labels):
 
 
 def _pooled(X, y):
-    from sklearn.linear_model import LinearRegression
-
     fit = LinearRegression().fit(X, y)
     return fit, float(np.mean((y - fit.predict(X)) ** 2))
 
@@ -77,10 +78,16 @@ def _figure(path: Path, X, y, labels, lines: dict) -> None:
               MOMIX: dict(color="tab:red", lw=1.8),
               ORACLE: dict(color="tab:blue", lw=1.5, ls=":"),
               POOLED: dict(color="0.35", lw=1.5, ls="-.")}
-    for name, (coef, intercept) in lines.items():
+    for name, (coef, intercept, weights) in lines.items():
         for k in range(len(coef)):
+            style = dict(styles[name])
+            if weights[k] < 0.01:  # an emptied component: drawn faint, named in the legend
+                style |= {"alpha": 0.35, "lw": 1.0}
+                ax.plot(grid, coef[k, 0] * grid + intercept[k],
+                        label=f"{name}: component of weight {fmt(weights[k])}", **style)
+                continue
             ax.plot(grid, coef[k, 0] * grid + intercept[k], label=name if k == 0 else None,
-                    **styles[name])
+                    **style)
     ax.set(xlabel="covariate x (unit variance)", ylabel="response y",
            title=f"{TITLE}:\nK = 3 regression lines, noise variance {NOISE}")
     ax.legend(fontsize=8, loc="upper left")
@@ -89,13 +96,6 @@ def _figure(path: Path, X, y, labels, lines: dict) -> None:
 
 def run(outdir: Path, rng: np.random.Generator, log=_quiet) -> DemoSection:
     """Fit the regression mixture and the scikit-learn peers; figure, table, summary rows."""
-    import cvxpy  # noqa: F401  (the one-time import is kept out of the fit time)
-    import sklearn.linear_model  # noqa: F401
-
-    from ..datasets import make_linear_regression_mixture
-    from ..metrics import parameter_error
-    from ._mlr import MixtureOfLinearRegressions
-
     seed = seed_from(rng)
     data = make_linear_regression_mixture(N_TRAIN + N_TEST, 1, 3, noise_variance=NOISE,
                                           coefs=COEFS, weights=WEIGHTS, random_state=seed)
@@ -125,8 +125,9 @@ def run(outdir: Path, rng: np.random.Generator, log=_quiet) -> DemoSection:
         werr = parameter_error(WEIGHTS[:, None], weights[:, None], relative=False,
                                permutation=err.permutation)
         errors[name] = (err.value, werr.value)
-    lines = {"truth": (COEFS, np.zeros(3))}
-    lines |= {name: params[name][:2] for name in (MOMIX, ORACLE, POOLED)}
+    lines = {"truth": (COEFS, np.zeros(3), WEIGHTS)}
+    lines |= {name: (params[name][0], params[name][1], params[name][3])
+              for name in (MOMIX, ORACLE, POOLED)}
     _figure(outdir / FIGURE, X, y, labels, lines)
 
     def row(name, label=None):
@@ -149,7 +150,7 @@ def run(outdir: Path, rng: np.random.Generator, log=_quiet) -> DemoSection:
                      [row("truth"), start, row(MOMIX), row(ORACLE), row(POOLED)])
     lost = est.weights_ < 0.01
     collapse = (f"Note: {int(lost.sum())} of the 3 fitted components ended with weight "
-                f"{', '.join(fmt(w) for w in est.weights_[lost])}: the fit lost them (see the "
+                f"{', '.join(fmt(w) for w in est.weights_[lost])}, lost to the fit (see the "
                 "Polymom start above for a line far from the data)." if lost.any() else "")
     text = "\n".join([
         f"N = {N_TRAIN:,} pairs (x, y) with y = w_k x + noise (variance {NOISE}), slopes "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.special import log_softmax, logsumexp
+from sklearn.linear_model import PoissonRegressor
 
 from .._demo import (
     Comparison,
@@ -28,6 +29,9 @@ from .._demo import (
     timed_fit,
     warnings_note,
 )
+from ..datasets import make_softmax_mixture
+from ..metrics import parameter_error
+from ._estimator import SoftmaxMixture
 
 __all__ = ["run"]
 
@@ -42,8 +46,6 @@ TITLE = ("Softmax mixture (Hermite moments + EM; "
 
 def _poisson_logit(features: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Logit coefficients from counts by Poisson regression (intercept = normalisation)."""
-    from sklearn.linear_model import PoissonRegressor
-
     return PoissonRegressor(alpha=0.0, max_iter=1000).fit(features, counts).coef_
 
 
@@ -96,12 +98,6 @@ def _figure(path: Path, theta, estimates: dict, log_pi: dict) -> None:
 
 def run(outdir: Path, rng: np.random.Generator, log=_quiet) -> DemoSection:
     """Fit the softmax mixture and the scikit-learn peers; figure, table and summary rows."""
-    import sklearn.linear_model  # noqa: F401  (the one-time import is kept out of the fit time)
-
-    from ..datasets import make_softmax_mixture
-    from ..metrics import parameter_error
-    from ._estimator import SoftmaxMixture
-
     seed = seed_from(rng)
     data = make_softmax_mixture(N_CHOICES, N_ITEMS, N_FEATURES, N_COMPONENTS, random_state=seed)
     X = data.features
