@@ -1,4 +1,4 @@
-"""Softmax mixtures (latent-class multinomial logit): Hermite moment start + EM (seed 001).
+"""Softmax mixtures (latent-class multinomial logit): Hermite moment start + EM (Bing et al. 2024).
 
 Public: :class:`SoftmaxMixture`, :class:`MomentStartWarning`; the kernels of the method
 of moments, the E-step and the generalised M-step are re-exported for direct use.

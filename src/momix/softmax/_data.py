@@ -49,6 +49,12 @@ __all__ = [
 ]
 
 
+#: smallest within-situation spread (largest deviation from the situation mean) of a feature
+#: column: coefficients of order one in standardised units become ``1 / spread`` in the
+#: units of ``X``, and stay finite in float64 down to this spread
+MIN_SPREAD = 1e-300
+
+
 def check_choices(y, n_alternatives: int, n_obs: int | None = None, name: str = "y") -> np.ndarray:
     """Return chosen indices as ``intp``; they must be integers in ``[0, n_alternatives)``."""
     arr = np.asarray(y)
@@ -99,12 +105,26 @@ def check_features(estimator, X, *, reset: bool) -> np.ndarray:
     """Validate an item set (p, L) through scikit-learn, or choice situations (N, J, L).
 
     Sets (``reset=True``) or checks ``n_features_in_`` = L, the number of features per
-    alternative.
+    alternative. Values of magnitude above :data:`momix._validation.MAX_ABS_VALUE` are
+    refused in both layouts. scikit-learn's messages (NaN or infinite values, empty or
+    non-numeric arrays, a wrong number of features) are kept, raised as
+    :class:`~momix.exceptions.DataError` (a ``TypeError`` stays a ``TypeError``).
     """
+    try:
+        return _check_features(estimator, X, reset)
+    except DataError:
+        raise
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    except TypeError as exc:
+        raise TypeError(str(exc)) from None
+
+
+def _check_features(estimator, X, reset: bool) -> np.ndarray:
     arr = np.asarray(X) if not hasattr(X, "shape") else X
     if getattr(arr, "ndim", 2) != 3:
         return check_fit_data(estimator, X, reset=reset)
-    F = check_array(X, allow_nd=True, dtype=np.float64, input_name="X")
+    F = check_magnitude(check_array(X, allow_nd=True, dtype=np.float64, input_name="X"))
     if F.shape[1] < 1 or F.shape[2] < 1:
         raise DataError(f"X of shape {F.shape} has no alternatives or no features")
     if reset:
@@ -227,15 +247,17 @@ def to_model_data(X: np.ndarray, y, counts, groups,
     return as_choice_sets(X, y, groups, sample_weight)
 
 
-def _distinct_observations(data: ChoiceSetData, stop: int) -> int:
-    """Distinct (features, choice) rows among the observations of positive weight, up to
-    ``stop`` (read in growing blocks, as :func:`momix._validation.count_distinct_rows`)."""
+def _distinct_rows(data: ChoiceSetData, stop: int, *, with_choice: bool) -> int:
+    """Distinct situations (or (situation, choice) pairs) among the observations of positive
+    weight, counted up to ``stop`` (in growing blocks, as
+    :func:`momix._validation.count_distinct_rows`)."""
     keep = np.flatnonzero(data.weights_per_unit[data.groups] > 0)
     size = max(4 * stop, 64)
     while True:
         rows = keep[:size]
-        block = np.concatenate([data.features[rows].reshape(rows.size, -1),
-                                data.choices[rows, None].astype(np.float64)], axis=1)
+        block = data.features[rows].reshape(rows.size, -1)
+        if with_choice:
+            block = np.concatenate([block, data.choices[rows, None].astype(np.float64)], axis=1)
         found = count_distinct_rows(block, stop)
         if found >= stop or size >= keep.size:
             return min(found, stop)
@@ -243,24 +265,54 @@ def _distinct_observations(data: ChoiceSetData, stop: int) -> int:
 
 
 def check_units(data: ItemSetData | ChoiceSetData, n_components: int) -> None:
-    """Raise :class:`DataError` if fewer than ``n_components`` distinct units carry weight.
+    """Raise :class:`DataError` if the data cannot identify ``n_components`` classes.
 
-    Item set: the chosen items (positive count) must number at least ``n_components``.
-    Choice situations: the units of positive weight (groups, or observations without
-    groups) and the distinct (features, choice) observations among them must each number
-    at least ``n_components``. With fewer, classes are copies of one another and the fit is
-    not identified.
+    * Item set: the chosen items (positive count) must number at least ``n_components``,
+      and the :math:`K(L + 1) - 1` free parameters of the mixture at most the
+      :math:`p - 1` free choice probabilities of the p items (more parameters than the
+      multinomial has cells cannot be identified from any amount of data).
+    * Choice situations: the units of positive weight (groups, or observations without
+      groups) and the distinct (features, choice) observations among them must each
+      number at least ``n_components``; without groups, the free parameters must also be
+      at most the :math:`m (J - 1)` choice probabilities of the m distinct situations.
+      (With groups, sequences of choices identify more, and no such count applies.)
+
+    With fewer, classes are copies of one another or the fit is not identified.
     """
+    K = n_components
+    fix = "decrease n_components"
     if isinstance(data, ItemSetData):
-        checks = [(int(np.count_nonzero(data.counts > 0)), "chosen item(s)")]
-    else:
-        unit = "group(s)" if data.n_groups < data.features.shape[0] else "observation(s)"
-        checks = [(int(np.count_nonzero(data.weights_per_unit > 0)), unit),
-                  (_distinct_observations(data, n_components), "distinct observation(s)")]
-    for found, what in checks:
-        if found < n_components:
-            raise DataError(f"the data have {found} {what} of positive weight, fewer than "
-                            f"n_components={n_components}; decrease n_components")
+        p, L = data.features.shape
+        chosen = int(np.count_nonzero(data.counts > 0))
+        if chosen < K:
+            raise DataError(f"the data have {chosen} chosen item(s) of positive weight, fewer "
+                            f"than n_components={K}; {fix}")
+        need = K * (L + 1) - 1
+        if need > p - 1:
+            raise DataError(f"n_components={K} classes with {L} coefficient(s) each have {need} "
+                            f"free parameters, more than the {p - 1} free choice probabilities "
+                            f"of an item set of {p} items; {fix} (at most "
+                            f"{max(p // (L + 1), 1)} here)")
+        return
+    N, J, L = data.features.shape
+    unit = "group(s)" if data.n_groups < N else "observation(s)"
+    units = int(np.count_nonzero(data.weights_per_unit > 0))
+    if units < K:
+        raise DataError(f"the data have {units} {unit} of positive weight, fewer than "
+                        f"n_components={K}; {fix}")
+    distinct = _distinct_rows(data, K, with_choice=True)
+    if distinct < K:
+        raise DataError(f"the data have {distinct} distinct observation(s) (situation and "
+                        f"choice) of positive weight, fewer than n_components={K}; {fix}")
+    if data.n_groups == N and J > 1:
+        need = K * (L + 1) - 1
+        situations = -(-need // (J - 1))
+        found = _distinct_rows(data, situations, with_choice=False)
+        if found < situations:
+            raise DataError(f"n_components={K} classes with {L} coefficient(s) each have {need} "
+                            f"free parameters, more than the {found * (J - 1)} free choice "
+                            f"probabilities of the {found} distinct choice situation(s) of "
+                            f"positive weight; {fix}")
 
 
 def centre_features(data: ItemSetData | ChoiceSetData) -> ItemSetData | ChoiceSetData:
@@ -291,7 +343,8 @@ def standardise(data: ItemSetData | ChoiceSetData):
     Raises
     ------
     DataError
-        If a column is constant within every situation (its coefficient is not identified).
+        If a column is constant within every situation (its coefficient is not identified)
+        or varies by less than :data:`MIN_SPREAD` (its coefficient would overflow).
     """
     centred = centre_features(data).situations
     scale = np.max(np.abs(centred), axis=(0, 1))
@@ -299,6 +352,11 @@ def standardise(data: ItemSetData | ChoiceSetData):
     if flat.size:
         raise DataError(f"feature column(s) {flat.tolist()} are constant within every choice "
                         "situation, so their coefficients are not identified; drop them")
+    tiny = np.flatnonzero(scale < MIN_SPREAD)
+    if tiny.size:
+        raise DataError(f"feature column(s) {tiny.tolist()} vary by less than {MIN_SPREAD:.0e} "
+                        "within the choice situations: their coefficients would exceed the "
+                        "float64 range; rescale them (multiply by a unit)")
     centred /= scale
     if isinstance(data, ItemSetData):
         return ItemSetData(centred[0], data.counts), scale

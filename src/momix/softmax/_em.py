@@ -56,6 +56,10 @@ __all__ = ["EMResult", "class_objectives", "class_gradients", "m_step_theta", "f
 logger = logging.getLogger("momix.softmax")
 
 _ARMIJO = 1e-4
+#: up to this many elements of centred features (all classes) the Hessians are one batched
+#: product (small data, where per-class calls cost more than the arithmetic); above, one
+#: symmetric rank-k update per class
+_BATCH_ELEMENTS = 1 << 16
 _MAX_HALVINGS = 40
 
 
@@ -108,11 +112,15 @@ def class_gradients(features, chosen_sums, situation_weights, theta, *, hessian:
     if not hessian:
         return grad, None
     K, L = theta.shape
+    root = np.sqrt(prob * situation_weights.T[:, :, None])  # (K, S, J)
+    if K * features.size <= _BATCH_ELEMENTS:  # small data: one batched product
+        scaled = ((features[None] - means[:, :, None, :]) * root[..., None]).reshape(K, -1, L)
+        gram = np.matmul(scaled.transpose(0, 2, 1), scaled)
+        return grad, 0.5 * (gram + gram.transpose(0, 2, 1))
     neg_h = np.empty((K, L, L))
     for k in range(K):
-        root = np.sqrt((prob[k] * situation_weights[:, k, None]).ravel())
-        scaled = (features - means[k][:, None, :]).reshape(-1, L) * root[:, None]
-        neg_h[k] = scaled.T @ scaled  # a Gram matrix: numpy's symmetric rank-k update
+        scaled = (features - means[k][:, None, :]).reshape(-1, L) * root[k].reshape(-1, 1)
+        neg_h[k] = scaled.T @ scaled  # numpy's symmetric rank-k update
     return grad, neg_h
 
 

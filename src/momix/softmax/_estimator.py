@@ -74,12 +74,12 @@ class SoftmaxMixture(MixtureEstimator):
         ``'random'``: uniform weights, :math:`\\theta_k = \\hat\\Sigma^{-1/2}z_k`,
         :math:`z_k \\sim N(0, I)`, :math:`\\hat\\Sigma` the within-situation covariance.
     n_init : int or 'auto', default='auto'
-        Number of EM runs to convergence; the highest log-likelihood wins. ``'auto'``: K
-        runs (:func:`~momix.softmax._select.auto_n_runs`: the number of likelihood optima
-        grows with K; runs from good starts converge in a few steps, so easy problems pay
-        little). With the moment start, ``'auto'`` runs at most as many candidates as
-        exist, whereas an integer ``n_init`` is made up with random starts if needed;
-        ``n_init_`` records the number of runs.
+        Number of EM runs to convergence; the highest log-likelihood wins. ``'auto'``:
+        min(K, 10) runs (:func:`~momix.softmax._select.auto_n_runs`: the number of
+        likelihood optima grows with K; runs from good starts converge in a few steps, so
+        easy problems pay little). With the moment start, ``'auto'`` runs at most as many
+        candidates as exist, whereas an integer ``n_init`` is made up with random starts if
+        needed; ``n_init_`` records the number of runs.
     max_iter : int, default=500
         EM steps per run.
     tol : float, default=1e-8
@@ -243,8 +243,8 @@ class SoftmaxMixture(MixtureEstimator):
         self._validate_params()
         X = check_features(self, X, reset=True)
         data = to_model_data(X, y, counts, groups, sample_weight)
-        check_units(data, self.n_components)
         data, scale = standardise(data)
+        check_units(data, self.n_components)
         self._check_identifiable(data)
         rng = check_rng(self.random_state)
         starts = initial_runs(self, data, rng)
