@@ -19,7 +19,7 @@ $(PY):
 
 # stamps record which extras are installed; they are redone when pyproject.toml or the lock changes
 $(VENV)/.demo-installed: pyproject.toml $(LOCK) | $(PY)
-	$(PIP) install -c $(LOCK) -e .
+	$(PIP) install -c $(LOCK) -e ".[data]"
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml $(LOCK) | $(PY)
