@@ -1077,8 +1077,8 @@ softmax models: --choice is required (the posterior needs each observation's cho
 """
 
 _SAMPLE_EPILOG = f"""\
-The columns are named as the model's features. At most {MAX_SAMPLE_BYTES // 2**30} GiB of
-draws (n x (columns + 1) x 8 bytes) per run.
+The columns are named as the model's features. At most {MAX_SAMPLE_BYTES // 2**30} GiB of draws
+(n x (columns + 1) x 8 bytes) per run.
 softmax models: -n choices from the fitted item set (column 'choice'), or with --data FILE
 --situation COL one choice per situation, written as the table with a drawn 0/1 --choice
 column (default 'choice').
@@ -1105,8 +1105,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        epilog=_FIT_EPILOG, formatter_class=raw)
     p.add_argument("model", choices=sorted(MODELS), help="model family")
     p.add_argument("data", help="data file")
-    p.add_argument("--columns", help="comma-separated feature columns (names or indices)")
-    p.add_argument("--target", help="response column (regression only)")
+    p.add_argument("--columns", metavar="COLS",
+                   help="comma-separated feature columns (names or indices)")
+    p.add_argument("--target", metavar="COL", help="response column (regression only)")
     p.add_argument(
         "--param",
         action="append",
@@ -1115,8 +1116,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="estimator hyper-parameter, repeatable (e.g. n_components=3)",
     )
     _softmax_arguments(p, items=True, counts=True)
-    p.add_argument("--out", default="model.skops", help="model file to write (default: "
-                   "model.skops)")
+    p.add_argument("--out", default="model.skops", metavar="FILE",
+                   help="model file to write (default: model.skops)")
     p.add_argument("--force", "--overwrite", action="store_true", help=force_help)
     p.set_defaults(func=_cmd_fit)
 
@@ -1124,24 +1125,28 @@ def _build_parser() -> argparse.ArgumentParser:
                        epilog=_PREDICT_EPILOG, formatter_class=raw)
     p.add_argument("model_file")
     p.add_argument("data")
-    p.add_argument("--columns", help="feature columns (names or indices)")
-    p.add_argument("--target", help="response column (regression models)")
+    p.add_argument("--columns", metavar="COLS", help="feature columns (names or indices)")
+    p.add_argument("--target", metavar="COL", help="response column (regression models)")
     p.add_argument("--proba", action="store_true", help="write posterior probabilities")
     _softmax_arguments(p, items=True, counts=True)
-    p.add_argument("--out", type=Path, help="output file (.csv or .npy); stdout if omitted")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="output file (.csv or .npy); stdout if omitted")
     p.add_argument("--force", "--overwrite", action="store_true", help=force_help)
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("sample", help="draw samples from a saved model", epilog=_SAMPLE_EPILOG,
                        formatter_class=raw)
     p.add_argument("model_file")
-    p.add_argument("-n", "--n-samples", type=_positive_int, default=None,
+    p.add_argument("-n", "--n-samples", type=_positive_int, default=None, metavar="N",
                    help="number of draws (default: 100)")
     p.add_argument("--seed", type=_seed)
-    p.add_argument("--data", help="softmax: long table of choice situations to draw for")
-    p.add_argument("--columns", help="softmax --data: feature columns (names or indices)")
+    p.add_argument("--data", metavar="FILE",
+                   help="softmax: long table of choice situations to draw for")
+    p.add_argument("--columns", metavar="COLS",
+                   help="softmax --data: feature columns (names or indices)")
     _softmax_arguments(p, items=False, counts=False)
-    p.add_argument("--out", type=Path, help="output file (.csv or .npy); stdout if omitted")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="output file (.csv or .npy); stdout if omitted")
     p.add_argument("--force", "--overwrite", action="store_true", help=force_help)
     p.set_defaults(func=_cmd_sample)
 
@@ -1158,17 +1163,20 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _softmax_arguments(p: argparse.ArgumentParser, *, items: bool, counts: bool) -> None:
     g = p.add_argument_group("softmax mixtures")
-    g.add_argument("--choice", help="chosen item (item set) or 1/0 chosen flag (situations)")
+    g.add_argument("--choice", metavar="COL",
+                   help="chosen item (item set) or 1/0 chosen flag (situations)")
     if counts:
-        g.add_argument("--counts", help="item set: times each item was chosen")
+        g.add_argument("--counts", metavar="COL", help="item set: times each item was chosen")
     else:
         p.set_defaults(counts=None)
     if items:
-        g.add_argument("--items", help="item set: file of item features, one row per item")
+        g.add_argument("--items", metavar="FILE",
+                       help="item set: file of item features, one row per item")
     else:
         p.set_defaults(items=None)
-    g.add_argument("--situation", help="long table: choice situation id")
-    g.add_argument("--groups", help="long table: panel id (situations sharing a class)")
+    g.add_argument("--situation", metavar="COL", help="long table: choice situation id")
+    g.add_argument("--groups", metavar="COL",
+                   help="long table: panel id (situations sharing a class)")
     if not items:
         p.set_defaults(data=None)
 
