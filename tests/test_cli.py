@@ -447,6 +447,19 @@ def test_untrusted_model_file_is_one_line(capsys, tmp_path):
         _one_line_error(code, err, "bad.skops")
 
 
+def test_model_file_naming_a_function_is_one_line(capsys, tmp_path):
+    import skops.io as sio
+
+    path = tmp_path / "crafted.skops"
+    sio.dump({"run": os.system}, path)  # a valid skops file whose content calls a function
+    data = tmp_path / "d.csv"
+    _write_two_clusters(data)
+    for command in (["predict", path, data], ["sample", path]):
+        code, out, err = _run(command, capsys)
+        _one_line_error(code, err, "crafted.skops")
+        assert out == ""
+
+
 def test_output_into_a_closed_pipe_exits_quietly(fitted, tmp_path):
     data, model, X = fitted
     big = tmp_path / "big.csv"
