@@ -27,7 +27,7 @@ $(VENV)/.test-installed: pyproject.toml $(LOCK) | $(PY)
 	touch $@
 
 demo: $(VENV)/.demo-installed
-	$(VENV)/bin/momix demo --out $(DEMO_OUT)
+	$(VENV)/bin/momix demo --out $(DEMO_OUT) --force
 
 test: $(VENV)/.test-installed
 	$(PY) -m pytest -q
