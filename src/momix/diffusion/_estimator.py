@@ -235,8 +235,8 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
         self._check_sizes(X_user.shape[1])
         w = check_sample_weight(sample_weight, X_user.shape[0])
         if not np.all(w > 0):
-            X_user, w = X_user[w > 0], w[w > 0]
-            w = w * (len(w) / w.sum())
+            X_user = X_user[w > 0]
+            w = check_sample_weight(w[w > 0], X_user.shape[0])
         self._check_rows(X_user)
         self.center_, self.scale_ = self._standardisation(X_user, w)
         X = X_user - self.center_
