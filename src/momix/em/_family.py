@@ -110,14 +110,17 @@ class Stats:
 
     def unpack(self, vector: np.ndarray) -> Stats:
         """Statistics with this object's field shapes, read from ``vector``."""
+        shapes = [np.shape(getattr(self, f.name)) for f in fields(self)]
+        need = sum(int(np.prod(shape)) for shape in shapes)
+        if len(vector) != need:
+            raise ValueError(f"vector has {len(vector)} entries, statistics need {need}")
         out, start = {}, 0
-        for f in fields(self):
-            shape = np.shape(getattr(self, f.name))
+        for f, shape in zip(fields(self), shapes, strict=True):
             size = int(np.prod(shape))
-            out[f.name] = np.asarray(vector[start : start + size], dtype=np.float64).reshape(shape)
+            out[f.name] = np.asarray(vector[start : start + size], dtype=np.float64).reshape(
+                shape
+            )
             start += size
-        if start != len(vector):
-            raise ValueError(f"vector has {len(vector)} entries, statistics need {start}")
         return type(self)(**out)
 
 

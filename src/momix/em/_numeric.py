@@ -9,7 +9,7 @@ used, its lower Cholesky factor :math:`L` (:math:`\Sigma = LL^\top`) and
    finite (a valid covariance is never altered);
 2. otherwise a diagonal jitter :math:`\Sigma + \tau_j I`,
    :math:`\tau_j = 10^j\,d\,\epsilon_{\rm mach}\max(\max_i\Sigma_{ii}, \bar s^2)`, j = 0..8;
-3. otherwise ``eigh`` (driver ``evd``, then ``evr``) with the eigenvalues clipped at
+3. otherwise ``eigh`` (numpy's, then scipy's ``evr`` driver) with the eigenvalues clipped at
    :math:`\max(\varepsilon, d\,\epsilon_{\rm mach}\lambda_{\max}, \epsilon_{\rm mach}\bar s^2)`;
 4. a covariance with non-finite entries is reported as such (the caller keeps the previous
    one).
@@ -19,10 +19,8 @@ Every case past step 1 is a *repair*, counted by the caller (``n_numeric_repairs
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from scipy.linalg import eigh, solve_triangular
+from scipy.linalg import eigh
 
 from ..exceptions import MomixWarning
 
@@ -76,13 +74,16 @@ class Factor:
 
 
 def _inverse_lower(L: np.ndarray) -> np.ndarray:
-    """:math:`L^{-1}` of lower-triangular factors (K, d, d) or (d, d), by triangular solves."""
-    eye = np.eye(L.shape[-1])
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if L.ndim == 2:
-            return solve_triangular(L, eye, lower=True, check_finite=False)
-        return np.stack([solve_triangular(Lk, eye, lower=True, check_finite=False) for Lk in L])
+    """:math:`L^{-1}` of lower-triangular factors (K, d, d) or (d, d), lower-triangular.
+
+    numpy's batched inverse (LAPACK ``getrf``/``getri``) with the strict upper triangle
+    zeroed; a singular factor gives NaN (the callers check finiteness).
+    """
+    with np.errstate(all="ignore"):
+        try:
+            return np.tril(np.linalg.inv(L))
+        except np.linalg.LinAlgError:
+            return np.full_like(L, np.nan)
 
 
 def _checked(L: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -107,30 +108,52 @@ def _cholesky(S: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _eigh(S: np.ndarray):
-    for driver in ("evd", "evr"):
-        try:
-            return eigh(S, driver=driver, check_finite=False)
-        except (np.linalg.LinAlgError, ValueError):
-            continue
-    return None
+    """Eigen-decomposition of a symmetric matrix, ``None`` if LAPACK fails twice."""
+    try:
+        return np.linalg.eigh(S)
+    except np.linalg.LinAlgError:
+        pass
+    try:
+        return eigh(S, driver="evr", check_finite=False)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
 
 
-def clip_eigenvalues(S: np.ndarray, floor: float) -> tuple[np.ndarray, bool]:
-    """:math:`U\\max(\\Lambda, \\varepsilon)U^\\top` of a symmetric matrix; ``(matrix, clipped)``.
+def clip_eigenvalues(S: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """:math:`U\\max(\\Lambda, \\varepsilon)U^\\top` of symmetric matrices; ``(matrices, clipped)``.
 
     The exact maximiser of :math:`-\\log\\det\\Sigma - \\operatorname{tr}(\\Sigma^{-1}S)` over
-    :math:`\\Sigma \\succeq \\varepsilon I`. ``clipped`` says whether an eigenvalue was raised.
-    The input is returned unchanged (symmetrised) when every eigenvalue is at least ``floor``.
+    :math:`\\Sigma \\succeq \\varepsilon I`. ``S`` is (d, d) or a stack (K, d, d); ``clipped``
+    (bool, per matrix) says whether an eigenvalue was raised. A matrix whose eigenvalues are
+    all at least ``floor`` is returned unchanged (symmetrised).
     """
-    S = 0.5 * (S + S.T)
-    found = _eigh(S)
-    if found is None:  # eigh failed with both drivers: floor the diagonal instead
-        return np.diag(np.maximum(np.diag(S), floor)), True
-    lam, U = found
-    if lam.min() >= floor:
-        return S, False
-    out = (U * np.maximum(lam, floor)) @ U.T
-    return 0.5 * (out + out.T), True
+    single = S.ndim == 2
+    S = S[None] if single else S
+    S = 0.5 * (S + np.swapaxes(S, -1, -2))
+    out = S.copy()
+    clipped = np.zeros(S.shape[0], dtype=bool)
+    found = _eigh(S) if np.all(np.isfinite(S)) else None
+    if found is None:  # eigh failed: per matrix, then a diagonal floor
+        for k in range(S.shape[0]):
+            one = _eigh(S[k]) if np.all(np.isfinite(S[k])) else None
+            if one is None:
+                out[k] = np.diag(np.maximum(np.diag(S[k]), floor))
+                clipped[k] = True
+                continue
+            lam, U = one
+            if lam.min() < floor:
+                out[k] = (U * np.maximum(lam, floor)) @ U.T
+                clipped[k] = True
+    else:
+        lam, U = found
+        clipped = lam.min(axis=1) < floor
+        if clipped.any():
+            Uc = U[clipped]
+            out[clipped] = (Uc * np.maximum(lam[clipped], floor)[:, None, :]) @ np.swapaxes(
+                Uc, 1, 2
+            )
+    out = 0.5 * (out + np.swapaxes(out, -1, -2))
+    return (out[0], clipped[0]) if single else (out, clipped)
 
 
 def _repair_one(S: np.ndarray, floor: float, scale2: float):

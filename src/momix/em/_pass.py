@@ -100,35 +100,57 @@ class EMData:
             return ((X[i : i + step], w[i : i + step]) for i in range(0, X.shape[0], step))
         return self._source.chunks()
 
+    @property
+    def small(self) -> bool:
+        """An in-memory array of at most 2**18 values (BLAS threads are then left alone)."""
+        return self._array is not None and self._array[0].size <= 1 << 18
+
     def summary(self) -> Summary:
-        """Pass 0: total weight, weighted mean and covariance, :math:`\\bar s^2`."""
+        """Pass 0: total weight, weighted mean and covariance, :math:`\\bar s^2`.
+
+        In-memory arrays take two exact passes over row chunks (mean, then the centred
+        scatter); chunk sources one pass of :func:`momix.moments.one_pass` (merged central
+        sums).
+        """
         if self._array is not None:
             X, w = self._array
-            s = one_pass(X, sample_weight=w, chunk_size=self.chunk_size)
+            total = float(w.sum())
+            if not total > 0:
+                raise DataError("sample_weight sums to zero; at least one row needs weight")
+            mean = sum((wc @ Xc for Xc, wc in self.chunks()), np.zeros(X.shape[1])) / total
+            scatter = np.zeros((X.shape[1], X.shape[1]))
+            for Xc, wc in self.chunks():
+                D = Xc - mean
+                scatter += (D * wc[:, None]).T @ D
+            cov, n_rows = scatter / total, X.shape[0]
         else:
             s = one_pass(self.chunks())
-        d = s.mean.shape[0]
+            total, mean, cov, n_rows = float(s.count), s.mean, s.covariance, int(s.n_samples)
+        d = mean.shape[0]
         self.n_features = d
-        scale2 = float(np.trace(s.covariance)) / d
-        return Summary(float(s.count), int(s.n_samples), s.mean, s.covariance, scale2)
+        cov = 0.5 * (cov + cov.T)
+        return Summary(total, n_rows, mean, cov, float(np.trace(cov)) / d)
 
 
 class PassRunner:
     """Context for the passes of one fit: BLAS on one thread, chunks on a thread pool.
 
     The pool is created on the first pass that has two or more chunks, and results come
-    back in chunk order.
+    back in chunk order. ``limit_blas=False`` leaves BLAS threading alone (for small
+    in-memory data, whose products are too small for BLAS to thread).
     """
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, *, limit_blas: bool = True) -> None:
         self.threads = n_threads() if threads is None else max(1, int(threads))
+        self.limit_blas = limit_blas
         self._pool: ThreadPoolExecutor | None = None
         self._limits = None
 
     def __enter__(self) -> PassRunner:
-        from threadpoolctl import threadpool_limits
+        if self.limit_blas:  # finding the BLAS libraries costs milliseconds: only when it pays
+            from threadpoolctl import threadpool_limits
 
-        self._limits = threadpool_limits(limits=1, user_api="blas")
+            self._limits = threadpool_limits(limits=1, user_api="blas")
         return self
 
     def __exit__(self, *exc) -> None:

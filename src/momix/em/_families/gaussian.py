@@ -329,7 +329,7 @@ class GaussianFamily(Family):
     def _floor_matrices(self, S: np.ndarray) -> np.ndarray:
         if self.floor == "add":
             return S + self.floor_value * np.eye(S.shape[-1])
-        return np.stack([clip_eigenvalues(Sk, self.floor_value)[0] for Sk in S])
+        return clip_eigenvalues(S, self.floor_value)[0]
 
     def _floor_vars(self, var: np.ndarray) -> np.ndarray:
         if self.floor == "add":
