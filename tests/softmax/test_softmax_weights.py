@@ -175,7 +175,7 @@ def test_weights_on_too_few_units_and_chunked_choices(items):
     with pytest.raises(DataError, match="chunks"):
         SoftmaxMixture(2).fit(X, [y[:100], y[100:]], sample_weight=np.ones(len(y)))
     counts = np.bincount(y, minlength=len(X)).astype(float)
-    with pytest.raises(DataError, match="weight 0"):
+    with pytest.raises(DataError, match="weights are 0"):
         SoftmaxMixture(2).fit(X, counts=counts, sample_weight=(counts == 0).astype(float))
 
 

@@ -94,11 +94,15 @@ def _weighted_counts(counts: np.ndarray, sample_weight) -> np.ndarray:
     """``counts`` times per-item weights, rescaled to the total of ``counts``."""
     w = check_sample_weight(sample_weight, counts.shape[0])
     cw = counts * w
-    top = cw.max()
-    if top <= 0:
-        raise DataError("every item with a positive count has sample_weight 0")
-    cw = cw / top
-    return cw * (counts.sum() / cw.sum())
+    total = cw.sum()
+    if total <= 0:
+        raise DataError("the sample weights are 0 (or underflow to 0) on every item with a "
+                        "positive count")
+    factor = counts.sum() / total
+    if not np.isfinite(factor):  # total near the underflow limit: rescale it to order one first
+        cw = cw / cw.max()
+        factor = counts.sum() / cw.sum()
+    return cw * factor
 
 
 def check_features(estimator, X, *, reset: bool) -> np.ndarray:
@@ -229,6 +233,8 @@ def as_choice_sets(F: np.ndarray, y, groups, sample_weight=None) -> ChoiceSetDat
                             "the unit of the panel likelihood, and its weight multiplies the "
                             "group's log-likelihood")
         unit_weights = v * (n_groups / v.sum())
+        if np.all(unit_weights == 1.0):  # uniform weights: exactly the unweighted data
+            unit_weights = None
     return ChoiceSetData(F, choices, codes.astype(np.intp), n_groups, unit_weights)
 
 
