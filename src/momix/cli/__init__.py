@@ -79,8 +79,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .exceptions import DataError, NumericalError, SolverError
-from .io import UntrustedFileError
+from ..exceptions import DataError, NumericalError, SolverError
+from ..io import UntrustedFileError
 
 __all__ = ["main", "read_table", "chunk_reader", "MODELS", "MAX_SAMPLE_BYTES"]
 
@@ -373,7 +373,7 @@ def chunk_reader(path: str | Path, columns: str | None = None, show: bool = Fals
     """
     from tqdm.auto import tqdm
 
-    from .moments import default_chunk_size
+    from ..moments import default_chunk_size
 
     path = Path(path)
     if not path.is_file():
@@ -601,7 +601,7 @@ def _set_feature_names(estimator, names: list[str]) -> None:
 
 def _guard_components(estimator, n_obs: int, X: np.ndarray | None = None) -> None:
     """More components than observations (or distinct rows) is refused before fitting."""
-    from ._validation import check_distinct_rows, check_n_components
+    from .._validation import check_distinct_rows, check_n_components
 
     k = getattr(estimator, "n_components", None)
     if k is None:
@@ -792,7 +792,7 @@ def _predict_softmax(estimator, args) -> np.ndarray:
         raise UsageError("the posterior of a softmax mixture needs the observed choices: pass "
                          "--choice (the chosen item of each observation)")
     y = _item_choices(_load_table(args.data), args)
-    from .softmax._data import check_choices
+    from ..softmax._data import check_choices
 
     return estimator.predict_proba(X, check_choices(y, X.shape[0], name="--choice"))
 
@@ -803,7 +803,7 @@ def _predict_softmax(estimator, args) -> np.ndarray:
 
 
 def _cmd_fit(args) -> None:
-    from .io import save
+    from ..io import save
 
     estimator = _make_estimator(args.model, _parse_params(args.param))
     out = Path(args.out)
@@ -841,7 +841,7 @@ def _cmd_fit(args) -> None:
 
 
 def _cmd_predict(args) -> None:
-    from .io import load
+    from ..io import load
 
     estimator = load(args.model_file)
     _check_output(args.out, args.force)
@@ -924,7 +924,7 @@ def _sample_softmax(estimator, args) -> None:
 
 
 def _cmd_sample(args) -> None:
-    from .io import load
+    from ..io import load
 
     estimator = load(args.model_file)
     _check_output(args.out, args.force)
@@ -951,7 +951,7 @@ def _cmd_sample(args) -> None:
 
 
 def _cmd_demo(args) -> None:
-    from ._demo import DEMO_PARTS, run_demo
+    from .._demo import DEMO_PARTS, run_demo
 
     parts = None
     if args.parts is not None:
@@ -986,7 +986,7 @@ def _default_bench_folder() -> Path:
     here = Path("benchmarks")
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parents[2] / "benchmarks"
+    return Path(__file__).resolve().parents[3] / "benchmarks"
 
 
 def _benchmark_list(folder: Path) -> dict[str, str]:
@@ -1228,6 +1228,3 @@ def main(argv: list[str] | None = None) -> int:
     _report_warnings(caught)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
