@@ -28,6 +28,8 @@ from itertools import product
 import numpy as np
 import scipy.sparse as sps
 
+from ._budget import MAX_ORDER, required_order
+
 __all__ = [
     "MonomialError", "MomentStructure", "monomial_basis", "moment_structure",
     "localizing_map", "linear_rows", "equality_rows", "minimal_order",
@@ -208,22 +210,15 @@ def localizing_map(struct: MomentStructure, poly: dict) -> tuple[sps.csr_matrix,
     return G, t
 
 
-def _weighted_degree(alpha, w) -> int:
-    return int(np.dot(alpha, w))
-
-
 def minimal_order(polys, n_vars: int, n_components: int, degree_weights=None,
-                  max_order: int = 12) -> int:
+                  max_order: int = MAX_ORDER) -> int:
     """Smallest order whose moment matrix holds every monomial of ``polys`` and whose
     block of weighted degree ``r - max(weights)`` has at least ``n_components`` rows (the
-    extraction pivots times any parameter must stay inside the basis)."""
+    extraction pivots times any parameter must stay inside the basis).
+
+    Rows and entries are counted (:func:`momix.polymom._budget.required_order`), never
+    built, so an order whose matrix would not fit in memory costs nothing to rule out.
+    """
     w = np.ones(n_vars, int) if degree_weights is None else np.asarray(degree_weights, int)
-    need = max((_weighted_degree(a, w) for p in polys for a in p), default=0)
-    r = max(1, -(-need // 2))
-    while r <= max_order:
-        struct = moment_structure(n_vars, r, w)
-        fits = all(not _missing(struct, p) for p in polys)
-        if fits and len(struct.rows_below(r - int(w.max()))) >= n_components:
-            return r
-        r += 1
-    raise MonomialError(f"no moment matrix of order <= {max_order} holds the constraints")
+    monomials = {tuple(int(v) for v in a) for p in polys for a in p}
+    return required_order(monomials, w, n_components, max_order)

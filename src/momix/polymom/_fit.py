@@ -27,6 +27,7 @@ from ._basis import (
     minimal_order,
     moment_structure,
 )
+from ._budget import check_sdp_size, model_sdp_size
 from ._extract import extract_atoms, numerical_rank
 from ._model import ComponentModel
 from ._moments import MomentSystem
@@ -79,12 +80,20 @@ def build_problem(model: ComponentModel, system: MomentSystem, n_components: int
     ``order=None`` picks the smallest order that holds every observed monomial (the basis is
     enlarged, never truncated); an explicit ``order`` that is too small raises
     :class:`~momix.polymom.MonomialError`.
+
+    Raises
+    ------
+    DataError
+        Before anything is built, when the estimated memory of the problem exceeds the
+        budget (:func:`momix.polymom._budget.check_sdp_size`).
     """
     c = model.compiled()
     polys = list(system.terms)
     w = model.degree_weights
     if order is None:
         order = minimal_order(polys, model.n_params, n_components, w)
+    check_sdp_size(model_sdp_size(model, n_components, order), what=f"the {model.name} model",
+                   n_components=n_components)
     st = moment_structure(model.n_params, order, w)
     A = linear_rows(st, polys)
     eq = [equality_rows(st, g) for g in c.equalities]

@@ -13,15 +13,13 @@ from sklearn.utils.validation import check_is_fitted
 from .._base import MixtureEstimator, warn_not_converged
 from .._validation import check_fit_data, check_n_components, check_rng, check_sample_weight
 from ..exceptions import DataError
+from ._budget import MAX_TERMS, check_sdp_size, counted_order, regression_derivation, sdp_size
 from ._builtin import LinearRegression
 from ._em import regression_em, regression_log_prob
 from ._fit import polymom
 from ._moments import empirical_system
 
 __all__ = ["MixtureOfLinearRegressions"]
-
-#: widest covariates accepted by the Polymom start
-MAX_POLYMOM_FEATURES = 10
 
 #: noise levels tried by the Polymom start, as fractions of the least-squares residual variance
 _NOISE_GRID = (0.0, 0.25, 0.5, 0.75)
@@ -41,6 +39,27 @@ def _ols_residual_variance(X, y, sw) -> float:
     beta, *_ = np.linalg.lstsq(design, y * np.sqrt(sw), rcond=None)
     resid = y - np.column_stack([X, np.ones(len(y))]) @ beta
     return float(sw @ resid**2 / sw.sum())
+
+
+def check_start_size(n_features: int, n_components: int, x_order: int, y_order: int) -> None:
+    """Refuse a Polymom start whose derivation or moment SDP is too large, before the
+    regression model is derived: more than ``MAX_TERMS`` sympy terms
+    (:func:`momix.polymom._budget.regression_derivation`; 7 features pass, 8 do not with
+    the default orders) or an SDP over the memory budget
+    (:func:`momix.polymom._budget.check_sdp_size`): the coefficients and intercept
+    (P = d + 1, unit degree weights), moments of degree ``y_order`` in them,
+    ``C(d + x_order, x_order) * y_order`` observations."""
+    n_obs, n_terms = regression_derivation(n_features, x_order, y_order, True)
+    if n_terms > MAX_TERMS:
+        raise DataError(
+            f"the Polymom start of a regression on {n_features} features would derive "
+            f"{n_terms} moment terms with sympy, more than the {MAX_TERMS} momix derives "
+            "(about 30 s); use init='random', fewer features or lower x_order/y_order")
+    weights = (1,) * (n_features + 1)
+    size = sdp_size(weights, counted_order(weights, y_order, n_components),
+                    n_observations=n_obs)
+    check_sdp_size(size, what=f"the Polymom start (a linear regression in R^{n_features})",
+                   n_components=n_components, advice="or use init='random'")
 
 
 def polymom_regression_start(X, y, sw, n_components, *, noise_variance, x_order, y_order,
@@ -195,11 +214,7 @@ class MixtureOfLinearRegressions(MixtureEstimator):
     def _start(self, X, y, sw, rng):
         k = self.n_components
         if self.init == "polymom":
-            if X.shape[1] > MAX_POLYMOM_FEATURES:
-                raise DataError(
-                    f"init='polymom' supports at most {MAX_POLYMOM_FEATURES} features (got "
-                    f"{X.shape[1]}): the moment SDP grows combinatorially; use init='random'"
-                )
+            check_start_size(X.shape[1], k, self.x_order, self.y_order)
             return polymom_regression_start(
                 X, y, sw, k, noise_variance=self.noise_variance, x_order=self.x_order,
                 y_order=self.y_order, solver=self.solver, rng=rng)

@@ -53,13 +53,28 @@ def _expr(x) -> sp.Expr:
 
 
 def _poly_dict(expr, gens) -> dict[tuple[int, ...], sp.Expr]:
-    """Exponent tuple -> coefficient (an expression free of ``gens``); raises if not polynomial."""
+    """Exponent tuple -> coefficient (an expression free of ``gens``); raises if not polynomial.
+
+    Reads the terms of the expanded expression one by one (linear in its size); a
+    ``sympy.Poly`` over many generators builds a dense recursive representation instead
+    (the 4-D regression model with its ~100 auxiliary moments took 30 s that way).
+    """
     expr = sp.expand(_expr(expr))
     if not expr.is_polynomial(*gens):
         raise ValueError(f"{expr} is not a polynomial in {gens}")
-    if expr == 0:
-        return {}
-    return {tuple(int(e) for e in k): v for k, v in sp.Poly(expr, *gens).as_dict().items()}
+    position = {g: i for i, g in enumerate(gens)}
+    parts: dict[tuple[int, ...], list] = {}
+    for term in sp.Add.make_args(expr):
+        powers, rest = [0] * len(gens), []
+        for factor in sp.Mul.make_args(term):
+            base, exp = factor.as_base_exp()
+            if base in position:
+                powers[position[base]] += int(exp)
+            else:
+                rest.append(factor)
+        parts.setdefault(tuple(powers), []).append(sp.Mul(*rest))
+    out = {k: sp.Add(*v) for k, v in parts.items()}
+    return {k: v for k, v in out.items() if v != 0}
 
 
 class ComponentModel:

@@ -77,10 +77,25 @@ def _data_values(poly, Z: np.ndarray, table) -> np.ndarray:
     return out
 
 
+#: entries of the (rows x observations) value matrix built at once; larger data are averaged
+#: in row chunks of this many entries (128 MiB), so memory stays near the data's size
+_CHUNK_ENTRIES = 2**24
+
+
 def empirical_system(model: ComponentModel, Z: np.ndarray,
                      sample_weight: np.ndarray) -> MomentSystem:
-    """Weighted empirical moments of a data matrix ``Z`` (columns = data symbols)."""
+    """Weighted empirical moments of a data matrix ``Z`` (columns = data symbols).
+
+    The observation functions are evaluated on all rows at once while the value matrix has
+    at most ``2**24`` entries, else in row chunks merged exactly by :func:`streaming_system`
+    (a million rows of 125 observations would otherwise take 1 GB).
+    """
     c = model.compiled()
+    n_values = len(c.data_polys)
+    if Z.shape[0] * n_values > _CHUNK_ENTRIES:
+        step = max(1, _CHUNK_ENTRIES // n_values)
+        return streaming_system(model, ((Z[i:i + step], sample_weight[i:i + step])
+                                        for i in range(0, Z.shape[0], step)))
     w = sample_weight / sample_weight.sum()
     n_eff = sample_weight.sum() ** 2 / np.sum(sample_weight**2)
     table = _power_table(Z, c.data_polys)
