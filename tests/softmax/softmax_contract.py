@@ -1,5 +1,10 @@
 """The bad-input contract of issue 15 for SoftmaxMixture, as one checking function.
 
+It applies :mod:`momix.testing` (the project-wide checks) and, on top, the stricter reading
+below: every method is exercised, predictions and samples must be in range, and an error's
+innermost frame must be in momix's own source (scikit-learn's input validation is wrapped
+into DataError at SoftmaxMixture's door, so its messages surface from momix).
+
 For any input, ``fit`` and then predict / predict_proba / score / score_samples / sample /
 bic / aic either
 
@@ -27,6 +32,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 import momix
+import momix.testing
 from momix.exceptions import DataError, NumericalError, SolverError
 from momix.io import UntrustedFileError
 
@@ -48,6 +54,7 @@ def innermost_file(exc: BaseException) -> Path:
 
 def check_error(exc: BaseException, where: str) -> None:
     """Assert that ``exc`` is a deliberate error in the sense of (a)."""
+    momix.testing.check_error(exc)
     text = "".join(traceback.format_exception(exc))
     assert not isinstance(exc, FORBIDDEN), f"{where}: forbidden {type(exc).__name__}\n{text}"
     if isinstance(exc, SKLEARN_API_ERRORS):
@@ -79,6 +86,8 @@ def _call(where, fn, *args, **kwargs):
 def check_valid_fit(model, n_components: int, X, y, *, counts=None, groups=None,
                     sample_weight=None) -> None:
     """Assert (b) on a fitted model and (a) or (b) on every method."""
+    momix.testing.check_fitted(model, X, y, counts=counts, groups=groups,
+                               sample_weight=sample_weight)
     _finite_attributes(model)
     w = model.weights_
     assert w.shape == (n_components,), (w.shape, n_components)

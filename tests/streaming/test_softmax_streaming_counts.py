@@ -47,3 +47,18 @@ def test_bad_chunk_is_reported(data):
         accumulate_counts([np.array([0, 1]), np.array([p])], p)
     with pytest.raises(DataError, match="empty"):
         accumulate_counts(iter([]), p)
+
+
+def test_weighted_choices_in_chunks_go_through_weighted_counts(data):
+    X, y = data.features, data.choices
+    w = np.random.default_rng(4).integers(0, 3, len(y)).astype(float)
+    kw = dict(n_components=2, init="random", random_state=0)
+    with pytest.raises(DataError, match="chunks"):
+        SoftmaxMixture(**kw).fit(X, [y[:1000], y[1000:]], sample_weight=w)
+    # the weighted counts, accumulated chunk by chunk, give the weighted fit
+    counts = sum(np.bincount(c, weights=wc, minlength=len(X))
+                 for c, wc in zip(np.array_split(y, 3), np.array_split(w, 3), strict=True))
+    ref = SoftmaxMixture(**kw).fit(X, y, sample_weight=w)
+    model = SoftmaxMixture(**kw).fit(X, counts=counts)
+    np.testing.assert_allclose(model.coefs_, ref.coefs_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.weights_, ref.weights_, rtol=1e-8)
