@@ -22,8 +22,10 @@ the log-likelihood never decreases (Dempster, Laird & Rubin 1977, Thm 1).
 
 Directions (``step_size``):
 
-* ``"auto"``: the Newton direction :math:`d_k = (-\\nabla^2 Q_k)^{-1} \\nabla Q_k` (an
-  :math:`L \\times L` solve; one step is nearly a full M-step, so EM runs at its own rate).
+* ``"auto"``: the Newton direction :math:`d_k = (-\\nabla^2 Q_k + \\mu_k I)^{-1} \\nabla Q_k`
+  with a Levenberg--Marquardt damping :math:`\\mu_k` of relative size :data:`DAMPING`
+  (:func:`_directions`; an :math:`L \\times L` eigendecomposition, finite for singular
+  Hessians; one step is nearly a full M-step, so EM runs at its own rate).
 * a float :math:`\\eta`: the paper's first-order step on the objective normalised by the
   class total, :math:`d_k = \\eta \\nabla Q_k / \\sum_s C_{sk}` (Bing et al. use
   :math:`\\eta = 1`), with the same backtracking safeguard.

@@ -110,7 +110,8 @@ class SoftmaxMixture(MixtureEstimator):
     coefs_ : ndarray of shape (n_components, n_features)
         :math:`\\theta_k`, one row per class.
     log_likelihood_ : float
-        Total log-likelihood of the training data at the fit.
+        Total log-likelihood of the training data at the fit (with ``sample_weight``: the
+        weighted total, weights of mean 1 over the units as in :meth:`fit`).
     log_likelihood_path_ : ndarray of shape (n_iter_ + 1,)
         Log-likelihood before and after every EM iteration of the winning run.
     n_iter_ : int
@@ -323,13 +324,20 @@ class SoftmaxMixture(MixtureEstimator):
         coefs : array-like of shape (n_components, n_features)
         item_features : array-like of shape (p, n_features), optional
         """
-        w = np.asarray(weights, dtype=float)
-        c = np.atleast_2d(np.asarray(coefs, dtype=float))
+        try:
+            w = np.asarray(weights, dtype=float)
+            c = np.atleast_2d(np.asarray(coefs, dtype=float))
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"weights and coefs must be numeric arrays: {exc}") from None
         if w.shape != (c.shape[0],) or np.any(w < 0) or not np.isclose(w.sum(), 1):
             raise DataError("weights must be non-negative, sum to 1 and have one entry per "
                             "row of coefs")
+        if c.ndim != 2 or not np.all(np.isfinite(c)):
+            raise DataError("coefs must be a finite array of shape (n_components, n_features)")
         self.weights_, self.coefs_, self.n_features_in_ = w / w.sum(), c, c.shape[1]
-        self.item_features_ = None if item_features is None else np.asarray(item_features, float)
+        self.item_features_ = None
+        if item_features is not None:
+            self.item_features_ = check_features(self, item_features, reset=False)
         return self
 
     # ------------------------------------------------------------------ evaluation

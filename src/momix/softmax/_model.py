@@ -17,7 +17,8 @@ choosing alternative :math:`j` of a choice situation with features :math:`x_{1..
   its own alternatives ``F[i]`` of shape (J, L) and choice :math:`y_i`; all observations of a
   group (a panel individual) share one latent class, so with
   :math:`S_{gk} = \\sum_{i \\in g} \\log \\pi_{y_i}(\\theta_k; F_i)`,
-  :math:`\\ell(\\omega) = \\sum_g \\log \\sum_k \\alpha_k e^{S_{gk}}`.
+  :math:`\\ell(\\omega) = \\sum_g v_g \\log \\sum_k \\alpha_k e^{S_{gk}}` with unit weights
+  :math:`v_g` (1 unless sample weights were given; an item set's weights are in its counts).
 
 Every quantity is computed in log space (log-sum-exp), so huge utilities never overflow.
 
