@@ -40,7 +40,7 @@ from .em import (
     evaluate,
     fit_em,
 )
-from .em._pass import log_joint
+from .em._pass import blas_one_thread, log_joint
 from .exceptions import DataError
 
 __all__ = ["GaussianMixture"]
@@ -497,12 +497,8 @@ class GaussianMixture(MixtureEstimator):
     def _blocks(self, X, fn) -> list:
         family, params = self._evaluator()
         X = check_fit_data(self, X, reset=False)
-        if X.shape[0] > 8192:
-            from threadpoolctl import threadpool_limits
-
-            with threadpool_limits(limits=1, user_api="blas"):
-                return log_joint(family, params, X, fn)
-        return log_joint(family, params, X, fn)
+        with blas_one_thread():
+            return log_joint(family, params, X, fn)
 
     def score_samples(self, X) -> np.ndarray:
         """Log-density of each sample under the fitted mixture, shape (n_samples,)."""
@@ -518,11 +514,11 @@ class GaussianMixture(MixtureEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         """Posterior probability of each component, shape (n_samples, n_components)."""
-        return np.vstack(self._blocks(X, lambda A, ell: np.exp(A - ell).T))
+        return np.vstack(self._blocks(X, lambda A, ell: np.exp(A - ell[:, None])))
 
     def predict(self, X) -> np.ndarray:
         """Most probable component of each sample."""
-        return np.concatenate(self._blocks(X, lambda A, ell: np.argmax(A, axis=0)))
+        return np.concatenate(self._blocks(X, lambda A, ell: np.argmax(A, axis=1)))
 
     def sample(self, n_samples=1, random_state=None):
         """Draw samples from the fitted mixture.

@@ -117,9 +117,7 @@ class Stats:
         out, start = {}, 0
         for f, shape in zip(fields(self), shapes, strict=True):
             size = int(np.prod(shape))
-            out[f.name] = np.asarray(vector[start : start + size], dtype=np.float64).reshape(
-                shape
-            )
+            out[f.name] = np.asarray(vector[start : start + size], dtype=np.float64).reshape(shape)
             start += size
         return type(self)(**out)
 

@@ -73,7 +73,7 @@ def _check_value(value: float, family: Family) -> float:
 
 def evaluate(data: EMData, family: Family, params: Params, *, threads: int | None = None) -> float:
     """:math:`\\bar\\ell(\\theta)` of ``params`` (one pass)."""
-    with PassRunner(threads, limit_blas=not data.small) as runner:
+    with PassRunner(threads) as runner:
         return e_pass(data, family, params, runner).mean_log_lik
 
 
@@ -136,7 +136,7 @@ def fit_em(
             state["converged"] = True
         return state["converged"]
 
-    with PassRunner(threads, limit_blas=not data.small) as runner:
+    with PassRunner(threads) as runner:
 
         def step(params: Params) -> tuple[float, Params]:
             totals = e_pass(data, family, params, runner)

@@ -148,11 +148,11 @@ class DiagStats(Stats):
 class _Constants:
     """Per-parameter constants of the kernel (computed once per pass)."""
 
-    __slots__ = ("log_norm", "weights_t", "offset_sq", "far", "rows")
+    __slots__ = ("log_norm", "weights", "offset_sq", "far", "rows")
 
-    def __init__(self, log_norm, weights_t, offset_sq, far, rows):
+    def __init__(self, log_norm, weights, offset_sq, far, rows):
         self.log_norm = log_norm
-        self.weights_t = weights_t
+        self.weights = weights
         self.offset_sq = offset_sq
         self.far = far
         self.rows = rows
@@ -352,64 +352,62 @@ class GaussianFamily(Family):
                 else np.broadcast_to(params.inv_chol, (K, d, d))
             )
             offsets = np.einsum("kij,kj->ki", inv, m)
-            weights_t = np.empty((K * d, d + 1))
-            weights_t[:, :d] = inv.reshape(K * d, d)
-            weights_t[:, d] = -offsets.ravel()
+            weights = np.empty((d + 1, K, d))  # [L_k^{-T}; -o_k^T] side by side
+            weights[:d] = np.swapaxes(inv, 1, 2).transpose(1, 0, 2)
+            weights[d] = -offsets
             far = np.flatnonzero(np.max(np.abs(offsets), axis=1) > _FAR_FULL)
-            const = _Constants(log_norm, weights_t, None, far, inv)
+            const = _Constants(log_norm, weights.reshape(d + 1, K * d), None, far, inv)
         else:
             prec = params.inv_chol**2
             prec = prec if self.covariance_type == "diag" else np.outer(prec, np.ones(d))
-            weights_t = np.concatenate([prec, -2.0 * m * prec], axis=1)  # (K, 2d)
+            weights = np.concatenate([prec, -2.0 * m * prec], axis=1).T  # (2d, K)
             offset_sq = np.sum(m * m * prec, axis=1)
             far = np.flatnonzero(np.max(np.abs(m) * np.sqrt(prec), axis=1) > _FAR_DIAG)
-            const = _Constants(log_norm, weights_t, offset_sq, far, prec)
+            const = _Constants(log_norm, np.ascontiguousarray(weights), offset_sq, far, prec)
         self._memo = [(params, const), *self._memo[:3]]
         return const
 
     def log_prob(self, params: GaussianParams, block: np.ndarray, cache: dict) -> np.ndarray:
-        """Component log-densities (b, K), stored component-major (the transpose is C-order)."""
+        """Component log-densities (b, K) of raw rows, from the whitened rows (kept in cache)."""
         self._check_prepared()
         const = self._constants(params)
         n, d = block.shape
         K = params.means.shape[0]
+        A = _buffer(cache, "A", (n, K))
         if self.covariance_type in ("full", "tied"):
             aug = _buffer(cache, "aug", (n, d + 1))
             np.subtract(block, self.center, out=aug[:, :d])
             aug[:, d] = 1.0
-            Z = _buffer(cache, "Z", (K * d, n))
-            np.matmul(const.weights_t, aug.T, out=Z)
-            Z3 = Z.reshape(K, d, n)
+            Z = _buffer(cache, "Z", (n, K * d))
+            np.matmul(aug, const.weights, out=Z)  # z_nk = L_k^{-1}(x_n - mu_k), all k
+            Z3 = Z.reshape(n, K, d)
             for k in const.far:
-                Z3[k] = const.rows[k] @ (block - params.means[k]).T
-            At = _buffer(cache, "A", (K, n))
-            np.einsum("kdn,kdn->kn", Z3, Z3, out=At)
+                Z3[:, k, :] = (block - params.means[k]) @ const.rows[k].T
+            np.einsum("nkd,nkd->nk", Z3, Z3, out=A)
             cache["Z3"] = Z3
         else:
             aug = _buffer(cache, "aug", (n, 2 * d))
             B = aug[:, d:]
             np.subtract(block, self.center, out=B)
             np.multiply(B, B, out=aug[:, :d])
-            At = _buffer(cache, "A", (K, n))
-            np.matmul(const.weights_t, aug.T, out=At)
-            At += const.offset_sq[:, None]
+            np.matmul(aug, const.weights, out=A)
+            A += const.offset_sq
             for k in const.far:
                 D = block - params.means[k]
-                At[k] = (D * D) @ const.rows[k]
+                A[:, k] = (D * D) @ const.rows[k]
             cache["aug"] = aug
-        At *= -0.5
-        At += const.log_norm[:, None]
-        return At.T
+        A *= -0.5
+        A += const.log_norm
+        return A
 
     def block_stats(self, params, block, rho, cache, out=None) -> Stats:
         """Anchored statistics of the block (see the module docstring)."""
         const = self._constants(params)
-        rho_t = rho.T
         if self.covariance_type in ("full", "tied"):
-            Z3 = cache["Z3"]
-            s = np.matmul(Z3, rho_t[:, :, None])[..., 0]
-            np.multiply(Z3, np.sqrt(rho_t)[:, None, :], out=Z3)  # Z3 becomes G
-            C = np.matmul(Z3, np.swapaxes(Z3, 1, 2))
+            Z3 = cache["Z3"]  # (b, K, d)
+            s = np.matmul(rho.T[:, None, :], Z3.transpose(1, 0, 2))[:, 0, :]
+            np.multiply(Z3, np.sqrt(rho)[:, :, None], out=Z3)  # Z3 becomes G
+            C = np.matmul(Z3.transpose(1, 2, 0), Z3.transpose(1, 0, 2))
             if out is None:
                 return FullStats(s, C)
             out.s += s
@@ -417,16 +415,16 @@ class GaussianFamily(Family):
             return out
         d = block.shape[1]
         aug = cache["aug"]
-        R = np.matmul(np.ascontiguousarray(rho_t), aug)  # (K, 2d): [sum rho b^2, sum rho b]
-        nb = rho_t.sum(axis=1)
+        R = rho.T @ aug  # (K, 2d): [sum rho b^2, sum rho b]
+        nb = rho.sum(axis=0)
         m = params.means - self.center
         U2, U1 = R[:, :d], R[:, d:]
         s = U1 - nb[:, None] * m
         c = U2 - 2.0 * m * U1 + nb[:, None] * m * m
         for k in const.far:
             D = block - params.means[k]
-            s[k] = rho_t[k] @ D
-            c[k] = rho_t[k] @ (D * D)
+            s[k] = rho[:, k] @ D
+            c[k] = rho[:, k] @ (D * D)
         if out is None:
             return DiagStats(s, c)
         out.s += s
