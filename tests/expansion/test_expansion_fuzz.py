@@ -64,7 +64,7 @@ params = st.fixed_dictionaries(
         "n_levels": st.sampled_from([1, 2, "auto"]),
         "tail_weight": st.sampled_from(["auto", 0.0, 0.5]),
         "whiten": st.sampled_from([False, True, "auto"]),
-        "bandwidth": st.sampled_from(["auto", "auto", 0.05, 3.0]),
+        "bandwidth": st.sampled_from(["auto", "auto", "auto", 0.05, 3.0, 1e-200, 1e200]),
         "n_grid": st.sampled_from(["auto", "auto", 1, 4]),
         "binning": st.sampled_from(["auto", True]),
         "n_folds": st.sampled_from([2, 5]),

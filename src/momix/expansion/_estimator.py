@@ -75,6 +75,17 @@ def _data_unit(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     return power_of_two_unit(scale)
 
 
+def _check_variances(variances: np.ndarray, bandwidth: float) -> None:
+    """Raise :class:`NumericalError` unless every component variance is a normal float64."""
+    ok = (variances >= np.finfo(np.float64).tiny) & (variances < np.inf)
+    if not np.all(ok):
+        raise NumericalError(
+            f"bandwidth={bandwidth:.3g} gives component variances "
+            f"{np.min(variances):.3g} .. {np.max(variances):.3g} in X's units, outside "
+            "float64's range; use a moderate bandwidth or rescale X"
+        )
+
+
 def _whitening_in_units(white: Whitening, unit: np.ndarray) -> Whitening:
     """The whitening of ``u = x / unit`` as a map of ``x``."""
     return Whitening(
@@ -127,6 +138,13 @@ class GMMExpansion(MixtureEstimator):
     :mod:`momix.expansion._kernels` for the updates and the optimality certificate).
     With ``n_levels > 1`` the dictionary also holds coarser grids at bandwidths
     :math:`2^l \\sigma_j` (:mod:`momix.expansion._levels`), all weights on one simplex.
+
+    ``predict`` returns the most probable component :math:`\\arg\\max_i \\pi_i \\phi_i(x)`, a
+    flat index into ``weights_`` (the labels ``sample`` draws): the components are grid
+    nodes, not clusters, so the label locates a sample on the grid, and there is no
+    ``predict_proba``. A feature constant over the samples of positive weight is refused
+    with a :class:`~momix.exceptions.DataError` naming it (its density is a point mass),
+    as are fewer than two such samples and spreads below ``MIN_SCALE`` = 1e-150.
 
     Parameters
     ----------
@@ -377,24 +395,20 @@ class GMMExpansion(MixtureEstimator):
         if self.whiten == "auto":
             seed = fold_seed(self.random_state)  # one set of folds for both coordinate systems
             choice = choose_coordinates(U[w > 0], w[w > 0], params, seed)
-            self._fit_in(U, w, params, choice.whitening, resume=choice.search, seed=seed)
+            self._fit_in(U, w, params, choice.whitening, unit, resume=choice.search, seed=seed)
             self.whitening_choice_ = _choice_in_units(choice, unit)
         else:
             whitening = zca_whitening(U[w > 0], w[w > 0]) if self.whiten else None
-            self._fit_in(U, w, params, whitening)
+            self._fit_in(U, w, params, whitening, unit)
         self._to_data_units(unit)
-        if not np.all(self.covariances_ >= np.finfo(np.float64).tiny):
-            raise NumericalError(
-                "the fitted component variances are outside float64's range (bandwidth="
-                f"{self.bandwidth_:.3g} times feature spreads {self.sigmas_.min():.3g} .. "
-                f"{self.sigmas_.max():.3g}); use a moderate bandwidth or rescale X"
-            )
+        _check_variances(self.covariances_, self.bandwidth_)
         self._check_fitted_finite()
         return self
 
-    def _fit_in(self, X, w, params, whitening, resume=None, seed=None):
-        """Fit in the coordinates of ``whitening`` (None = raw); ``resume``: coarse search;
-        ``params``: the hyper-parameters (``get_params(deep=False)``)."""
+    def _fit_in(self, X, w, params, whitening, unit, resume=None, seed=None):
+        """Fit in the coordinates of ``whitening`` (None = raw) of ``X`` (in units ``unit``);
+        ``resume``: coarse search; ``params``: the hyper-parameters
+        (``get_params(deep=False)``)."""
         self.whitening_ = whitening
         if whitening is not None:
             X = whitening.apply(X)
@@ -409,6 +423,9 @@ class GMMExpansion(MixtureEstimator):
             )
             self.axis_factors_ = np.ones(X.shape[1]) if factors is None else np.array(factors)
             self.sigmas_ = self.bandwidth_ * self.axis_factors_ * scale
+            _check_variances(
+                (self.sigmas_ * (unit if whitening is None else 1.0)) ** 2, self.bandwidth_
+            )
             levels = make_levels(
                 X, self.n_grid, self.sigmas_, dictionary_levels(params), self.max_grid_size
             )
