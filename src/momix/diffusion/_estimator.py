@@ -64,9 +64,10 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
     The model of the data is the sampler. Gaussian parameters (``weights_``, ``means_``,
     ``covariances_``) are *read off* it: EM (scikit-learn ``GaussianMixture``, full
     covariances) on ``n_readoff_samples`` generated samples, warm-started from k-means crude
-    estimates with ``n_components`` clusters of the training data. ``predict``,
-    ``predict_proba``, ``score_samples``, ``score``, ``bic`` and ``aic`` use that read-off
-    mixture; ``sample`` uses the diffusion sampler.
+    estimates with ``n_components`` clusters of the training data (noised to the sampler's
+    last time). ``predict`` (the most probable read-off component), ``predict_proba``,
+    ``score_samples``, ``score``, ``bic`` and ``aic`` use that read-off mixture, which
+    always has exactly ``n_components`` components; ``sample`` uses the diffusion sampler.
 
     Parameters
     ----------
@@ -133,11 +134,30 @@ class ScoreMatchingMixture(GaussianMixin, MixtureEstimator):
     weights_, means_, covariances_ : ndarray
         Read-off mixture, shapes (K,), (K, d), (K, d, d).
     converged_, n_iter_, lower_bound_ :
-        Status of the read-off EM.
+        Status of the read-off EM; ``lower_bound_`` is its mean log-likelihood per
+        generated sample, in X's units.
     n_features_in_ : int
 
     Notes
     -----
+    Sample weights (``fit(X, sample_weight=w)``) weight every step: standardisation, crude
+    estimates, the denoising score-matching loss and the read-off start; a row of weight 2
+    counts as the row twice in law, and a common scale of the weights changes nothing.
+
+    Memory: each level's noised training set (``noise_reps`` draws per row) is regenerated
+    block by block and reduced to per-cell sums (:mod:`momix.diffusion._regression`), so a
+    fit holds about twice the data (the standardised copy and the k-means projection) plus
+    a constant: one block of design matrices (``BLOCK_ENTRIES`` = 2^20 entries each, about
+    8 MiB), the read-off samples and the per-cell normal equations (``n_terms**2`` numbers,
+    at most ``MAX_TERMS**2``). Measured on 2e5 x 10 (16 MB): peak traced memory 42.5 MB
+    (``benchmarks/score_matching_memory.py``).
+
+    Input that cannot be fitted is refused with a :class:`~momix.exceptions.DataError`:
+    fewer than two rows of positive weight, fewer distinct rows than ``n_components``, or
+    (``standardize=True``) a feature whose spread is below ``MIN_SCALE`` = 1e-150 (the
+    read-off covariances would underflow). A constant feature is kept: its scale is the
+    largest of the others and its read-off variance is the sampler's smallest noise.
+
     The extrapolation guard: raw polynomials overflow outside their training data, and a
     sampler that visits such a point returns NaN. Each cell therefore keeps a box in its
     whitened coordinates; outside it the score is the polynomial at the projection onto the
