@@ -69,17 +69,22 @@ def row_blocks(n_rows: int, row_entries: int):
         yield slice(start, min(start + size, n_rows))
 
 
-def weighted_moments(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def weighted_moments(X: np.ndarray, w: np.ndarray,
+                     unit: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean and covariance (divided by the total weight), by blocks of rows.
 
     The covariance is accumulated about the mean (a second pass), so a large common offset
-    costs no precision.
+    costs no precision. With ``unit`` it is the covariance of ``X / unit`` (the mean stays
+    that of ``X``): pass powers of two near the features' spreads for data whose squares
+    would under- or overflow.
     """
     total = float(w.sum())
     center = w @ X / total
     cov = np.zeros((X.shape[1], X.shape[1]))
     for sl in row_blocks(*X.shape):
         diff = X[sl] - center
+        if unit is not None:
+            diff /= unit
         cov += (diff * w[sl, None]).T @ diff
     return center, cov / total
 
@@ -119,12 +124,13 @@ def crude_estimates(X: np.ndarray, n_clusters: int, rng: np.random.Generator,
     n, d = X.shape
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     n_clusters = int(max(1, min(n_clusters, count_distinct_rows(X, n_clusters))))
-    center, cov = weighted_moments(X, w)
     # principal directions of the features divided by powers of two near their largest
     # deviations (exact): the directions survive data too small for their squares
+    center = w @ X / w.sum()
     unit = np.maximum(X.max(axis=0) - center, center - X.min(axis=0))
     unit = np.ldexp(1.0, np.frexp(np.where(unit > 0, unit, 1.0))[1])
-    _, vecs = np.linalg.eigh(cov / np.outer(unit, unit))
+    center, cov = weighted_moments(X, w, unit)
+    _, vecs = np.linalg.eigh(cov)
     vecs = vecs[:, ::-1] / unit[:, None]
     r = min(d, max(2, n_clusters))
     Z = _project(X, center, vecs[:, :r])
@@ -156,7 +162,7 @@ def crude_estimates(X: np.ndarray, n_clusters: int, rng: np.random.Generator,
             i = slot[k]
             diff = X[sl][rows] - means[i]
             covs[i] += (diff * w[sl][rows, None]).T @ diff
-    floor = reg * max(float(np.trace(cov)) / d, 1e-300)
+    floor = reg * max(float(np.sum(np.diag(cov) * unit**2)) / d, 1e-300)
     covs = covs / mass[keep, None, None] + floor * np.eye(d)
     weights = mass[keep] / mass[keep].sum()
     return CrudeMixture(weights, means, covs)
