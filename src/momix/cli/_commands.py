@@ -170,7 +170,9 @@ def _cmd_sample(args) -> None:
     for option in ("data", "situation", "groups", "choice"):
         if getattr(args, option) is not None:
             raise UsageError(f"--{option} applies to softmax mixtures, not to {name} models")
-    if not hasattr(estimator, "sample"):
+    # a mixture of regressions draws y at given covariates (sample(n, X=X)), not the x that
+    # ``momix sample`` writes
+    if not hasattr(estimator, "sample") or _is_regression(estimator):
         raise UsageError(f"{name} models y given x, not the distribution of x: it has nothing "
                          "to sample")
     n = 100 if args.n_samples is None else args.n_samples
