@@ -6,6 +6,7 @@ softmax mixtures in test_cli_softmax.py, the random argument vectors in test_cli
 """
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,11 +36,6 @@ def _one_line_error(code, err, fragment=""):
     assert "Traceback" not in err
 
 
-def _console(*args, cwd=None):
-    return subprocess.run([str(MOMIX), *map(str, args)], capture_output=True, text=True,
-                          timeout=300, check=False, cwd=cwd)
-
-
 def _write_two_clusters(path, header="a,b"):
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(size=(100, 2)), rng.normal(size=(100, 2)) + 5])
@@ -59,17 +55,26 @@ def fitted(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------------------
-# help and the console script, one subprocess run per command
+# help and the console script
 # ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("args", [["--help"], ["demo", "--help"], ["fit", "--help"],
-                                  ["predict", "--help"], ["sample", "--help"]])
+                                  ["predict", "--help"], ["sample", "--help"],
+                                  ["bench", "--help"]])
 def test_help_exits_zero(args, capsys):
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 0
     assert "usage" in capsys.readouterr().out
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("demo", "fit", "predict", "sample", "bench"):
+        assert command in out
 
 
 def test_fit_help_documents_the_softmax_layouts(capsys):
@@ -80,38 +85,92 @@ def test_fit_help_documents_the_softmax_layouts(capsys):
         assert fragment in out
 
 
-def test_console_script_fit_predict_sample(tmp_path):
-    data = tmp_path / "d.csv"
+# The installed console script (and ``python -m momix``), one subprocess run per command.
+# Each run spends seconds importing scikit-learn (and skops, through it torch); the
+# ``console`` fixture starts the five together and each test waits for its own. Every other
+# test calls main() in this process.
+
+
+@pytest.fixture(scope="module")
+def console(request, tmp_path_factory):
+    """``result(command)`` of the started console runs, their folder, and the data file."""
+    root = tmp_path_factory.mktemp("console")
+    data = root / "d.csv"
     X = _write_two_clusters(data)
-    model = tmp_path / "m.skops"
-    res = _console("fit", "lowrank", data, *LOWRANK, "--out", model)
+    (root / "report").write_text("not a folder")
+    repo = Path(__file__).resolve().parents[1]
+    runs, started, done = {}, {}, {}
+
+    def start(name, cmd, cwd=None):
+        runs[name] = cmd
+        started[name] = subprocess.Popen(
+            cmd if isinstance(cmd, str) else [str(a) for a in cmd], shell=isinstance(cmd, str),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            cwd=cwd)
+
+    try:
+        start("fit", [MOMIX, "fit", "lowrank", data, *LOWRANK, "--out", root / "m.skops"])
+        start("demo", [MOMIX, "demo", "--out", root / "report"])
+        start("bench", [sys.executable, "-m", "momix", "bench", "--help"], cwd=repo)
+        model = request.getfixturevalue("fitted")[1]  # fitted in this process meanwhile
+        big = root / "big.csv"
+        np.savetxt(big, np.tile(X, (25, 1)), delimiter=",", header="a,b", comments="")
+        # 5000 rows, more than a pipe buffer, into a reader that stops after two lines
+        start("predict", f"{MOMIX} predict {model} {big} --proba | head -n 2")
+        start("sample", [MOMIX, "sample", model, "-n", 7, "--seed", 3])
+
+        def result(name):
+            if name not in done:
+                out, err = started[name].communicate(timeout=300)
+                done[name] = subprocess.CompletedProcess(runs[name], started[name].returncode,
+                                                         out, err)
+            return done[name]
+
+        yield result, root, data
+    finally:
+        for name, proc in started.items():
+            if name not in done:  # not waited for (a failure, a deselected test)
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+
+
+def test_console_script_fit(console, capsys):
+    result, root, data = console
+    res = result("fit")
     assert res.returncode == 0 and "saved to" in res.stdout, res.stderr
-    res = _console("predict", model, data, "--proba")
-    assert res.returncode == 0, res.stderr
-    proba = np.loadtxt(res.stdout.splitlines()[1:], delimiter=",")
+    code, out, err = _run(["predict", root / "m.skops", data, "--proba"], capsys)
+    assert code == 0, err
+    proba = np.loadtxt(out.splitlines()[1:], delimiter=",")
     assert proba.shape == (200, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    res = _console("sample", model, "-n", 7, "--seed", 3)
+
+
+def test_console_script_predict_into_a_closed_pipe_exits_quietly(console):
+    res = console[0]("predict")
+    lines = res.stdout.splitlines()
+    assert lines[0] == "p0,p1" and len(lines) == 2
+    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
+
+
+def test_console_script_sample(console):
+    res = console[0]("sample")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0] == "a,b" and len(lines) == 8
     assert np.all(np.isfinite(np.loadtxt(lines[1:], delimiter=",")))
-    assert X.shape == (200, 2)
 
 
-def test_console_script_errors_are_one_line(tmp_path):
-    (tmp_path / "report").write_text("not a folder")
-    res = _console("demo", "--out", tmp_path / "report")
+def test_console_script_demo_error_is_one_line(console):
+    result, root, _ = console
+    res = result("demo")
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr.strip().splitlines() == [
-        f"momix: error: --out {tmp_path / 'report'} exists and is not a folder"]
-    res = _console("bench", "no_such_benchmark")
-    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
-    assert "lowrank_gaussian" in res.stderr  # the available benchmarks are listed
+        f"momix: error: --out {root / 'report'} exists and is not a folder"]
 
 
-def test_console_script_bench_help_lists_benchmarks():
-    res = _console("bench", "--help", cwd=Path(__file__).resolve().parents[1])
+def test_python_dash_m_bench_help_lists_benchmarks(console):
+    res = console[0]("bench")
     assert res.returncode == 0, res.stderr
     scripts = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "benchmarks")
                      .glob("*.py") if not p.name.startswith("_"))
@@ -120,12 +179,6 @@ def test_console_script_bench_help_lists_benchmarks():
         line = next((ln for ln in res.stdout.splitlines() if ln.split()[:1] == [name]), None)
         assert line is not None, (name, res.stdout)
         assert len(line.split(None, 1)) == 2  # name and its one-line summary
-
-
-def test_python_dash_m_runs():
-    out = subprocess.run([sys.executable, "-m", "momix", "--help"], capture_output=True,
-                         text=True, check=False, timeout=120)
-    assert out.returncode == 0 and "demo" in out.stdout
 
 
 # ---------------------------------------------------------------------------------------
@@ -280,15 +333,14 @@ def test_param_given_twice(capsys, tmp_path):
     _one_line_error(code, err, "--param rank is given twice")
 
 
-def test_random_state_param_makes_fits_repeatable(capsys, tmp_path):
+def test_random_state_param_makes_fits_repeatable(capsys, fitted, tmp_path):
     path = tmp_path / "d.csv"
-    _write_two_clusters(path)
-    for name in ("a.skops", "b.skops"):
-        code, _, err = _run(["fit", "lowrank", path, *LOWRANK, "--out", tmp_path / name], capsys)
-        assert code == 0, err
+    _write_two_clusters(path)  # the fixture's data, in another file
+    code, _, err = _run(["fit", "lowrank", path, *LOWRANK, "--out", tmp_path / "b.skops"], capsys)
+    assert code == 0, err
     import momix
 
-    a, b = momix.load(tmp_path / "a.skops"), momix.load(tmp_path / "b.skops")
+    a, b = momix.load(fitted[1]), momix.load(tmp_path / "b.skops")
     np.testing.assert_array_equal(a.means_, b.means_)
 
 
@@ -460,16 +512,6 @@ def test_model_file_naming_a_function_is_one_line(capsys, tmp_path):
         assert out == ""
 
 
-def test_output_into_a_closed_pipe_exits_quietly(fitted, tmp_path):
-    data, model, X = fitted
-    big = tmp_path / "big.csv"
-    np.savetxt(big, np.tile(X, (25, 1)), delimiter=",", header="a,b", comments="")
-    cmd = f"{MOMIX} predict {model} {big} --proba | head -n 2"  # 5000 rows, > a pipe buffer
-    res = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120, check=False)
-    assert len(res.stdout.splitlines()) == 2
-    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
-
-
 def test_bench_without_name_lists_and_unknown_folder(capsys, tmp_path):
     code, _, err = _run(["bench"], capsys)
     _one_line_error(code, err, "name a benchmark; available")
@@ -483,3 +525,10 @@ def test_bench_without_name_lists_and_unknown_folder(capsys, tmp_path):
     assert "ran ['--quick']" in out
     code, _, err = _run(["bench", "--benchmarks", tmp_path, "_helper"], capsys)
     _one_line_error(code, err, "available: tiny")
+
+
+def test_unknown_benchmark_outside_the_source_tree(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./benchmarks here: the source tree's are listed
+    code, _, err = _run(["bench", "no_such_benchmark"], capsys)
+    _one_line_error(code, err, "no benchmark 'no_such_benchmark'")
+    assert "lowrank_gaussian" in err

@@ -1,5 +1,7 @@
 """The momix command per model family: responses, column names, what each model can do."""
 
+import contextlib
+import io
 import warnings
 
 import numpy as np
@@ -58,8 +60,10 @@ def lowrank(tmp_path_factory):
     X = np.vstack([rng.normal(size=(100, 3)), rng.normal(size=(100, 3)) + 5])
     data = _csv(root / "d.csv", X, ["a", "b", "c"])
     model = root / "m.skops"
-    assert main(["fit", "lowrank", str(data), *LOWRANK, "--out", str(model)]) == 0
-    return data, model, X
+    err = io.StringIO()  # the fit's warnings, for test_success_prints_warnings_as_single_lines
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["fit", "lowrank", str(data), *LOWRANK, "--out", str(model)]) == 0
+    return data, model, X, err.getvalue()
 
 
 # ---------------------------------------------------------------------------------------
@@ -136,7 +140,7 @@ def test_target_is_refused_for_density_models(capsys, lowrank, model, tmp_path):
 
 
 def test_target_is_refused_at_predict_for_density_models(capsys, lowrank):
-    data, model, _ = lowrank
+    data, model, _, _ = lowrank
     code, _, err = _run(["predict", model, data, "--target", "c"], capsys)
     _one_line_error(code, err, "takes no response")
 
@@ -196,7 +200,7 @@ def test_polymom_without_sampler_is_one_line(capsys, tmp_path):
 
 
 def test_sample_writes_the_fitted_column_names(capsys, lowrank, tmp_path):
-    _, model, _ = lowrank
+    _, model, _, _ = lowrank
     code, out, err = _run(["sample", model, "-n", "5", "--seed", "1"], capsys)
     assert code == 0, err
     assert out.splitlines()[0] == "a,b,c"
@@ -217,7 +221,7 @@ def test_fit_with_columns_stores_their_names_in_that_order(capsys, lowrank, tmp_
 
 
 def test_predict_takes_the_fitted_columns_by_name(capsys, lowrank, tmp_path):
-    data, model, X = lowrank
+    data, model, X, _ = lowrank
     code, ref, err = _run(["predict", model, data, "--proba"], capsys)
     assert code == 0, err
     shuffled = _csv(tmp_path / "s.csv", np.column_stack([X[:, [2, 0]], np.ones(len(X)),
@@ -230,7 +234,7 @@ def test_predict_takes_the_fitted_columns_by_name(capsys, lowrank, tmp_path):
 
 
 def test_predict_refuses_columns_in_another_order(capsys, lowrank):
-    data, model, _ = lowrank
+    data, model, _, _ = lowrank
     code, _, err = _run(["predict", model, data, "--columns", "b,a,c"], capsys)
     _one_line_error(code, err, "--columns b,a,c differ from the model's columns a,b,c")
     code, _, err = _run(["predict", model, data, "--columns", "a,b"], capsys)
@@ -238,14 +242,14 @@ def test_predict_refuses_columns_in_another_order(capsys, lowrank):
 
 
 def test_predict_refuses_a_file_without_the_fitted_names(capsys, lowrank, tmp_path):
-    _, model, X = lowrank
+    _, model, X, _ = lowrank
     other = _csv(tmp_path / "o.csv", X, ["a", "b", "z"])
     code, _, err = _run(["predict", model, other], capsys)
     _one_line_error(code, err, "has no column 'c'; the model was fitted on columns a, b, c")
 
 
 def test_positional_files_match_by_position(capsys, lowrank, tmp_path):
-    data, model, X = lowrank
+    data, model, X, _ = lowrank
     code, ref, _ = _run(["predict", model, data], capsys)
     np.save(tmp_path / "x.npy", X)
     code, got, err = _run(["predict", model, tmp_path / "x.npy"], capsys)
@@ -266,7 +270,7 @@ def test_positional_files_match_by_position(capsys, lowrank, tmp_path):
 
 
 def test_model_without_feature_names_still_works(capsys, lowrank, tmp_path):
-    _, _, X = lowrank
+    _, _, X, _ = lowrank
     plain = momix.LowRankGaussianMixture(2, rank=1, random_state=0).fit(X)
     path = momix.save(plain, tmp_path / "plain.skops")
     code, out, err = _run(["sample", path, "-n", "3"], capsys)
@@ -276,11 +280,8 @@ def test_model_without_feature_names_still_works(capsys, lowrank, tmp_path):
     assert code == 0 and err == "", err
 
 
-def test_success_prints_warnings_as_single_lines(capsys, lowrank, tmp_path):
-    data = lowrank[0]
+def test_success_prints_warnings_as_single_lines(lowrank):
+    err = lowrank[3]  # the fixture's fit, which returned 0
     # three features, two rank-1 components: no noise-only directions, a MomixWarning says so
-    code, _, err = _run(["fit", "lowrank", data, *LOWRANK, "--out", tmp_path / "m.skops"],
-                        capsys)
-    assert code == 0
     lines = err.strip().splitlines()
     assert lines and all(line.startswith("momix: warning:") for line in lines), err

@@ -4,10 +4,9 @@ Data come from :mod:`momix.datasets`; each CLI result is compared with the estim
 directly on the same arrays.
 """
 
-import subprocess
-import sys
+import contextlib
+import io
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,6 @@ import momix
 from momix.cli import main
 from momix.datasets import make_choice_set_mixture, make_softmax_mixture
 
-MOMIX = Path(sys.executable).parent / "momix"
 PARAMS = ["--param", "n_components=2", "--param", "init=random", "--param", "n_init=2",
           "--param", "max_iter=60", "--param", "random_state=0"]
 KWARGS = dict(n_components=2, init="random", n_init=2, max_iter=60, random_state=0)
@@ -26,6 +24,14 @@ def _run(args, capsys):
     code = main([str(a) for a in args])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def _run_outside_a_test(args):
+    """``_run`` for module fixtures (capsys is per test)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
 
 
 def _one_line_error(code, err, fragment=""):
@@ -84,12 +90,29 @@ def situations(tmp_path_factory):
 LONG = ["--situation", "sid", "--choice", "chosen"]
 
 
-def test_item_set_counts_and_choices_fit_like_the_estimator(capsys, item_set):
+@pytest.fixture(scope="module")
+def counts_model(item_set):
+    """``fit softmax items.csv --counts n``: the model file and the run's (code, out, err)."""
+    root, _ = item_set
+    path = root / "counts.skops"
+    return path, _run_outside_a_test(["fit", "softmax", root / "items.csv", "--counts", "n",
+                                      *PARAMS, "--out", path])
+
+
+@pytest.fixture(scope="module")
+def situation_model(situations):
+    """``fit softmax long.csv`` on features x1, x2 without panels: the model file and run."""
+    root, _ = situations
+    path = root / "situations.skops"
+    return path, _run_outside_a_test(["fit", "softmax", root / "long.csv", *LONG, "--columns",
+                                      "x1,x2", *PARAMS, "--out", path])
+
+
+def test_item_set_counts_and_choices_fit_like_the_estimator(capsys, item_set, counts_model):
     root, d = item_set
     ref = _direct(d.features, d.choices)
-    m1, m2 = root / "counts.skops", root / "choices.skops"
-    code, out, err = _run(["fit", "softmax", root / "items.csv", "--counts", "n", *PARAMS,
-                           "--out", m1], capsys)
+    m1, (code, out, err) = counts_model
+    m2 = root / "choices.skops"
     assert code == 0, err
     assert "30 items x 2 features" in out
     code, out, err = _run(["fit", "softmax", root / "choices.csv", "--choice", "item",
@@ -103,12 +126,10 @@ def test_item_set_counts_and_choices_fit_like_the_estimator(capsys, item_set):
         np.testing.assert_allclose(model.weights_, ref.weights_, rtol=1e-10)
 
 
-def test_item_set_predict_and_sample(capsys, item_set):
+def test_item_set_predict_and_sample(capsys, item_set, counts_model):
     root, d = item_set
-    model_path = root / "predict.skops"
-    assert main(["fit", "softmax", str(root / "items.csv"), "--counts", "n", *PARAMS,
-                 "--out", str(model_path)]) == 0
-    capsys.readouterr()
+    model_path, (code, _, err) = counts_model
+    assert code == 0, err
     model = momix.load(model_path)
     code, out, err = _run(["predict", model_path, root / "choices.csv", "--choice", "item",
                            "--proba"], capsys)
@@ -179,13 +200,11 @@ def test_situations_round_trip(capsys, situations):
     assert code == 0, err
 
 
-def test_console_script_fits_softmax(situations, tmp_path):
-    root, _ = situations
-    res = subprocess.run([str(MOMIX), "fit", "softmax", str(root / "long.csv"), *LONG,
-                          "--columns", "x1,x2", *PARAMS, "--out", str(tmp_path / "m.skops")],
-                         capture_output=True, text=True, timeout=300, check=False)
-    assert res.returncode == 0, res.stderr
-    assert all(line.startswith("momix: warning:") for line in res.stderr.splitlines())
+def test_fit_situations_prints_only_warnings(situation_model):
+    _, (code, out, err) = situation_model
+    assert code == 0, err
+    assert "200 choice situations x 3 alternatives x 2 features" in out
+    assert all(line.startswith("momix: warning:") for line in err.splitlines())
 
 
 @pytest.mark.parametrize(
@@ -227,7 +246,7 @@ def test_groups_must_be_constant_within_a_situation(capsys, tmp_path):
     _one_line_error(code, err, "varies within choice situation 0")
 
 
-def test_bad_item_choices_are_one_line(capsys, item_set, tmp_path):
+def test_bad_item_choices_are_one_line(capsys, item_set, counts_model, tmp_path):
     root, _ = item_set
     _csv(tmp_path / "bad.csv", np.array([[0.0], [31.0]]), ["item"])
     code, _, err = _run(["fit", "softmax", tmp_path / "bad.csv", "--choice", "item", "--items",
@@ -237,10 +256,8 @@ def test_bad_item_choices_are_one_line(capsys, item_set, tmp_path):
     code, _, err = _run(["fit", "softmax", tmp_path / "half.csv", "--choice", "item", "--items",
                          root / "features.csv", *PARAMS], capsys)
     _one_line_error(code, err, "integer indices")
-    counts_model = tmp_path / "c.skops"
-    assert main(["fit", "softmax", str(root / "items.csv"), "--counts", "n", *PARAMS,
-                 "--out", str(counts_model)]) == 0
-    capsys.readouterr()
+    counts_model, (code, _, err) = counts_model
+    assert code == 0, err
     code, _, err = _run(["predict", counts_model, tmp_path / "bad.csv", "--choice", "item"],
                         capsys)
     _one_line_error(code, err, "--choice holds indices outside [0, 30)")
@@ -250,12 +267,10 @@ def test_bad_item_choices_are_one_line(capsys, item_set, tmp_path):
     _one_line_error(code, err, "pass --situation")
 
 
-def test_situation_model_needs_situations(capsys, situations, tmp_path):
+def test_situation_model_needs_situations(capsys, situations, situation_model):
     root, _ = situations
-    model = tmp_path / "s.skops"
-    assert main(["fit", "softmax", str(root / "long.csv"), *LONG, "--columns", "x1,x2",
-                 *PARAMS, "--out", str(model)]) == 0
-    capsys.readouterr()
+    model, (code, _, err) = situation_model
+    assert code == 0, err
     code, _, err = _run(["sample", model, "-n", "5"], capsys)
     _one_line_error(code, err, "fitted on choice situations")
     code, _, err = _run(["sample", model, "--data", root / "long.csv", "--situation", "sid",
