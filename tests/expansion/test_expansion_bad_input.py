@@ -139,3 +139,27 @@ def test_sample_labels_index_the_components_they_come_from():
     # draws sit within a few component standard deviations of their component's mean
     z = (Xs - est.means_[labels]) / np.sqrt(est.covariances_[labels])
     assert np.all(np.abs(z) < 6)
+
+
+@pytest.mark.parametrize(("whiten", "bandwidth"), [(True, 0.4), ("auto", "auto")])
+def test_whitened_fits_of_extreme_scales_report_x_units(whiten, bandwidth):
+    rng = np.random.default_rng(2)
+    X = rng.multivariate_normal([1.0, -2.0], [[2.0, 1.6], [1.6, 1.5]], 200)
+    ref = _fit(X, whiten=whiten, bandwidth=bandwidth)
+    assert ref.whitening_ is not None
+    for k in (-400, 290):
+        Y = np.ldexp(X, k)
+        est = _fit(Y, whiten=whiten, bandwidth=bandwidth)
+        assert est.whitening_ is not None
+        shift = -2 * k * math.log(2.0)
+        np.testing.assert_allclose(est.score_samples(Y), ref.score_samples(X) + shift,
+                                   rtol=1e-9)
+        np.testing.assert_allclose(est.lower_bound_, ref.lower_bound_ + shift, rtol=1e-9)
+        draws = est.sample(500, random_state=0)[0]
+        np.testing.assert_allclose(np.ldexp(draws, -k), ref.sample(500, random_state=0)[0],
+                                   rtol=1e-8, atol=1e-8)
+        if whiten == "auto":
+            for name in ("raw_score", "white_score"):
+                np.testing.assert_allclose(getattr(est.whitening_choice_, name),
+                                           getattr(ref.whitening_choice_, name) + shift,
+                                           rtol=1e-9)

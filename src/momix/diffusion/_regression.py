@@ -188,9 +188,6 @@ class NoisedData:
         block = next(row_blocks(X0.shape[0] * noise_reps, row_entries))
         self.rows = max(1, (block.stop - block.start) // noise_reps)
 
-    def __len__(self) -> int:
-        return self.X0.shape[0] * self.reps
-
     def __iter__(self):
         n, d = self.X0.shape
         for b, start in enumerate(range(0, n, self.rows)):

@@ -259,7 +259,9 @@ class GMMExpansion(MixtureEstimator):
         ``log_det``), or None in the raw coordinates. When set, ``means_``,
         ``covariances_``, ``covariance_``, ``grid_``, ``levels_`` and ``sigmas_`` describe
         the density of :math:`z`; ``score_samples`` and ``sample`` map to and from
-        :math:`x`.
+        :math:`x`. For data fitted in a power-of-two unit (spreads beyond
+        :math:`2^{\\pm 20}`, see ``fit``) it is the ZCA map of ``x / unit`` composed with
+        that exact rescaling (``matrix`` is then symmetric only up to the unit).
     whitening_choice_ : WhiteningChoice
         ``whiten="auto"`` only: total correlation and reference scores of the decision.
     axis_factors_ : ndarray of shape (n_features,)
