@@ -61,7 +61,7 @@ _ARMIJO = 1e-4
 #: up to this many elements of centred features (all classes) the Hessians are one batched
 #: product (small data, where per-class calls cost more than the arithmetic); above, one
 #: symmetric rank-k update per class
-_BATCH_ELEMENTS = 1 << 16
+_BATCH_ELEMENTS = 1 << 13
 _MAX_HALVINGS = 40
 
 
@@ -114,15 +114,23 @@ def class_gradients(features, chosen_sums, situation_weights, theta, *, hessian:
     if not hessian:
         return grad, None
     K, L = theta.shape
-    root = np.sqrt(prob * situation_weights.T[:, :, None])  # (K, S, J)
+    # features and weights laid out (L, J, S) and (K, J, S): the broadcasts below then run
+    # along the long axis S (or J for one item set) instead of the short feature axis
+    ft = np.ascontiguousarray(features.transpose(2, 1, 0))
+    root = np.ascontiguousarray(prob.transpose(0, 2, 1))  # (K, J, S)
+    root *= situation_weights.T[:, None, :]
+    np.sqrt(root, out=root)
+    centre = means.transpose(0, 2, 1)[:, :, None, :]  # (K, L, 1, S)
     if K * features.size <= _BATCH_ELEMENTS:  # small data: one batched product
-        scaled = ((features[None] - means[:, :, None, :]) * root[..., None]).reshape(K, -1, L)
-        gram = np.matmul(scaled.transpose(0, 2, 1), scaled)
+        scaled = ((ft[None] - centre) * root[:, None]).reshape(K, L, -1)
+        gram = np.matmul(scaled, scaled.transpose(0, 2, 1))
         return grad, 0.5 * (gram + gram.transpose(0, 2, 1))
     neg_h = np.empty((K, L, L))
     for k in range(K):
-        scaled = (features - means[k][:, None, :]).reshape(-1, L) * root[k].reshape(-1, 1)
-        neg_h[k] = scaled.T @ scaled  # numpy's symmetric rank-k update
+        scaled = ft - centre[k]
+        scaled *= root[k]
+        scaled = scaled.reshape(L, -1)
+        neg_h[k] = scaled @ scaled.T  # numpy's symmetric rank-k update
     return grad, neg_h
 
 
@@ -175,8 +183,9 @@ def _directions(grad, neg_h, totals, step_size, reference=None) -> np.ndarray:
         if live.any():
             proj = np.einsum("klm,kl->km", vecs[live], grad[live])
             with np.errstate(over="ignore", invalid="ignore"):
-                out[live] = np.einsum("klm,km->kl", vecs[live],
-                                      proj / (vals[live] + mu[live, None]))
+                out[live] = np.einsum(
+                    "klm,km->kl", vecs[live], proj / (vals[live] + mu[live, None])
+                )
     else:
         scale = np.where(totals > 0, totals, np.inf)
         out = float(step_size) * grad / scale[:, None]
@@ -184,8 +193,14 @@ def _directions(grad, neg_h, totals, step_size, reference=None) -> np.ndarray:
     return out
 
 
-def m_step_theta(estep: EStep, features: np.ndarray, theta: np.ndarray, step_size, *,
-                 spread: np.ndarray | None = None) -> np.ndarray:
+def m_step_theta(
+    estep: EStep,
+    features: np.ndarray,
+    theta: np.ndarray,
+    step_size,
+    *,
+    spread: np.ndarray | None = None,
+) -> np.ndarray:
     """One safeguarded ascent step on every :math:`Q_k`; returns the new theta (K, L).
 
     Parameters
@@ -264,8 +279,17 @@ def _squarem_cycle(data, weights, theta, current: EStep, step_size):
     return w2, t2, e2
 
 
-def fit_em(data: ItemSetData | ChoiceSetData, weights, theta, *, max_iter: int, tol: float,
-           step_size="auto", accelerate: bool = False, progress=None) -> EMResult:
+def fit_em(
+    data: ItemSetData | ChoiceSetData,
+    weights,
+    theta,
+    *,
+    max_iter: int,
+    tol: float,
+    step_size="auto",
+    accelerate: bool = False,
+    progress=None,
+) -> EMResult:
     """Run generalised EM from ``(weights, theta)`` until the gain per unit is below ``tol``.
 
     Stops when the log-likelihood gain of one iteration divided by the number of units
