@@ -25,6 +25,7 @@ from momix.polymom import (
 )
 from momix.polymom._basis import localizing_map, minimal_order, moment_structure
 from momix.polymom._budget import (
+    MEMORY_CAP,
     MEMORY_ENV,
     basis_count,
     memory_budget,
@@ -127,10 +128,14 @@ def test_sympy_derivations_are_refused_before_they_start():
     assert time.perf_counter() - start < 1.0
 
 
-def test_one_feature_with_many_components_needs_too_high_an_order():
+def test_one_feature_with_many_components_needs_too_high_an_order(monkeypatch):
+    monkeypatch.setenv(MEMORY_ENV, "100G")
     with pytest.raises(MonomialError, match="n_components=9"):
-        default_model(1, 9)
-    assert default_model(1, 8).order == 24
+        default_model(1, 9)  # moments up to x^27: order 14 > 12
+    monkeypatch.delenv(MEMORY_ENV)
+    assert default_model(1, 5).order == 15  # order 8, 45 rows: 89 MiB
+    with pytest.raises(DataError, match="too large"):
+        default_model(1, 6)  # order 9, 55 rows: 210 MiB
 
 
 def test_budget_from_the_environment(monkeypatch):
@@ -143,16 +148,16 @@ def test_budget_from_the_environment(monkeypatch):
         memory_budget()
     monkeypatch.delenv(MEMORY_ENV)
     budget, how = memory_budget()
-    assert 0 < budget <= 2 * 2**30 and "half" in how
+    assert 0 < budget <= MEMORY_CAP and "half" in how
 
 
-def test_default_budget_allows_five_features_not_six(monkeypatch):
+def test_default_budget_allows_four_features_not_five(monkeypatch):
     monkeypatch.delenv(MEMORY_ENV, raising=False)
-    if memory_budget()[0] < 2 * 2**30:
-        pytest.skip("less than 4 GiB available: the budget is below its cap")
-    assert model_sdp_size(default_model(5, 2), 2).bytes < 2**30
-    with pytest.raises(DataError, match="6 feature"):
-        default_model(6, 2)
+    if memory_budget()[0] < MEMORY_CAP:
+        pytest.skip("less than twice the cap available: the budget is below its cap")
+    assert model_sdp_size(default_model(4, 2), 2).bytes < MEMORY_CAP
+    with pytest.raises(DataError, match="5 feature"):
+        default_model(5, 2)
 
 
 _PEAK_SCRIPT = textwrap.dedent("""
@@ -201,6 +206,6 @@ def test_largest_allowed_case_really_fits_under_a_small_budget(monkeypatch, d, b
 @pytest.mark.slow
 def test_largest_default_case_really_fits_under_the_default_budget():
     env = {k: v for k, v in os.environ.items() if k != MEMORY_ENV}
-    run = _peak(5, 1, env)  # 5 features, K = 2: estimate 0.87 GiB, two solves of ~1 min
+    run = _peak(4, 5, env)  # 4 features, K = 2: estimate 155 MiB, solves of ~8 s
     _assert_fits(run)
-    assert run["estimate"] > 0.5 * 2**30
+    assert run["estimate"] > 0.5 * MEMORY_CAP

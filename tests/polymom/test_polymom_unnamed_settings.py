@@ -197,12 +197,20 @@ def test_more_components_than_rows_is_a_clear_error():
 
 
 def test_regression_start_warns_once_not_once_per_noise_level():
+    from momix.polymom._mlr import polymom_regression_start
+
     X = np.random.default_rng(0).normal(size=(300, 2))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        MixtureOfLinearRegressions(2, random_state=0).fit(X, np.ones(300))
+        # a constant response (refused by the estimator) gives a rank-1 moment matrix at
+        # every noise level of the profile
+        polymom_regression_start(X, np.ones(300), np.ones(300), 2, noise_variance=None,
+                                 x_order=2, y_order=3, solver="CLARABEL",
+                                 rng=np.random.default_rng(0))
     rank = [w for w in caught if "numerical rank" in str(w.message)]
     assert len(rank) == 1
+    with pytest.raises(DataError, match="y is constant"):
+        MixtureOfLinearRegressions(2, random_state=0).fit(X, np.ones(300))
 
 
 @pytest.mark.parametrize("kw", [{"solver": "NONEXISTENT"}, {"fallback": "NOPE"}])

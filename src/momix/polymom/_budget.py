@@ -6,10 +6,11 @@ components K (which fixes the smallest usable r). The interior-point solver (Cla
 for every positive-semidefinite block of t rows, a dense scaling matrix over the block's
 :math:`n = t(t+1)/2` free entries and its factorisation: about 53 bytes per :math:`n^2`,
 measured with Clarabel 0.11 on blocks of n = 1275 to 3240 (87 to 531 MB above the solver's
-baseline, :data:`SOLVER_BYTES_PER_ENTRY` rounds up to 64). The default diagonal Gaussian of
+baseline; :data:`SOLVER_BYTES_PER_ENTRY` rounds up to 64). The default diagonal Gaussian of
 10 features (K = 2) has t = 396, n = 78606: 49 GB for the first allocation alone, which the
-solver cannot survive (the process aborts; nothing can catch it). Its time grows as
-:math:`n^3`: one solve took 0.3 s at n = 136, 8 s at n = 1540 and 34 s at n = 3240.
+solver cannot survive (the process aborts; nothing can catch it). Its time grows faster
+still: one solve took 0.3 s at n = 136, 8 s at n = 1540 and 34 s at n = 3240, and a fit
+makes up to ``max_iter + 1`` solves.
 
 :func:`sdp_size` counts everything from the parameters' degree weights alone (a counting
 recursion, no enumeration): rows, moment variables, localizing blocks, equality rows, and
@@ -17,16 +18,19 @@ the peak memory of every step that grows combinatorially (the index structure of
 :func:`momix.polymom._basis.moment_structure`, the dense constraint rows, the moments'
 covariance, the solver). :func:`check_sdp_size` refuses, with a :class:`DataError` naming
 the sizes, the estimate and what to change, a problem whose estimate exceeds
-:func:`memory_budget`: the smaller of 2 GiB (:data:`MEMORY_CAP`) and half the memory
+:func:`memory_budget`: the smaller of 192 MiB (:data:`MEMORY_CAP`) and half the memory
 available (``MemAvailable`` of ``/proc/meminfo``, or ``os.sysconf``), unless the environment
 variable ``MOMIX_POLYMOM_MEMORY_BUDGET`` (bytes, with an optional K/M/G suffix) sets
-another budget. The largest default-model problem under the 2 GiB cap is 5 features with
-K = 2 (estimate 0.9 GB; 6 features need 4.1 GB).
+another budget. The cap is set by time as much as by memory: at 192 MiB one solve takes
+about 10 s, and the solver's time grows like its memory to the power 3/2. The largest
+default-model problem under it is 4 features with K = 2 (estimate 155 MiB, measured
+157 MB above the baseline; a fit takes about 20 s); 5 features need 0.87 GiB (about a
+minute per solve), 10 features 374 GiB.
 
 Built-in component models are refused when they would derive more than
-:data:`MAX_OBSERVATIONS` observation functions with sympy (about 6 ms each for a 10-D
-Gaussian of order 4: 1000 observations took 6.5 s), before any derivation starts
-(:func:`check_observation_count`).
+:data:`MAX_OBSERVATIONS` observation functions or :data:`MAX_TERMS` moment terms with
+sympy, or moments of a degree no moment matrix of order :data:`MAX_ORDER` holds, before any
+derivation starts (:func:`check_observation_count`).
 """
 
 from __future__ import annotations
@@ -63,8 +67,8 @@ __all__ = [
     "splits",
 ]
 
-#: fixed cap of the estimated peak memory of one moment SDP (bytes)
-MEMORY_CAP = 2 * 2**30
+#: fixed cap of the estimated peak memory of one moment SDP (bytes; module docstring)
+MEMORY_CAP = 192 * 2**20
 #: at most this fraction of the memory available when the fit starts
 MEMORY_FRACTION = 0.5
 #: environment variable overriding the budget (bytes; suffixes K, M, G accepted)

@@ -389,6 +389,11 @@ class MultiView(ComponentModel):
                          name=f"{'symmetric ' if symmetric else ''}3-view in R^{d}")
         self.symmetric, self.simplex = symmetric, simplex
 
+    @property
+    def has_likelihood(self) -> bool:
+        """Categorical views (``simplex=True``) have a likelihood; other views do not."""
+        return self.simplex
+
     def log_prob(self, Z, params):
         """Categorical (count) log-probability of the three views, shape (n_samples, K).
 

@@ -181,9 +181,11 @@ def _regression_m_step(X, y, resp, sw, fit_intercept, floor):
     coef, intercept, var = np.zeros((k, d)), np.zeros(k), np.zeros(k)
     rw = resp * sw[:, None]
     for j in range(k):
-        g = design * rw[:, j:j + 1]
-        gram = design.T @ g + 1e-10 * np.eye(design.shape[1])
-        beta = np.linalg.solve(gram, g.T @ y)
+        # weighted least squares by the minimum-norm solution (SVD): defined for collinear
+        # or constant columns and for more features than rows, and the same for a row of
+        # weight 2 as for the row repeated, in any row order
+        root = np.sqrt(rw[:, j])
+        beta = np.linalg.lstsq(design * root[:, None], y * root, rcond=None)[0]
         coef[j] = beta[:d]
         intercept[j] = beta[d] if fit_intercept else 0.0
         resid = y - design @ beta
@@ -208,10 +210,11 @@ def regression_em(X, y, coef, intercept, noise_variance, weights, *, sample_weig
     tol : float
         Stop when the mean log-likelihood rises by less than ``tol``.
     reg_variance : float
-        Floor of the noise variances, relative to the variance of ``y``.
+        Floor of the noise variances, relative to the (weighted) variance of ``y``.
     """
     sw = sample_weight
-    floor = reg_variance * max(float(np.var(y)), 1e-300)
+    w = sw / sw.sum()
+    floor = reg_variance * max(float(w @ (y - w @ y) ** 2), 1e-300)
     var = np.maximum(np.asarray(noise_variance, float), floor)
     start = (*(np.array(a, float) for a in (coef, intercept)), var,
              np.array(weights, float))

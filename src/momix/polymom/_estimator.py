@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._base import MixtureEstimator, sample_gaussian_mixture, warn_not_converged
 from .._validation import check_fit_data, check_n_components, check_rng, check_sample_weight
+from ..exceptions import NumericalError
 from ..moments import is_streaming_source
 from ._inputs import (
     check_model_data,
@@ -272,6 +273,7 @@ default="auto"
         self._store_scaling(scaling, Z.shape[1])
         if self.refine == "em":
             self._refine(Z, sw)
+        self._check_fit()
         return self
 
     @property
@@ -295,6 +297,7 @@ default="auto"
         self._fit_profiled(partial(streamed_system, data.source, data.scaling), from_data=True,
                            factors=constant_factors(data.model, data.scaling))
         self._store_scaling(data.scaling, data.n_features)
+        self._check_fit()
         return self
 
     def _store_scaling(self, scaling, n_columns: int) -> None:
@@ -325,7 +328,21 @@ default="auto"
         make_system, scaling = given_moments(self.model, moments, self.standardize)
         self._fit_profiled(make_system, from_data=False)
         self._store_scaling(scaling, self.model.n_features)
+        self._check_fit()
         return self
+
+    def _check_fit(self) -> None:
+        """Last step of every fit: Gaussian covariances positive definite and every fitted
+        float attribute finite (else :class:`~momix.exceptions.NumericalError`)."""
+        if hasattr(self, "covariances_"):
+            diag = np.diagonal(self.covariances_, axis1=1, axis2=2)
+            if not np.all(diag > 0):
+                raise NumericalError(
+                    "Polymom fitted a Gaussian component with variance 0 (it sits on a point, "
+                    "or its variance underflows in the data's units); set reg_covar > 0 or "
+                    "rescale the data"
+                )
+        self._check_fitted_finite()
 
     def _fit_profiled(self, make_system, from_data: bool, factors=None) -> None:
         """Fit once, or once per grid point of the profiled constants (keep the best).
@@ -337,6 +354,7 @@ default="auto"
         solve = partial(fit_once, params=self.get_params(deep=False), from_data=from_data)
         best = fit_profile(self.model_, make_system, solve, profile=self.profile, factors=factors)
         self._store_fit(best)
+        self._estimated_constants = tuple(sorted(self.profile or {}))  # a tuple: skops-safe
         for w in best.warnings:  # warnings of the kept fit only
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         self.constants_ = {s.name: v for s, v in self.model_.constants}
@@ -376,6 +394,7 @@ default="auto"
         if not res.converged:
             warn_not_converged("Polymom EM refinement", "increase refine_max_iter")
         if res.constants:  # a shared parameter re-estimated by EM
+            self._estimated_constants = tuple(sorted({*self._estimated_constants, *res.constants}))
             self.model_ = self.model_.with_constants(res.constants)
             self.constants_ = {s.name: v for s, v in self.model_.constants}
         self._set_gaussian_view(self.model_)
@@ -385,9 +404,16 @@ default="auto"
     def _log_resp(self, X, y=None):
         check_is_fitted(self, ["params_", "weights_"])
         Z = with_target(check_fit_data(self, X, reset=False), y, self.model_)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             logp = self._component_log_prob(Z) + np.log(self.weights_)[None]
-        norm = logsumexp(logp, axis=1)
+            norm = logsumexp(logp, axis=1)
+        if not np.all(np.isfinite(norm)):
+            bad = np.flatnonzero(~np.isfinite(norm))
+            raise NumericalError(
+                f"sample(s) {bad[:5].tolist()} have log-density {norm[bad[0]]} under the fitted "
+                f"{self.model_.name} mixture (zero probability under every component, e.g. a "
+                "positive count where every fitted Poisson rate is 0)"
+            )
         return norm, logp - norm[:, None]
 
     def _component_log_prob(self, Z):
@@ -398,7 +424,13 @@ default="auto"
         return self.model_.log_prob(Z, self.params_)
 
     def score_samples(self, X, y=None) -> np.ndarray:
-        """Log-density of each sample under the fitted mixture, shape (n_samples,)."""
+        """Log-density of each sample under the fitted mixture, shape (n_samples,).
+
+        Models that use a target (:class:`LinearRegression`) need ``y``: the conditional
+        density :math:`\\log p(y \\mid x)`. Models without a likelihood raise
+        ``ValueError``; a sample of probability 0 under every component raises
+        :class:`~momix.exceptions.NumericalError`.
+        """
         return self._log_resp(X, y)[0]
 
     def score(self, X, y=None) -> float:
@@ -407,20 +439,51 @@ default="auto"
 
     def predict_proba(self, X, y=None) -> np.ndarray:
         """Posterior probability of each component, shape (n_samples, n_components)."""
-        return np.exp(self._log_resp(X, y)[1])
+        proba = np.exp(self._log_resp(X, y)[1])
+        return proba / proba.sum(axis=1, keepdims=True)  # rows sum to 1 to the last bit
 
     def predict(self, X, y=None) -> np.ndarray:
         """Most probable component of each sample."""
         return np.argmax(self._log_resp(X, y)[1], axis=1)
 
+    def fit_predict(self, X, y=None, **fit_params) -> np.ndarray:
+        """Fit, then the most probable component of each sample (``y`` is passed to both,
+        as regression models need it)."""
+        return self.fit(X, y, **fit_params).predict(X, y)
+
+    def _n_parameters(self) -> int:
+        """Free parameters: per component the model's parameters less its equalities
+        (``mean_sum``, the simplex of categorical views), the K - 1 free weights, and the
+        shared constants estimated from the data (profiled, or refined by EM)."""
+        k = len(self.weights_)
+        free = self.model_.n_params - len(self.model_.equalities)
+        return k * free + k - 1 + len(getattr(self, "_estimated_constants", ()))
+
+    def bic(self, X, y=None) -> float:
+        """Bayesian information criterion :math:`-2 \\log L + p \\log n` on ``X`` (and
+        ``y`` for regression models); lower is better.
+
+        :math:`p` is :meth:`_n_parameters`. Needs a model with a likelihood (Gaussian,
+        Poisson, linear regression, ``MultiView(simplex=True)``); other models raise
+        ``ValueError`` naming why.
+        """
+        ll = self.score_samples(X, y)
+        return float(-2 * np.sum(ll) + self._n_parameters() * np.log(len(ll)))
+
+    def aic(self, X, y=None) -> float:
+        """Akaike information criterion :math:`-2 \\log L + 2p` (as :meth:`bic`)."""
+        ll = self.score_samples(X, y)
+        return float(-2 * np.sum(ll) + 2 * self._n_parameters())
+
     def sample(self, n_samples: int = 1, random_state=None):
         """Draw ``(X, labels)`` from a fitted Gaussian mixture (Gaussian models only)."""
         check_is_fitted(self, ["params_", "weights_"])
         if not hasattr(self, "covariances_"):
-            raise ValueError(f"sample draws from Gaussian models; the {self.model_.name} "
-                             "model has no sampler")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+            raise ValueError(
+                f"sample draws from Gaussian models; the {self.model_.name} model has no sampler"
+            )
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
         rng = check_rng(self.random_state if random_state is None else random_state)
         return sample_gaussian_mixture(
             n_samples, self.weights_, self.means_, self.covariances_, rng

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .._validation import check_distinct_rows, check_magnitude
 from ..exceptions import DataError
 from ..moments import ChunkSource, MomentAccumulator, MomentSummary
 from ._budget import (
@@ -36,6 +37,7 @@ from ._scaling import (
     scaling_from_moments,
     standardizable,
     standardize_moments,
+    weighted_spread,
 )
 
 __all__ = [
@@ -63,8 +65,8 @@ def default_model(n_features: int, n_components: int) -> ComponentModel:
     ------
     DataError
         Before the model is derived, when its moment SDP would exceed the memory budget
-        (:func:`momix.polymom._budget.check_sdp_size`; 10 features with K = 2 need an
-        estimated 368 GiB, 6 features 3.9 GiB, 5 features 0.9 GiB).
+        (:func:`momix.polymom._budget.check_sdp_size`; with K = 2, 4 features need an
+        estimated 155 MiB, 5 features 0.87 GiB, 10 features 374 GiB).
     MonomialError
         When ``n_components`` needs a moment matrix of order above 12 (one feature: moments
         up to :math:`x^{3K}`).
@@ -112,6 +114,8 @@ def check_model_data(Z: np.ndarray, sample_weight: np.ndarray, model: ComponentM
     """Reject data the model cannot describe, before any moment is computed.
 
     * :class:`Poisson`: counts (:func:`check_counts`).
+    * At least ``n_components`` distinct rows among the rows of positive weight (a mixture
+      of more components than points is not identified).
     * Gaussian models with ``n_components >= 2``: no constant feature (weighted spread at
       most ``1e-10`` times its largest magnitude, the criterion of the standardisation). A
       constant feature forces every component's variance there to 0: the mixture has no
@@ -126,17 +130,20 @@ def check_model_data(Z: np.ndarray, sample_weight: np.ndarray, model: ComponentM
     """
     if isinstance(model, Poisson):
         check_counts(Z)
-    w = sample_weight / sample_weight.sum()
-    check_spread(w @ (Z - w @ Z) ** 2, np.max(np.abs(Z), axis=0), model, n_components)
+    check_distinct_rows(Z[sample_weight > 0], n_components, name="X (rows of positive weight)")
+    _, spread, magnitude = weighted_spread(Z, sample_weight)
+    check_spread(spread, magnitude, model, n_components)
 
 
-def check_spread(variance: np.ndarray, magnitude: np.ndarray, model: ComponentModel,
-                 n_components: int) -> None:
+def check_spread(
+    spread: np.ndarray, magnitude: np.ndarray, model: ComponentModel, n_components: int
+) -> None:
     """The constant-feature check of :func:`check_model_data` from each feature's weighted
-    variance and largest magnitude (also the statistics of a streamed first pass)."""
+    standard deviation and largest magnitude (also the statistics of a streamed first
+    pass)."""
     if getattr(model, "family", None) != "gaussian" or n_components < 2:
         return
-    constant = np.flatnonzero(np.sqrt(np.maximum(variance, 0)) <= _RELATIVE_SPREAD * magnitude)
+    constant = np.flatnonzero(np.asarray(spread) <= _RELATIVE_SPREAD * magnitude)
     if constant.size:
         raise DataError(f"feature(s) {constant.tolist()} of X are constant (among the rows of "
                         "positive weight): a Gaussian mixture has no density there; drop "
@@ -165,10 +172,13 @@ def with_target(X: np.ndarray, y, model: ComponentModel) -> np.ndarray:
         return X
     if y is None:
         raise DataError(f"the {model.name} model needs the target y: call fit(X, y)")
-    y = np.asarray(y, dtype=float).reshape(-1)
+    try:
+        y = np.asarray(y, dtype=float).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"y must be numeric: {exc}") from None
     if y.shape[0] != X.shape[0] or not np.all(np.isfinite(y)):
         raise DataError("y must be finite with one value per row of X")
-    return np.column_stack([X, y])
+    return np.column_stack([X, check_magnitude(y, name="y")])
 
 
 def first_pass(source: ChunkSource) -> tuple[MomentSummary, np.ndarray]:
@@ -220,7 +230,7 @@ def streamed_data(X, sample_weight, model, n_components: int, standardize: bool,
     if model.uses_target:
         raise ValueError(f"the {model.name} model needs the target y: load the data in memory")
     var = np.diag(first.covariance)
-    check_spread(var, magnitude, model, n_components)
+    check_spread(np.sqrt(np.maximum(var, 0.0)), magnitude, model, n_components)
     scaling = None
     if standardize and standardizable(model):
         scaling = scaling_from_moments(first.mean, var, magnitude, model)

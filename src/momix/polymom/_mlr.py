@@ -11,13 +11,21 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import MixtureEstimator, warn_not_converged
-from .._validation import check_fit_data, check_n_components, check_rng, check_sample_weight
-from ..exceptions import DataError
+from .._validation import (
+    check_distinct_rows,
+    check_fit_data,
+    check_magnitude,
+    check_n_components,
+    check_rng,
+    check_sample_weight,
+)
+from ..exceptions import DataError, MomixWarning, NumericalError
 from ._budget import MAX_TERMS, check_sdp_size, counted_order, regression_derivation, sdp_size
 from ._builtin import LinearRegression
 from ._em import regression_em, regression_log_prob
 from ._fit import polymom
 from ._moments import empirical_system
+from ._scaling import regression_from_scaled, regression_scaling, weighted_spread
 
 __all__ = ["MixtureOfLinearRegressions"]
 
@@ -26,12 +34,15 @@ _NOISE_GRID = (0.0, 0.25, 0.5, 0.75)
 
 
 def _standardize(X, y, sw):
-    w = sw / sw.sum()
-    mx, my = w @ X, float(w @ y)
-    sx = np.sqrt(w @ (X - mx) ** 2)
-    sx = np.where(sx > 0, sx, 1.0)
-    sy = float(np.sqrt(w @ (y - my) ** 2)) or 1.0
-    return (X - mx) / sx, (y - my) / sy, (mx, sx, my, sy)
+    """Centre and scale ``X`` and ``y`` (:func:`._scaling.regression_scaling`, computed
+    without underflow for tiny magnitudes)."""
+    sc = regression_scaling(np.column_stack([X, y]), sw, fit_intercept=True)
+    Zs = sc.transform(np.column_stack([X, y]))
+    return (
+        Zs[:, :-1],
+        Zs[:, -1],
+        (sc.location[:-1], sc.scale[:-1], float(sc.location[-1]), float(sc.scale[-1])),
+    )
 
 
 def _ols_residual_variance(X, y, sw) -> float:
@@ -112,8 +123,10 @@ class MixtureOfLinearRegressions(MixtureEstimator):
 
     Fitted by EM with per-component noise (De Veaux 1989), started from Polymom
     (``init="polymom"``: the moments :math:`\\mathbb{E}[x^\\alpha y^m]` of standardized data,
-    SDP completion, extraction) or from random responsibilities (``init="random"``, best of
-    ``n_init`` runs).
+    SDP completion, extraction) or from random regressions (``init="random"``: standard
+    normal coefficients and intercepts on the standardised scale, unit noise, equal weights;
+    best of ``n_init`` runs). The start is drawn per component, never per row, so a sample
+    weight of 2 fits exactly as the row repeated.
 
     Parameters
     ----------
@@ -172,11 +185,6 @@ class MixtureOfLinearRegressions(MixtureEstimator):
     # the API checks use random starts: the Polymom start is covered by tests/polymom, and
     # several checks fit 10-30 features, where its SDP takes minutes
     _check_params: dict = {"n_components": 2, "init": "random", "max_iter": 20}
-    _expected_failed_checks: dict = {
-        "check_sample_weight_equivalence_on_dense_data":
-            "with init='random' the starting responsibilities are drawn per row, so a row of "
-            "weight 3 and three repeated rows start differently",
-    }
 
     def __init__(self, n_components=2, *, init="polymom", fit_intercept=True,
                  noise_variance=None, x_order=2, y_order=3, max_iter=200, tol=1e-6, n_init=1,
@@ -199,40 +207,71 @@ class MixtureOfLinearRegressions(MixtureEstimator):
         tags.target_tags.required = True
         return tags
 
-    def _check_Xy(self, X, y, reset):
+    def _check_Xy(self, X, y, reset, what="MixtureOfLinearRegressions"):
         X = check_fit_data(self, X, reset=reset)
         if y is None:
-            raise DataError("MixtureOfLinearRegressions requires y to be passed, but the target y "
-                            "is None; pass (X, y)")
-        y = np.asarray(y, dtype=float).reshape(-1)
+            raise DataError(
+                f"{what} requires y to be passed, but the target y is None; pass (X, y)"
+            )
+        try:
+            y = np.asarray(y, dtype=float).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"y must be numeric: {exc}") from None
         if y.shape[0] != X.shape[0]:
             raise DataError(f"y has {y.shape[0]} values for {X.shape[0]} rows of X")
         if not np.all(np.isfinite(y)):
             raise DataError("y contains NaN or infinite values")
-        return X, y
+        return X, check_magnitude(y, name="y")
 
     def _start(self, X, y, sw, rng):
+        """Start in the standardised units of ``fit``: (coef, intercept, weights, noise)."""
         k = self.n_components
         if self.init == "polymom":
             check_start_size(X.shape[1], k, self.x_order, self.y_order)
+            noise = None if self.noise_variance is None else self.noise_variance / self._sy2
             return polymom_regression_start(
-                X, y, sw, k, noise_variance=self.noise_variance, x_order=self.x_order,
-                y_order=self.y_order, solver=self.solver, rng=rng)
-        resp = rng.dirichlet(np.ones(k), size=X.shape[0])
-        from ._em import _regression_m_step
-
-        coef, icpt, var, w = _regression_m_step(X, y, resp, sw, self.fit_intercept,
-                                                1e-8 * max(float(np.var(y)), 1e-300))
-        return coef, icpt, w, var
+                X,
+                y,
+                sw,
+                k,
+                noise_variance=noise,
+                x_order=self.x_order,
+                y_order=self.y_order,
+                solver=self.solver,
+                rng=rng,
+            )
+        # standard normal coefficients and intercepts on the standardised scale, unit noise,
+        # equal weights: drawn per component, not per row, so a row of weight 2 and the row
+        # repeated start (and end) alike
+        coef = rng.standard_normal((k, X.shape[1]))
+        icpt = rng.standard_normal(k) if self.fit_intercept else np.zeros(k)
+        return coef, icpt, np.full(k, 1.0 / k), np.ones(k)
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit the mixture of regressions.
+
+        The data are standardised first (``x`` and ``y`` centred with an intercept, scaled
+        by their weighted spread; only scaled without), the start and the EM run there and
+        the parameters are mapped back exactly (:mod:`momix.polymom._scaling`): covariates
+        offset by 1e8 or values near 1e-300 fit as well as unit-scale data.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), optional
+            Relative weights (rescaled to mean 1: a uniform scale changes nothing; a weight
+            of 2 counts a row twice).
+
+        Raises
+        ------
+        DataError
+            Without ``y``; for fewer distinct rows of ``(X, y)`` of positive weight than
+            ``n_components``; for a constant ``y`` (every component would fit it exactly: the
+            likelihood is unbounded); for a Polymom start too large to derive or solve.
+        NumericalError
+            If a fitted parameter is not finite, or a noise variance underflows to 0 in the
+            units of ``y``.
         """
         self._validate_params()
         X, y = self._check_Xy(X, y, reset=True)
@@ -241,38 +280,81 @@ class MixtureOfLinearRegressions(MixtureEstimator):
             raise DataError("MixtureOfLinearRegressions needs at least 2 samples, got "
                             "n_samples=1")
         sw = check_sample_weight(sample_weight, X.shape[0])
+        Z = np.column_stack([X, y])
+        check_distinct_rows(Z[sw > 0], self.n_components, name="(X, y) (rows of positive weight)")
+        _, spread, magnitude = weighted_spread(y[:, None], sw)
+        if spread[0] <= 1e-10 * magnitude[0]:
+            raise DataError(
+                "y is constant (among the rows of positive weight): every "
+                "component fits it exactly and the likelihood is unbounded"
+            )
+        scaling = regression_scaling(Z, sw, fit_intercept=self.fit_intercept)
+        Zs = scaling.transform(Z)
+        Xs, ys = Zs[:, :-1], Zs[:, -1]
+        sy = float(scaling.scale[-1])
+        self._sy2 = sy**2
         rng = check_rng(self.random_state)
         best = None
         for _ in range(self.n_init if self.init == "random" else 1):
-            coef, icpt, w, var = self._start(X, y, sw, rng)
+            coef, icpt, w, var = self._start(Xs, ys, sw, rng)
             if not self.fit_intercept:
                 icpt = np.zeros_like(icpt)
             var = np.broadcast_to(np.asarray(var, float), (self.n_components,))
-            res = regression_em(X, y, coef, icpt, var, w, sample_weight=sw,
-                                fit_intercept=self.fit_intercept, max_iter=self.max_iter,
-                                tol=self.tol)
+            res = regression_em(
+                Xs,
+                ys,
+                coef,
+                icpt,
+                var,
+                w,
+                sample_weight=sw,
+                fit_intercept=self.fit_intercept,
+                max_iter=self.max_iter,
+                tol=self.tol,
+            )
             if best is None or res.log_likelihood[-1] > best[0].log_likelihood[-1]:
                 best = (res, coef, icpt)
-        res, self.init_coef_, self.init_intercept_ = best
-        self.coef_, self.intercept_ = res.coef, res.intercept
-        self.noise_variance_, self.weights_ = res.noise_variance, res.weights
-        self.lower_bound_ = float(res.log_likelihood[-1])
+        res, coef0, icpt0 = best
+        self.init_coef_, self.init_intercept_ = regression_from_scaled(coef0, icpt0, scaling)
+        self.coef_, self.intercept_ = regression_from_scaled(res.coef, res.intercept, scaling)
+        self.noise_variance_ = res.noise_variance * sy**2
+        self.weights_ = res.weights
+        self.lower_bound_ = float(res.log_likelihood[-1]) - np.log(sy)  # density of y, not y'
         self.n_iter_, self.converged_ = res.n_iter, res.converged
+        if not np.all(self.noise_variance_ > 0):
+            raise NumericalError(
+                "a fitted noise variance underflows to 0 in the units of y (|y| near "
+                f"{float(np.max(np.abs(y))):.1e}); rescale y"
+            )
+        self._check_fitted_finite()
         if not res.converged and self.max_iter > 0:
             warn_not_converged("MixtureOfLinearRegressions EM", "increase max_iter or tol")
         return self
 
-    def _log_resp(self, X, y):
+    def _log_resp(self, X, y, what="MixtureOfLinearRegressions"):
         check_is_fitted(self, ["coef_"])
-        X, y = self._check_Xy(X, y, reset=False)  # X first: n_features_in_ is checked
-        with np.errstate(divide="ignore"):
-            logp = (regression_log_prob(X, y, self.coef_, self.intercept_, self.noise_variance_)
-                    + np.log(self.weights_)[None])
-        norm = logsumexp(logp, axis=1)
+        X, y = self._check_Xy(X, y, reset=False, what=what)  # X first: n_features_in_
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            logp = (
+                regression_log_prob(X, y, self.coef_, self.intercept_, self.noise_variance_)
+                + np.log(self.weights_)[None]
+            )
+            norm = logsumexp(logp, axis=1)
+        if not np.all(np.isfinite(norm)):
+            bad = np.flatnonzero(~np.isfinite(norm))
+            raise NumericalError(
+                f"the conditional density of sample(s) {bad[:5].tolist()} "
+                "is not finite under the fitted mixture (residuals beyond "
+                "float range); rescale X and y"
+            )
         return norm, logp - norm[:, None]
 
     def predict(self, X) -> np.ndarray:
-        """Conditional mean :math:`\\mathbb{E}[y \\mid x] = \\sum_k \\pi_k (w_k^\\top x + b_k)`."""
+        """Conditional mean :math:`\\mathbb{E}[y \\mid x] = \\sum_k \\pi_k (w_k^\\top x + b_k)`.
+
+        Not component labels: those come from :meth:`fit_predict` or the posterior
+        :meth:`predict_proba` given ``(X, y)``.
+        """
         check_is_fitted(self, ["coef_"])
         X = check_fit_data(self, X, reset=False)
         return (X @ self.coef_.T + self.intercept_[None]) @ self.weights_
@@ -284,22 +366,109 @@ class MixtureOfLinearRegressions(MixtureEstimator):
         return X @ self.coef_.T + self.intercept_[None]
 
     def predict_proba(self, X, y=None) -> np.ndarray:
-        """Posterior component probabilities, shape (n_samples, n_components).
+        """Component probabilities, shape (n_samples, n_components).
 
-        Given (x, y) this is :math:`P(z = k \\mid x, y)`; given x alone it is
-        :math:`P(z = k \\mid x) = \\pi_k`, since the component does not depend on x.
+        **Pass y for the posterior.** Given ``(X, y)`` this is the posterior
+        :math:`P(z = k \\mid x, y)`. Given ``X`` alone it is :math:`P(z = k \\mid x)`, which
+        in this model is the prior :math:`\\pi_k` (``weights_``) for **every row**: the
+        component does not depend on x. That call is kept for scikit-learn's API (its
+        checks call ``predict_proba(X)``) and warns.
+
+        Warns
+        -----
+        MomixWarning
+            When ``y`` is None: the rows are the prior, not a posterior.
         """
         if y is None:
             check_is_fitted(self, ["coef_"])
             X = check_fit_data(self, X, reset=False)
+            warnings.warn(
+                "MixtureOfLinearRegressions.predict_proba(X) without y returns the "
+                "prior weights_ for every row (the component does not depend on x); "
+                "pass y for the posterior P(z = k | x, y)",
+                MomixWarning,
+                stacklevel=2,
+            )
             return np.tile(self.weights_, (X.shape[0], 1))
-        return np.exp(self._log_resp(X, y)[1])
+        proba = np.exp(self._log_resp(X, y, "predict_proba")[1])
+        return proba / proba.sum(axis=1, keepdims=True)  # rows sum to 1 to the last bit
+
+    def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
+        """Fit, then the component of each sample: the argmax of the posterior
+        :math:`P(z = k \\mid x, y)` (``predict`` is the regression :math:`E[y \\mid x]`)."""
+        self.fit(X, y, sample_weight=sample_weight)
+        return np.argmax(self._log_resp(X, y)[1], axis=1)
 
     def conditional_log_likelihood(self, X, y) -> np.ndarray:
         """:math:`\\log p(y_n \\mid x_n)` of each sample, shape (n_samples,)."""
         return self._log_resp(X, y)[0]
 
     def score(self, X, y=None, sample_weight=None) -> float:
-        """Mean conditional log-likelihood :math:`\\log p(y \\mid x)` (higher is better)."""
+        """Mean conditional log-likelihood :math:`\\log p(y \\mid x)` (higher is better),
+        weighted by ``sample_weight`` if given."""
         ll = self.conditional_log_likelihood(X, y)
-        return float(np.average(ll, weights=sample_weight))
+        if sample_weight is None:
+            return float(np.mean(ll))
+        return float(np.average(ll, weights=check_sample_weight(sample_weight, len(ll))))
+
+    def _n_parameters(self) -> int:
+        """Per component the coefficients, the intercept (if fitted) and the noise
+        variance, plus the K - 1 free weights."""
+        k, d = self.coef_.shape
+        return k * (d + int(self.fit_intercept) + 1) + k - 1
+
+    def bic(self, X, y=None) -> float:
+        """Bayesian information criterion :math:`-2 \\sum_n \\log p(y_n \\mid x_n) + p
+        \\log n` (lower is better), :math:`p` = :meth:`_n_parameters`."""
+        ll = self._log_resp(X, y, "bic")[0]
+        return float(-2 * np.sum(ll) + self._n_parameters() * np.log(len(ll)))
+
+    def aic(self, X, y=None) -> float:
+        """Akaike information criterion :math:`-2 \\sum_n \\log p(y_n \\mid x_n) + 2p`."""
+        ll = self._log_resp(X, y, "aic")[0]
+        return float(-2 * np.sum(ll) + 2 * self._n_parameters())
+
+    def sample(self, n_samples: int = 1, X=None, random_state=None):
+        """Draw responses (and components) at given covariates.
+
+        The model describes :math:`y` given :math:`x` only, so the covariates are an input:
+        row i of the output is drawn at ``X[i]`` (a single row of ``X`` is used for every
+        draw): :math:`z_i \\sim \\pi`, :math:`y_i \\sim N(w_{z_i}^\\top x_i + b_{z_i},
+        \\sigma_{z_i}^2)`.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Draws; ``X`` has this many rows, or one.
+        X : array-like of shape (n_samples, n_features) or (1, n_features)
+            Covariates (required).
+        random_state : int, Generator or None
+            Default: the estimator's ``random_state``.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        labels : ndarray of shape (n_samples,)
+            Component of each draw.
+        """
+        check_is_fitted(self, ["coef_"])
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+        if X is None:
+            raise DataError(
+                "MixtureOfLinearRegressions.sample draws y given x: pass the "
+                "covariates, sample(n_samples, X=X)"
+            )
+        X = check_fit_data(self, X, reset=False)
+        if X.shape[0] not in (1, n_samples):
+            raise DataError(
+                f"X has {X.shape[0]} rows; sample(n_samples={n_samples}) needs "
+                f"{n_samples} rows (one per draw) or one"
+            )
+        X = np.broadcast_to(X, (n_samples, X.shape[1]))
+        rng = check_rng(self.random_state if random_state is None else random_state)
+        weights = self.weights_ / self.weights_.sum()
+        labels = rng.choice(len(weights), size=n_samples, p=weights)
+        mean = np.sum(X * self.coef_[labels], axis=1) + self.intercept_[labels]
+        y = mean + np.sqrt(self.noise_variance_[labels]) * rng.standard_normal(n_samples)
+        return y, labels

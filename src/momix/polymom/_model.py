@@ -273,10 +273,23 @@ class ComponentModel:
         out.update({k: float(v) for k, v in zip(c.aux_keys, aux, strict=False)})
         return out
 
+    @property
+    def has_likelihood(self) -> bool:
+        """Whether :meth:`log_prob` is defined (a subclass overrides it)."""
+        return type(self).log_prob is not ComponentModel.log_prob
+
     def log_prob(self, Z: np.ndarray, params: np.ndarray) -> np.ndarray:
-        """Log-density of each row of the data matrix under each component, (n_samples, K)."""
-        raise NotImplementedError(
-            f"the {self.name} model has no likelihood; predict/score need a model with log_prob"
+        """Log-density of each row of the data matrix under each component, (n_samples, K).
+
+        Raises
+        ------
+        ValueError
+            For a model without a likelihood (moments only, as custom models).
+        """
+        raise ValueError(
+            f"the {self.name} model has no likelihood (it defines moments only): predict, "
+            "predict_proba, score, score_samples, bic and aic need a model with log_prob "
+            "(the built-in Gaussian, Poisson, linear regression or MultiView(simplex=True))"
         )
 
     def __repr__(self) -> str:

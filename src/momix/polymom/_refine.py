@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..exceptions import NumericalError
 from ._builtin import (
     Gaussian1D,
     GaussianDiagonal,
@@ -20,6 +21,12 @@ from ._builtin import (
     Poisson,
 )
 from ._em import categorical_view_start, gaussian_em, multiview_em, poisson_em, regression_em
+from ._scaling import (
+    regression_from_scaled,
+    regression_scaling,
+    regression_to_scaled,
+    weighted_spread,
+)
 
 __all__ = ["Refinement", "refine_em", "split_views"]
 
@@ -124,22 +131,48 @@ def _refine_multiview(model, Z, sw, params, weights, max_iter, rng):
 def _refine_gaussian(model, Z, sw, params, weights, max_iter, reg_covar):
     """scikit-learn's ``GaussianMixture`` for unconstrained, unweighted fits; otherwise
     :func:`._em.gaussian_em`, which keeps the model's mean hyperplane (``mean_sum``), its
-    shared variance (returned as the refined constant) and the sample weights."""
+    shared variance (returned as the refined constant) and the sample weights.
+
+    EM runs on the data centred at their weighted mean :math:`m` (means shifted by
+    :math:`-m`, ``mean_sum`` by :math:`-\\sum_d m_d`, variances unchanged: the same fit,
+    translated): data offset by 1e8 with unit spread lose every digit of their variances
+    to cancellation in :math:`E[x^2] - E[x]^2` otherwise, and scikit-learn then reports an
+    ill-defined covariance.
+    """
     spherical = isinstance(model, GaussianSpherical)
     shared = spherical and model.shared_variance
     means, var = model.gaussian_parameters(params)
+    shift, _, _ = weighted_spread(Z, sw)
+    Z, means = Z - shift, means - shift
+    mean_sum = None if model.mean_sum is None else model.mean_sum - float(np.sum(shift))
     pooled = spherical or model.n_features == 1
     var = em_start_variances(Z, sw, np.maximum(var, 0), pooled) + reg_covar
-    if model.mean_sum is None and not shared and np.all(sw == sw[0]):
-        return _refine_sklearn(Z, means, var, weights, spherical, max_iter, reg_covar)
-    res = gaussian_em(Z, means, var, em_start_weights(weights), sample_weight=sw,
-                      covariance="shared" if shared else "spherical" if spherical else "diag",
-                      mean_sum=model.mean_sum, max_iter=max_iter, reg_covar=reg_covar)
+    if mean_sum is None and not shared and np.all(sw == sw[0]):
+        means, var, w, it, conv = _refine_sklearn(
+            Z, means, var, weights, spherical, max_iter, reg_covar
+        )
+        return Refinement(np.hstack([means + shift, var]), w, it, conv)
+    res = gaussian_em(
+        Z,
+        means,
+        var,
+        em_start_weights(weights),
+        sample_weight=sw,
+        covariance="shared" if shared else "spherical" if spherical else "diag",
+        mean_sum=mean_sum,
+        max_iter=max_iter,
+        reg_covar=reg_covar,
+    )
     if shared:
-        return Refinement(res.means, res.weights, res.n_iter, res.converged,
-                          {"variance": float(res.variances[0, 0])})
+        return Refinement(
+            res.means + shift,
+            res.weights,
+            res.n_iter,
+            res.converged,
+            {"variance": float(res.variances[0, 0])},
+        )
     out = res.variances[:, :1] if spherical else res.variances
-    return Refinement(np.hstack([res.means, out]), res.weights, res.n_iter, res.converged)
+    return Refinement(np.hstack([res.means + shift, out]), res.weights, res.n_iter, res.converged)
 
 
 def _refine_sklearn(Z, means, var, weights, spherical, max_iter, reg_covar):
@@ -153,20 +186,42 @@ def _refine_sklearn(Z, means, var, weights, spherical, max_iter, reg_covar):
         max_iter=max_iter, tol=1e-6, random_state=0)
     with warnings.catch_warnings():  # reported by Polymom as momix's, naming refine_max_iter
         warnings.simplefilter("ignore", ConvergenceWarning)
-        gm.fit(Z)
+        try:
+            gm.fit(Z)
+        except ValueError:  # scikit-learn: a covariance that is not positive definite
+            raise NumericalError(
+                "the EM refinement collapsed a Gaussian component onto a point (its variance "
+                f"reached 0 with reg_covar={reg_covar:g}); set reg_covar > 0 or refine=None"
+            ) from None
     var_new = gm.covariances_[:, None] if spherical else gm.covariances_
-    return Refinement(np.hstack([gm.means_, var_new]), gm.weights_, gm.n_iter_,
-                      bool(gm.converged_))
+    return gm.means_, var_new, gm.weights_, gm.n_iter_, bool(gm.converged_)
 
 
 def _refine_regression(model, Z, sw, params, weights, max_iter):
+    """Regression EM on standardised ``[X, y]`` (:func:`._scaling.regression_scaling`; exact
+    equivariance), coefficients mapped there and back: covariates offset by 1e8 make the
+    normal equations singular in the data's units."""
     d, k = model.n_features, len(weights)
-    X, y = Z[:, :-1], Z[:, -1]
+    scaling = regression_scaling(Z, sw, fit_intercept=model.fit_intercept)
+    Zs = scaling.transform(Z)
+    X, y = Zs[:, :-1], Zs[:, -1]
     icpt = params[:, d] if model.fit_intercept else np.zeros(k)
-    var = np.full(k, max(model.noise_variance, 1e-3 * np.var(y)))
-    res = regression_em(X, y, params[:, :d], icpt, var, em_start_weights(weights),
-                        sample_weight=sw, fit_intercept=model.fit_intercept, max_iter=max_iter)
-    out = np.column_stack([res.coef, res.intercept]) if model.fit_intercept else res.coef
+    coef, icpt = regression_to_scaled(params[:, :d], icpt, scaling)
+    sy2 = float(scaling.scale[-1]) ** 2
+    var = np.full(k, max(model.noise_variance / sy2, 1e-3 * np.var(y)))
+    res = regression_em(
+        X,
+        y,
+        coef,
+        icpt,
+        var,
+        em_start_weights(weights),
+        sample_weight=sw,
+        fit_intercept=model.fit_intercept,
+        max_iter=max_iter,
+    )
+    coef, icpt = regression_from_scaled(res.coef, res.intercept, scaling)
+    out = np.column_stack([coef, icpt]) if model.fit_intercept else coef
     return Refinement(out, res.weights, res.n_iter, res.converged)
 
 

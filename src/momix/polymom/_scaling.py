@@ -52,8 +52,20 @@ import numpy as np
 from ._builtin import GaussianDiagonal, GaussianSpherical, LinearRegression, Poisson
 from ._model import ComponentModel
 
-__all__ = ["Scaling", "constant_factors", "data_scaling", "gaussian_scaling", "unscale_params",
-           "standardize_moments"]
+__all__ = [
+    "Scaling",
+    "constant_factors",
+    "data_scaling",
+    "gaussian_scaling",
+    "unscale_params",
+    "weighted_spread",
+    "regression_scaling",
+    "regression_to_scaled",
+    "regression_from_scaled",
+    "scaling_from_moments",
+    "scaling_from_spread",
+    "standardize_moments",
+]
 
 #: spreads below this fraction of the largest |x| of a feature count as zero (rounding)
 _RELATIVE_SPREAD = 1e-10
@@ -99,15 +111,67 @@ def count_scaling(mean: np.ndarray) -> Scaling:
     return Scaling(np.zeros_like(mean), np.maximum(mean, 1.0))
 
 
-def regression_scaling(Z: np.ndarray, sample_weight: np.ndarray,
-                       model: LinearRegression) -> Scaling:
-    """Per-column location and scale of ``Z = [X, y]`` (see module docstring): mean and
-    standard deviation with an intercept, 0 and root mean square without."""
+def weighted_spread(Z: np.ndarray, sample_weight: np.ndarray, *, center: bool = True):
+    """Weighted location, spread and largest magnitude of each column of ``Z``.
+
+    ``center``: the weighted mean and standard deviation; otherwise 0 and the root mean
+    square. Columns whose largest magnitude is below ``1e-100`` are computed on
+    ``Z / max|Z|`` and scaled back, so values near 1e-300 do not underflow to a zero spread
+    (their squares would); other columns directly (values up to the 1e100 that
+    :func:`momix._validation.check_fit_data` admits square without overflow).
+
+    Returns
+    -------
+    location, spread, magnitude : ndarray of shape (n_columns,)
+    """
     w = sample_weight / sample_weight.sum()
-    loc = w @ Z if model.fit_intercept else np.zeros(Z.shape[1])
-    scale = np.sqrt(w @ (Z - loc) ** 2)
-    magnitude = np.max(np.abs(Z), axis=0)
+    magnitude = np.max(np.abs(Z), axis=0) if Z.size else np.zeros(Z.shape[1])
+    unit = np.where((magnitude > 0) & (magnitude < 1e-100), magnitude, 1.0)
+    Zu = Z / unit if np.any(unit != 1.0) else Z
+    loc_u = w @ Zu if center else np.zeros(Z.shape[1])
+    spread_u = np.sqrt(np.maximum(w @ (Zu - loc_u) ** 2, 0.0))
+    return loc_u * unit, spread_u * unit, magnitude
+
+
+def regression_scaling(
+    Z: np.ndarray,
+    sample_weight: np.ndarray,
+    model: LinearRegression | None = None,
+    *,
+    fit_intercept: bool | None = None,
+) -> Scaling:
+    """Per-column location and scale of ``Z = [X, y]`` (see module docstring): mean and
+    standard deviation with an intercept, 0 and root mean square without
+    (:func:`weighted_spread`); ``fit_intercept`` stands for ``model.fit_intercept``."""
+    center = model.fit_intercept if fit_intercept is None else fit_intercept
+    loc, scale, magnitude = weighted_spread(Z, sample_weight, center=center)
     return Scaling(loc, np.where(scale > _RELATIVE_SPREAD * magnitude, scale, 1.0))
+
+
+def regression_to_scaled(coef: np.ndarray, intercept: np.ndarray, scaling: Scaling):
+    """Regression coefficients (K, d) and intercepts (K,) in the units of
+    ``scaling.transform([X, y])``: :math:`w' = w\\,s_x/s_y`,
+    :math:`b' = (b - m_y + w\\cdot m_x)/s_y`."""
+    mx, sx, my, sy = (
+        scaling.location[:-1],
+        scaling.scale[:-1],
+        scaling.location[-1],
+        scaling.scale[-1],
+    )
+    return coef * sx / sy, (intercept - my + coef @ mx) / sy
+
+
+def regression_from_scaled(coef: np.ndarray, intercept: np.ndarray, scaling: Scaling):
+    """Inverse of :func:`regression_to_scaled`: :math:`w = w'\\,s_y/s_x`,
+    :math:`b = m_y + s_y b' - w\\cdot m_x`."""
+    mx, sx, my, sy = (
+        scaling.location[:-1],
+        scaling.scale[:-1],
+        scaling.location[-1],
+        scaling.scale[-1],
+    )
+    out = coef * sy / sx
+    return out, my + sy * intercept - out @ mx
 
 
 def constant_factors(model: ComponentModel, scaling: Scaling | None) -> dict[str, float]:
@@ -124,10 +188,10 @@ def constant_factors(model: ComponentModel, scaling: Scaling | None) -> dict[str
 
 
 def gaussian_scaling(X: np.ndarray, sample_weight: np.ndarray, model: ComponentModel) -> Scaling:
-    """Weighted location and scale of ``X`` suited to ``model`` (see module docstring)."""
-    w = sample_weight / sample_weight.sum()
-    loc = w @ X
-    return scaling_from_moments(loc, w @ (X - loc) ** 2, np.max(np.abs(X), axis=0), model)
+    """Weighted location and scale of ``X`` suited to ``model`` (see module docstring),
+    from :func:`weighted_spread`."""
+    loc, spread, magnitude = weighted_spread(X, sample_weight)
+    return scaling_from_spread(loc, spread, magnitude, model)
 
 
 def scaling_from_moments(
@@ -137,15 +201,30 @@ def scaling_from_moments(
 
     The statistics of one pass, so streamed data get the same transform as in memory.
     """
+    spread = np.sqrt(np.maximum(np.asarray(variance, dtype=float), 0.0))
+    return scaling_from_spread(location, spread, magnitude, model)
+
+
+def scaling_from_spread(
+    location: np.ndarray, spread: np.ndarray, magnitude: np.ndarray, model: ComponentModel
+) -> Scaling:
+    """:class:`Scaling` from the weighted mean, standard deviation and largest |x| of each
+    feature; spherical and 1-D models pool the spreads (root mean square, computed relative
+    to the largest so tiny spreads do not underflow)."""
     if isinstance(model, Poisson):
         return count_scaling(location)
-    var, magnitude = np.asarray(variance, dtype=float), np.asarray(magnitude, dtype=float)
+    scale = np.asarray(spread, dtype=float)
+    magnitude = np.asarray(magnitude, dtype=float)
     if isinstance(model, GaussianSpherical) or model.n_features == 1:
-        var = np.full_like(var, np.mean(var))
+        top = float(np.max(scale)) if scale.size else 0.0
+        pooled = top * np.sqrt(np.mean((scale / top) ** 2)) if top > 0 else 0.0
+        scale = np.full_like(scale, pooled)
         magnitude = np.full_like(magnitude, np.max(magnitude))
-    scale = np.sqrt(var)
     # a spread at rounding level of the values is a constant column: centre it only
-    return Scaling(location, np.where(scale > _RELATIVE_SPREAD * magnitude, scale, 1.0))
+    return Scaling(
+        np.asarray(location, dtype=float),
+        np.where(scale > _RELATIVE_SPREAD * magnitude, scale, 1.0),
+    )
 
 
 def unscale_params(params: np.ndarray, scaling: Scaling, model=None) -> np.ndarray:
@@ -158,13 +237,12 @@ def unscale_params(params: np.ndarray, scaling: Scaling, model=None) -> np.ndarr
     if isinstance(model, Poisson):
         return np.asarray(params, dtype=float) * scaling.scale
     if isinstance(model, LinearRegression):
-        mx, sx = scaling.location[:-1], scaling.scale[:-1]
-        my, sy = scaling.location[-1], scaling.scale[-1]
-        d = mx.shape[0]
+        d = scaling.location.shape[0] - 1
         out = np.array(params, dtype=float)
-        out[:, :d] = params[:, :d] * sy / sx
+        icpt = params[:, d] if model.fit_intercept else np.zeros(len(params))
+        out[:, :d], icpt = regression_from_scaled(params[:, :d], icpt, scaling)
         if model.fit_intercept:
-            out[:, d] = my + sy * params[:, d] - out[:, :d] @ mx
+            out[:, d] = icpt
         return out
     d = scaling.location.shape[0]
     out = np.array(params, dtype=float)
