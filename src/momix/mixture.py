@@ -222,6 +222,11 @@ class GaussianMixture(MixtureEstimator):
     #: fast settings for the scikit-learn estimator checks (the defaults are fast)
     _check_params: dict = {}
 
+    #: fewer distinct rows than components: a fit with coinciding or empty components and a
+    #: DegenerateComponentWarning naming n_components (scikit-learn fits such data too), not
+    #: an error
+    _fewer_distinct_rows = "warn"
+
     def __init__(
         self,
         n_components=1,

@@ -5,12 +5,15 @@ No ``LinAlgError`` leaves the engine and no matrix is inverted explicitly.
 used, its lower Cholesky factor :math:`L` (:math:`\Sigma = LL^\top`) and
 :math:`\log\det\Sigma`:
 
-1. a plain Cholesky, accepted when it succeeds and :math:`L^{-1}` and :math:`\log\det` are
-   finite (a valid covariance is never altered);
+1. a plain Cholesky, accepted when every eigenvalue exceeds
+   :math:`10\,d\,\epsilon_{\rm mach}\lambda_{\max}` (so any eigen-solver sees the matrix
+   positive definite), the factorisation succeeds and :math:`L^{-1}` and :math:`\log\det`
+   are finite: a well-conditioned covariance is never altered;
 2. otherwise a diagonal jitter :math:`\Sigma + \tau_j I`,
    :math:`\tau_j = 10^j\,d\,\epsilon_{\rm mach}\max(\max_i\Sigma_{ii}, \bar s^2)`, j = 0..8;
 3. otherwise ``eigh`` (numpy's, then scipy's ``evr`` driver) with the eigenvalues clipped at
-   :math:`\max(\varepsilon, d\,\epsilon_{\rm mach}\lambda_{\max}, \epsilon_{\rm mach}\bar s^2)`;
+   :math:`\max(\varepsilon, 20\,d\,\epsilon_{\rm mach}\lambda_{\max},
+   \epsilon_{\rm mach}\bar s^2)`;
 4. a covariance with non-finite entries is reported as such (the caller keeps the previous
    one).
 
@@ -35,6 +38,10 @@ __all__ = [
 ]
 
 EPS = float(np.finfo(np.float64).eps)
+
+#: a covariance is used as is only when its smallest eigenvalue exceeds
+#: MARGIN * d * eps * its largest (a condition number below about 2e13 at d = 20)
+MARGIN = 10.0
 
 
 class DegenerateComponentWarning(MomixWarning):
@@ -99,7 +106,21 @@ def _checked(L: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return (L, inv) if np.all(np.isfinite(inv)) else None
 
 
+def _well_posed(S: np.ndarray) -> np.ndarray:
+    """Per matrix: every eigenvalue above ``MARGIN`` :math:`d\\,\\epsilon_{\\rm mach}
+    \\lambda_{\\max}`, so that any eigen-solver sees it positive definite."""
+    d = S.shape[-1]
+    try:
+        lam = np.linalg.eigvalsh(S)
+    except np.linalg.LinAlgError:
+        return np.zeros(S.shape[:-2], dtype=bool)
+    top = lam[..., -1]
+    return (top > 0) & (lam[..., 0] > MARGIN * d * EPS * top)
+
+
 def _cholesky(S: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    if not np.all(_well_posed(S)):
+        return None
     try:
         L = np.linalg.cholesky(S)
     except np.linalg.LinAlgError:
@@ -168,7 +189,7 @@ def _repair_one(S: np.ndarray, floor: float, scale2: float):
     spectrum = _eigh(S)
     if spectrum is not None:
         lam, U = spectrum
-        lo = max(floor, d * EPS * max(float(lam.max()), 0.0), EPS * scale2)
+        lo = max(floor, 2 * MARGIN * d * EPS * max(float(lam.max()), 0.0), EPS * scale2)
         S2 = (U * np.maximum(lam, lo)) @ U.T
         S2 = 0.5 * (S2 + S2.T)
         found = _cholesky(S2)
