@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from softmax_contract import check_contract, check_error
+from softmax_testdata import make_item_data, make_panel_data
 
 from momix import SoftmaxMixture
 from momix.exceptions import DataError
@@ -32,9 +33,12 @@ def _raises(match, params, *args, **kwargs):
 
 @pytest.mark.parametrize("scale", [1e-300, 1e-150, 1e50, 1e99])
 def test_feature_scale_maps_coefficients_exactly(scale):
-    for args in [(X, Y), (F, YF)]:
+    items = make_item_data(40, 2, 2, 3000, seed=3)[:2]
+    panel = make_panel_data(40, 4, 3, 2, 2, seed=3)
+    for args in [items, (panel[0], panel[1])]:
         ref = _fit(BASE, *args)
         scaled = _fit(BASE, args[0] * scale, args[1])
+        assert np.abs(ref.coefs_[0] - ref.coefs_[1]).max() > 0.5  # two distinct classes
         np.testing.assert_allclose(scaled.coefs_ * scale, ref.coefs_, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(scaled.weights_, ref.weights_, rtol=1e-9)
         np.testing.assert_allclose(scaled.score(args[0] * scale, args[1]), ref.score(*args),
