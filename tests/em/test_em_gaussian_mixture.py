@@ -98,6 +98,22 @@ def test_two_distinct_points_ten_components_no_floor(ct, floor):
     assert np.all(np.linalg.eigvalsh(_full(gm)) > 0)
 
 
+@pytest.mark.parametrize("floor", ["add", "clip"])
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_collinear_columns_without_floor(ct, floor):
+    """Rank-one data, reg_covar=0: covariances stay positive definite for any eigen-solver."""
+    x = np.random.default_rng(17).normal(size=22)
+    X = np.column_stack([x, x, 2 * x, -x])
+    for max_iter in (0, 1, 50):
+        gm = GaussianMixture(
+            4, covariance_type=ct, floor=floor, reg_covar=0.0, max_iter=max_iter, random_state=0
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gm.fit(X)
+        check_fitted(gm, X)
+
+
 def _full(gm):
     K, d = gm.means_.shape
     c = gm.covariances_

@@ -174,3 +174,22 @@ def test_callable_sources_and_one_shot_generators():
         EMData(np.array([[0.0, np.nan]]))
     with pytest.raises(DataError, match="sample_weight"):
         EMData(X, -w)
+
+
+def test_one_read_of_the_data_per_iteration():
+    X, w = _overlapping(10, n=90)
+    reads = []
+
+    def source():
+        reads.append(1)
+        return iter(_chunks(X, w, [30, 30, 30]))
+
+    data = EMData(source)
+    fam = GaussianFamily("full", floor="clip", reg_covar=1e-3)
+    fam.prepare(data.summary())
+    assert len(reads) == 1  # pass 0
+    start = complete_data_params(fam, X, w, np.arange(len(X)) % 3, 3)
+    for accelerate in (False, True):
+        reads.clear()
+        result = fit_em(data, fam, start, max_iter=12, tol=0.0, accelerate=accelerate)
+        assert len(reads) == result.n_iter == 12
