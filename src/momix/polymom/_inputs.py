@@ -116,12 +116,12 @@ def check_model_data(Z: np.ndarray, sample_weight: np.ndarray, model: ComponentM
     * :class:`Poisson`: counts (:func:`check_counts`).
     * At least ``n_components`` distinct rows among the rows of positive weight (a mixture
       of more components than points is not identified).
-    * Gaussian models with ``n_components >= 2``: no constant feature (weighted spread at
-      most ``1e-10`` times its largest magnitude, the criterion of the standardisation). A
-      constant feature forces every component's variance there to 0: the mixture has no
-      density, and the moment SDP has no interior point, so the interior-point solver fails
-      and the first-order fallback runs to its iteration limit on every solve (minutes).
-      One component (its mean and variance are the sample's) is accepted.
+    * Gaussian models: no constant feature (weighted spread at most ``1e-10`` times its
+      largest magnitude, the criterion of the standardisation). A constant feature forces
+      every component's variance there to 0: the mixture has no density, and the moment
+      SDP has no interior point, so the interior-point solver fails and the first-order
+      fallback runs to its iteration limit on every solve (minutes with two components,
+      15 s with one).
 
     Raises
     ------
@@ -141,7 +141,7 @@ def check_spread(
     """The constant-feature check of :func:`check_model_data` from each feature's weighted
     standard deviation and largest magnitude (also the statistics of a streamed first
     pass)."""
-    if getattr(model, "family", None) != "gaussian" or n_components < 2:
+    if getattr(model, "family", None) != "gaussian":
         return
     constant = np.flatnonzero(np.asarray(spread) <= _RELATIVE_SPREAD * magnitude)
     if constant.size:

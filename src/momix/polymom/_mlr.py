@@ -266,7 +266,7 @@ class MixtureOfLinearRegressions(MixtureEstimator):
         Raises
         ------
         DataError
-            Without ``y``; for fewer distinct rows of ``(X, y)`` of positive weight than
+            Without ``y``; for fewer distinct rows of ``X`` of positive weight than
             ``n_components``; for a constant ``y`` (every component would fit it exactly: the
             likelihood is unbounded); for a Polymom start too large to derive or solve.
         NumericalError
@@ -281,7 +281,8 @@ class MixtureOfLinearRegressions(MixtureEstimator):
                             "n_samples=1")
         sw = check_sample_weight(sample_weight, X.shape[0])
         Z = np.column_stack([X, y])
-        check_distinct_rows(Z[sw > 0], self.n_components, name="(X, y) (rows of positive weight)")
+        # fewer distinct covariate rows than components: the regressions are not identified
+        check_distinct_rows(X[sw > 0], self.n_components, name="X (rows of positive weight)")
         _, spread, magnitude = weighted_spread(y[:, None], sw)
         if spread[0] <= 1e-10 * magnitude[0]:
             raise DataError(
