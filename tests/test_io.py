@@ -38,6 +38,7 @@ from momix.io import (
     UntrustedFileError,
 )
 from momix.lowrank import LowRankGaussianMixture
+from momix.mixture import GaussianMixture as MomixGaussianMixture
 from momix.polymom import (
     ComponentModel,
     Gaussian1D,
@@ -241,6 +242,14 @@ CONFIGS: dict[str, Config] = {
     "expansion-auto": Config(
         lambda: momix.GMMExpansion(bandwidth="auto", max_iter="auto", n_folds=2,
                                    random_state=0),
+        lambda: (_clusters(2),)),
+    # GaussianMixture of the EM engine
+    "gaussian-mixture": Config(
+        lambda: MomixGaussianMixture(2, covariance_type="full", random_state=0),
+        lambda: (_clusters(2),), kwargs={"sample_weight": np.linspace(0.5, 1.5, 200)}),
+    "gaussian-mixture-diag-generator": Config(
+        lambda: MomixGaussianMixture(2, covariance_type="diag",
+                                     random_state=np.random.default_rng(0)),
         lambda: (_clusters(2),)),
     "expansion-whiten-binning-generator": Config(
         lambda: momix.GMMExpansion(n_grid=5, bandwidth=0.5, whiten=True, n_levels=2,

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 
-__all__ = ["MomixWarning", "ConvergenceWarning", "SolverError", "NumericalError", "DataError"]
+__all__ = [
+    "MomixWarning",
+    "ConvergenceWarning",
+    "DegenerateComponentWarning",
+    "SolverError",
+    "NumericalError",
+    "DataError",
+]
 
 
 class MomixWarning(UserWarning):
@@ -21,6 +28,13 @@ class ConvergenceWarning(MomixWarning, _SklearnConvergenceWarning):
     A subclass of :class:`sklearn.exceptions.ConvergenceWarning`, so filters written for
     scikit-learn catch it too. The message names the knob to turn (``max_iter``, ``tol``,
     ``n_init``).
+    """
+
+
+class DegenerateComponentWarning(MomixWarning):
+    """A component collapsed (singular covariance, too few distinct points) during a fit.
+
+    The message names the knobs: ``reg_covar`` (a larger floor) or ``n_components``.
     """
 
 

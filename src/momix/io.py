@@ -95,6 +95,7 @@ MOMIX_TYPES: frozenset[str] = frozenset({
     "momix.softmax._estimator.SoftmaxMixture",
     "momix.diffusion._estimator.ScoreMatchingMixture",
     "momix.expansion._estimator.GMMExpansion",
+    "momix.mixture.GaussianMixture",
     # Polymom component models (``model`` / ``model_``)
     "momix.polymom._model.ComponentModel",
     "momix.polymom._builtin.Gaussian1D",

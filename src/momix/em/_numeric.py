@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import eigh
 
-from ..exceptions import MomixWarning
+from ..exceptions import DegenerateComponentWarning
 
 __all__ = [
     "DegenerateComponentWarning",
@@ -42,13 +42,6 @@ EPS = float(np.finfo(np.float64).eps)
 #: a covariance is used as is only when its smallest eigenvalue exceeds
 #: MARGIN * d * eps * its largest (a condition number below about 2e13 at d = 20)
 MARGIN = 10.0
-
-
-class DegenerateComponentWarning(MomixWarning):
-    """A component collapsed (singular covariance, too few distinct points) during a fit.
-
-    The message names the knobs: ``reg_covar`` (a larger floor) or ``n_components``.
-    """
 
 
 class Factor:
