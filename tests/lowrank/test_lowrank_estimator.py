@@ -42,14 +42,20 @@ def _truth_init(data, scale=0.05, seed=0):
 def test_recovery_from_near_truth_noiseless(weighting):
     data = make_lowrank_gaussian_mixture(4000, 3, 2, rank=1, mean_norm=2.0, random_state=1)
     model = LowRankGaussianMixture(
-        2, 1, weighting=weighting, init=_truth_init(data), random_state=0
+        2, 1, weighting=weighting, noise_variance=None, init=_truth_init(data), random_state=0
     )
     model.fit(data.X)
     err = _errors(data, model)
     assert max(err.weights, err.means, err.covariances) < 0.15
     assert model.factors_.shape == (2, 3, 1)
+    assert model.noise_variance_ == 0.0 and model.noise_method_ == "none"
+    # noiseless: V V^T plus the reg_covar floor, relative to the data's mean variance
+    floor = model.reg_covar * np.trace(np.cov(data.X.T, bias=True)) / 3
     np.testing.assert_allclose(
-        model.covariances_, model.factors_ @ model.factors_.transpose(0, 2, 1)
+        model.covariances_,
+        model.factors_ @ model.factors_.transpose(0, 2, 1) + floor * np.eye(3),
+        rtol=1e-10,
+        atol=1e-12,
     )
 
 

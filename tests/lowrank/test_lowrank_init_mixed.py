@@ -81,8 +81,9 @@ def test_mixed_keeps_lowest_common_weight_objective_diagonal(X, monkeypatch):
     ).fit(X)
     assert kinds == ["kmeans++", "random", "random", "random"]
     reference = fits[0][1].order_weights
+    noise = fits[0][1].params.noise_variance  # 0.25 in the fit's standardised units
     common = [
-        diagonal_objective(pack(f.params), data, reference, f.params.factors.shape, 0.25)[0]
+        diagonal_objective(pack(f.params), data, reference, f.params.factors.shape, noise)[0]
         for data, f in fits
     ]
     best = fits[int(np.argmin(common))][1]

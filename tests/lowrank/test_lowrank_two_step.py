@@ -89,16 +89,24 @@ def test_weights_at_start_and_at_mm_estimate_differ():
 
 
 def test_estimator_two_step_is_dgmm_started_at_the_mm_fit():
+    """first_step='identity' = DGMM started (first_step='init') at the MM estimate.
+
+    The MM estimate travels through the data's units and back (rounding 1e-16) before the
+    second fit, and the final DGMM solve stops on a flat objective (ftol 1e-10 on a value
+    of 0.16): start points 1e-14 apart end up to 5e-3 apart in the covariances, against a
+    distance of 3.7 between the MM and DGMM estimates.
+    """
     data = make_lowrank_gaussian_mixture(800, 4, 2, rank=1, noise_variance=0.25, random_state=3)
     kw = dict(noise_variance=0.25, random_state=0)
     mm = LowRankGaussianMixture(2, 1, weighting="identity", **kw).fit(data.X)
     two = LowRankGaussianMixture(2, 1, first_step="identity", **kw).fit(data.X)
     start = {"weights": mm.weights_, "means": mm.means_, "factors": mm.factors_}
     at_mm = LowRankGaussianMixture(2, 1, first_step="init", init=start, **kw).fit(data.X)
-    np.testing.assert_allclose(two.moment_weights_, at_mm.moment_weights_, rtol=1e-6)
-    np.testing.assert_allclose(two.covariances_, at_mm.covariances_, atol=1e-6)
-    np.testing.assert_allclose(two.means_, at_mm.means_, atol=1e-6)
-    assert two.n_iter_ == mm.n_iter_ + at_mm.n_iter_
+    np.testing.assert_allclose(two.moment_weights_, at_mm.moment_weights_, rtol=1e-3)
+    np.testing.assert_allclose(two.covariances_, at_mm.covariances_, atol=2e-2)
+    np.testing.assert_allclose(two.means_, at_mm.means_, atol=2e-2)
+    assert np.abs(two.covariances_ - mm.covariances_).max() > 0.1  # DGMM moved off MM
+    assert two.n_iter_ > mm.n_iter_
 
 
 def test_first_step_rejects_unknown_value():

@@ -39,14 +39,20 @@ def _sources(X, path):
 
 @pytest.mark.parametrize("kind", ["path", "memmap", "chunks", "callable", "dask"])
 def test_streaming_equals_in_memory_small_n(small, kind):
-    """N <= 3000: the subsample is the whole data, so the fit equals the in-memory one."""
+    """N <= 3000: the subsample is the whole data, so the fit equals the in-memory one.
+
+    The inputs of the solves (standardisation, basis, statistics) agree to 1e-14; the fits
+    to the L-BFGS-B stopping tolerance: the DGMM objective is flat along the mixing weights
+    here (an in-memory fit of the data perturbed by 1e-15 moves them by 6e-5), so the
+    parameters agree to about 1e-4 and the objective to 1e-7.
+    """
     X, path = small
     kw = dict(n_components=2, rank=1, noise_variance=0.25, random_state=0)
     ref = LowRankGaussianMixture(**kw).fit(X)
     model = LowRankGaussianMixture(**kw).fit(_sources(X, path)[kind])
-    _close(model, ref)
+    _close(model, ref, tol=2e-4)
     assert model.n_features_in_ == 20
-    np.testing.assert_allclose(model.objective_, ref.objective_, rtol=1e-8)
+    np.testing.assert_allclose(model.objective_, ref.objective_, rtol=1e-7)
 
 
 def test_streaming_whole_space_noiseless_and_weights(tmp_path):
@@ -65,13 +71,14 @@ def test_streaming_whole_space_noiseless_and_weights(tmp_path):
     w = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
     kw = dict(n_components=2, rank=1, noise_variance=0.1, random_state=1)
     ref = LowRankGaussianMixture(**kw).fit(X, sample_weight=w)
-    exact = moment_statistics(X, np.sum(X * X, axis=1), w / w.sum(), 4).tensors
     pairs = [(X[:700], w[:700]), (X[700:], w[700:])]
     darr = da.from_array(X, chunks=(400, 4))
     for source in (ChunkSource.wrap(pairs), ChunkSource.wrap(darr, w)):
-        stats = first_pass(source, 5000, np.random.default_rng(0), lambda d: 4).statistics
+        first = first_pass(source, 5000, np.random.default_rng(0), lambda d: 4)
+        Z = first.summary.standardizer.transform(X)  # statistics of the standardised rows
+        exact = moment_statistics(Z, np.sum(Z * Z, axis=1), w / w.sum(), 4).tensors
         for key, value in exact.items():
-            np.testing.assert_allclose(stats.tensors[key], value, rtol=1e-12, atol=1e-13)
+            np.testing.assert_allclose(first.statistics.tensors[key], value, rtol=1e-12, atol=1e-13)
     for model in (
         LowRankGaussianMixture(**kw).fit(pairs),
         LowRankGaussianMixture(**kw).fit(darr, sample_weight=w),
@@ -106,7 +113,7 @@ def test_large_n_same_answer_from_every_source(tmp_path):
 def test_single_precision_statistics_same_fit_from_every_source(tmp_path, d):
     """statistics_dtype='float32': every source gives the same fit, and the float64 fit, to
     solver tolerance (statistics within ~1e-7 relative; measured parameter differences
-    2e-6 to 5e-5). The whole-space L = 4 objective (d = 6) is flat near its minimum, so its
+    2e-6 to 2.5e-4). The whole-space L = 4 objective (d = 6) is flat near its minimum, so its
     value (which omits the data constant) moves by up to 1e-3 relative."""
     data = make_lowrank_gaussian_mixture(6_000, d, 2, rank=1, noise_variance=0.5, random_state=4)
     X = data.X
@@ -115,7 +122,7 @@ def test_single_precision_statistics_same_fit_from_every_source(tmp_path, d):
     kw = dict(n_components=2, rank=1, noise_variance=0.5, random_state=0)
 
     def same(a, b):
-        _close(a, b, tol=2e-4)
+        _close(a, b, tol=5e-4)
         np.testing.assert_allclose(a.objective_, b.objective_, rtol=5e-3)
 
     ref = LowRankGaussianMixture(statistics_dtype="float32", **kw).fit(str(path))
@@ -130,7 +137,11 @@ def test_single_precision_statistics_same_fit_from_every_source(tmp_path, d):
 def test_noise_estimate_streaming(small):
     X, path = small
     kw = dict(n_components=2, rank=1, noise_variance="estimate", random_state=0)
-    _close(LowRankGaussianMixture(**kw).fit(str(path)), LowRankGaussianMixture(**kw).fit(X))
+    streamed = LowRankGaussianMixture(**kw).fit(str(path))
+    in_memory = LowRankGaussianMixture(**kw).fit(X)
+    _close(streamed, in_memory, tol=2e-4)  # solver tolerance, see the small-N test above
+    np.testing.assert_allclose(streamed.noise_variance_, in_memory.noise_variance_, rtol=1e-12)
+    assert streamed.noise_method_ == in_memory.noise_method_ == "spectrum"
 
 
 def test_bad_streaming_input(tmp_path, small):
@@ -161,7 +172,7 @@ def test_distributed_local_cluster(small):
         distributed.Client(cluster),
     ):
         model = LowRankGaussianMixture(**kw).fit(da.from_array(X, chunks=(500, 20)))
-    _close(model, ref)
+    _close(model, ref, tol=2e-4)  # solver tolerance, see test_streaming_equals_in_memory_small_n
 
 
 def _ecm_oracle(Y, resid, extra, params, estimate_noise):

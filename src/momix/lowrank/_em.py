@@ -39,8 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import solve_triangular
 from scipy.special import logsumexp
 
+from ._blocks import row_slices
 from ._engine import MixtureParams
 
 __all__ = [
@@ -57,24 +59,34 @@ logger = logging.getLogger("momix.lowrank")
 _LOG_2PI = float(np.log(2 * np.pi))
 
 
-def ppca_log_prob(X: np.ndarray, params: MixtureParams, noise_floor: float = 0.0) -> np.ndarray:
+def ppca_log_prob(
+    X: np.ndarray, params: MixtureParams, noise_floor: float = 0.0, standardizer=None
+) -> np.ndarray:
     """Log-density of each row under each component, shape (n_samples, K).
 
     The isotropic variance used is :math:`\\max(\\sigma^2, \\text{noise\\_floor})`; a noiseless
-    (singular) model needs a positive floor.
+    (singular) model needs a positive floor. Rows are processed in blocks (:mod:`._blocks`);
+    ``standardizer`` (:class:`._scaling.Standardizer`) maps each block first, for ``params``
+    in standardised coordinates (the densities are then those of the standardised rows).
     """
     N, d = X.shape
     s = max(params.noise_variance, noise_floor)
     out = np.empty((N, params.n_components))
-    for j, (mu, V) in enumerate(zip(params.means, params.factors, strict=True)):
-        Xc = X - mu
-        P = Xc @ V
-        M = V.T @ V + s * np.eye(V.shape[1])
-        C = np.linalg.cholesky(M)
-        Z = np.linalg.solve(C, P.T)
-        quad = (np.einsum("nd,nd->n", Xc, Xc) - np.einsum("rn,rn->n", Z, Z)) / s
+    parts = []
+    for mu, V in zip(params.means, params.factors, strict=True):
+        C = np.linalg.cholesky(V.T @ V + s * np.eye(V.shape[1]))
         logdet = (d - V.shape[1]) * np.log(s) + 2 * np.sum(np.log(np.diag(C)))
-        out[:, j] = -0.5 * (d * _LOG_2PI + logdet + quad)
+        parts.append((mu, V, C, d * _LOG_2PI + logdet))
+    for sl in row_slices(N):
+        if standardizer is None:
+            rows = np.asarray(X[sl], dtype=np.float64)
+        else:
+            rows = standardizer.transform(X[sl])
+        for j, (mu, V, C, const) in enumerate(parts):
+            Xc = rows - mu
+            Z = solve_triangular(C, (Xc @ V).T, lower=True)
+            quad = (np.einsum("nd,nd->n", Xc, Xc) - np.einsum("rn,rn->n", Z, Z)) / s
+            out[sl, j] = -0.5 * (const + quad)
     return out
 
 
@@ -114,29 +126,38 @@ def em_step(
     """One AECM iteration (two cycles, module docstring).
 
     Returns the new parameters and the mean log-likelihood of the *input* parameters
-    (a by-product of the first E-step).
+    (a by-product of the first E-step). Sums over samples run over row blocks.
     """
     N, d = X.shape
+    K, _, R = params.factors.shape
     loglik, resp = _log_resp(X, omega, params, resid, extra_dims)
     wr = resp * omega[:, None]
     nk = wr.sum(axis=0) + 1e-300
     weights = nk / nk.sum()
-    means = (wr.T @ X) / nk[:, None]
+    moment = np.zeros((K, d))
+    for sl in row_slices(N):
+        moment += wr[sl].T @ np.asarray(X[sl], dtype=np.float64)
+    means = moment / nk[:, None]
     mid = MixtureParams(weights, means, params.factors, params.noise_variance)
     _, resp = _log_resp(X, omega, mid)
     wr = resp * omega[:, None]
     nk = wr.sum(axis=0) + 1e-300
     s = params.noise_variance
+    SV, trace_S = np.zeros((K, d, R)), np.zeros(K)
+    for sl in row_slices(N):
+        rows = np.asarray(X[sl], dtype=np.float64)
+        for j, (mu, V) in enumerate(zip(means, params.factors, strict=True)):
+            Xc = rows - mu
+            SV[j] += Xc.T @ (wr[sl, j, None] * (Xc @ V))
+            trace_S[j] += float(wr[sl, j] @ np.einsum("nd,nd->n", Xc, Xc))
     factors = np.empty_like(params.factors)
     total = 0.0
-    for j, (mu, V) in enumerate(zip(means, params.factors, strict=True)):
-        Xc = X - mu
-        SV = Xc.T @ (wr[:, j, None] * (Xc @ V)) / nk[j]
-        Minv = np.linalg.inv(V.T @ V + s * np.eye(V.shape[1]))
-        new = SV @ np.linalg.inv(s * np.eye(V.shape[1]) + Minv @ V.T @ SV)
+    for j, V in enumerate(params.factors):
+        SVj = SV[j] / nk[j]
+        Minv = np.linalg.inv(V.T @ V + s * np.eye(R))
+        new = SVj @ np.linalg.inv(s * np.eye(R) + Minv @ V.T @ SVj)
         factors[j] = new
-        trace_S = float(wr[:, j] @ np.einsum("nd,nd->n", Xc, Xc)) / nk[j]
-        total += nk[j] * (trace_S - np.trace(SV @ Minv @ new.T))
+        total += nk[j] * (trace_S[j] / nk[j] - np.trace(SVj @ Minv @ new.T))
     if extra_dims:
         total += float(omega @ resid)
     noise = max(total / ((d + extra_dims) * nk.sum()), 1e-12) if estimate_noise else s

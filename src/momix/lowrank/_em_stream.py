@@ -55,8 +55,8 @@ __all__ = ["stream_e_step", "m_step", "fit_em_stream"]
 logger = logging.getLogger("momix.lowrank")
 
 
-def _coords(X, w, basis):
-    X = np.asarray(X, dtype=np.float64)
+def _coords(X, w, basis, standardizer=None):
+    X = np.asarray(X, dtype=np.float64) if standardizer is None else standardizer.transform(X)
     w = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
     if basis is None:
         return X, w, np.zeros(X.shape[0])
@@ -71,9 +71,13 @@ def _resp(Y, params):
     return norm, np.exp(weighted - norm[:, None])
 
 
-def stream_e_step(X, w, basis, params: MixtureParams) -> dict:
-    """Chunk sums of one E-step at ``params`` (module docstring): W, loglik, N_j, s_j, C_j."""
-    Y, w, resid = _coords(X, w, basis)
+def stream_e_step(X, w, basis, params: MixtureParams, standardizer=None) -> dict:
+    """Chunk sums of one E-step at ``params`` (module docstring): W, loglik, N_j, s_j, C_j.
+
+    ``standardizer`` (:class:`._scaling.Standardizer`) maps the raw rows to the fit's
+    standardised coordinates first (None: the rows as they are).
+    """
+    Y, w, resid = _coords(X, w, basis, standardizer)
     norm, resp = _resp(Y, params)
     wr = resp * w[:, None]
     K, r, _ = params.factors.shape
@@ -133,6 +137,7 @@ def fit_em_stream(
     max_iter: int,
     tol: float,
     callback: Callable | None = None,
+    standardizer=None,
 ) -> EMResult:
     """EM from ``init`` with one pass over ``source`` per iteration (plus the first E-step).
 
@@ -140,15 +145,15 @@ def fit_em_stream(
     includes the complement :math:`N(0, \\sigma^2 I_{d-r})` as in :func:`._em.refine`.
     The trace holds the mean log-likelihood of ``init`` and of every iterate (the last
     entry is that of the returned parameters); iteration stops when it gains less than
-    ``tol``.
+    ``tol``. ``standardizer``: rows are standardised as they are read (:func:`stream_e_step`).
     """
     extra = 0 if basis is None else ambient_dim - basis.shape[1]
     params, converged = init, False
-    stats = reduce_chunks(source, stream_e_step, basis, params)
+    stats = reduce_chunks(source, stream_e_step, basis, params, standardizer)
     trace = [_loglik(stats, params, extra)]
     for it in range(1, max_iter + 1):
         params = m_step(stats, params, estimate_noise, extra)
-        stats = reduce_chunks(source, stream_e_step, basis, params)
+        stats = reduce_chunks(source, stream_e_step, basis, params, standardizer)
         trace.append(_loglik(stats, params, extra))
         if callback is not None:
             callback(it, trace[-1])

@@ -25,6 +25,7 @@ from math import comb, factorial
 import numpy as np
 
 from ..special import complete_bell
+from ._blocks import row_slices
 
 __all__ = [
     "MixtureParams",
@@ -122,7 +123,7 @@ def _projections(X: np.ndarray, sqnorm: np.ndarray, params: MixtureParams):
     """Projections ``m = X mu_j`` (N, K), ``P = X V_j`` (N, K*R) and variances ``s`` (N, K)."""
     K, d, R = params.factors.shape
     theta = np.concatenate([params.means.T, params.factors.transpose(1, 0, 2).reshape(d, K * R)], 1)
-    proj = X @ theta
+    proj = np.asarray(X, dtype=np.float64) @ theta
     m = proj[:, :K]
     P = proj[:, K:]
     s = (P * P).reshape(-1, K, R).sum(axis=2)
@@ -159,12 +160,13 @@ def data_term(X, sqnorm, omega, params: MixtureParams, order_weights) -> DataTer
     The gradient of :math:`\\sum_k w_k b_k` uses
     :math:`\\partial m_k/\\partial m = k\\,m_{k-1}` and
     :math:`\\partial m_k/\\partial s = \\binom{k}{2} m_{k-2}`, with
-    :math:`\\partial s/\\partial V_j = 2\\,y\\,(V_j^\\top y)^\\top`. All sums over samples are
-    two matrix products with ``X``.
+    :math:`\\partial s/\\partial V_j = 2\\,y\\,(V_j^\\top y)^\\top`. The sums over samples are
+    accumulated over row blocks (:mod:`._blocks`): two matrix products with each block.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, d)
+        float64 or float32 (upcast one block at a time).
     sqnorm : ndarray of shape (n_samples,)
     omega : ndarray of shape (n_samples,)
         Sample weights summing to one.
@@ -174,18 +176,22 @@ def data_term(X, sqnorm, omega, params: MixtureParams, order_weights) -> DataTer
     L = w.shape[0]
     K, d, R = params.factors.shape
     pi = params.weights
-    m, P, s = _projections(X, sqnorm, params)
-    mom = scalar_moments(m, s, L)  # (L+1, N, K)
-    per_sample = omega @ mom[1:]  # (L, K): sum_n omega_n m_k^(j)(n)
+    orders = np.arange(1, L + 1)
+    per_sample = np.zeros((L, K))  # sum_n omega_n m_k^(j)(n)
+    g = np.zeros((d, K + K * R))
+    for sl in row_slices(X.shape[0]):
+        rows, om = X[sl], omega[sl]
+        m, P, s = _projections(rows, sqnorm[sl], params)
+        mom = scalar_moments(m, s, L)  # (L+1, n, K)
+        per_sample += om @ mom[1:]
+        dm = np.tensordot(w * orders, mom[:L], axes=1)  # sum_k w_k k m_{k-1}
+        ds = np.tensordot(w[1:] * orders[1:] * (orders[1:] - 1) / 2, mom[: L - 1], axes=1)
+        coef_m = (om[:, None] * pi) * dm  # (n, K)
+        coef_s = 2.0 * (om[:, None] * pi) * ds
+        coef_v = (P.reshape(-1, K, R) * coef_s[:, :, None]).reshape(-1, K * R)
+        g += np.asarray(rows, dtype=np.float64).T @ np.concatenate([coef_m, coef_v], axis=1)
     b = per_sample @ pi
     grad_pi = w @ per_sample
-    orders = np.arange(1, L + 1)
-    dm = np.tensordot(w * orders, mom[:L], axes=1)  # sum_k w_k k m_{k-1}
-    ds = np.tensordot(w[1:] * orders[1:] * (orders[1:] - 1) / 2, mom[: L - 1], axes=1)
-    coef_m = (omega[:, None] * pi) * dm  # (N, K)
-    coef_s = 2.0 * (omega[:, None] * pi) * ds
-    coef_v = (P.reshape(-1, K, R) * coef_s[:, :, None]).reshape(-1, K * R)
-    g = X.T @ np.concatenate([coef_m, coef_v], axis=1)
     grad_mu = g[:, :K].T
     grad_V = g[:, K:].reshape(d, K, R).transpose(1, 0, 2)
     return DataTerm(b=b, grad_weights=grad_pi, grad_means=grad_mu, grad_factors=grad_V)

@@ -118,14 +118,18 @@ def split_flops(r: int, norm: bool = False) -> int:
     return (r + 1 + norm) + h * (h + 1) // 2 + u * (r - u) * (h - r)
 
 
-def split_rows(Y, root, shift, plan: SplitPlan, dtype=np.float64, sqnorm=None) -> np.ndarray:
-    r"""The monomial matrix ``B`` of shape (n_rows, n): :math:`\sqrt{\omega_n}\,m(y_n - c)`.
+def split_rows(
+    Y, root, shift, plan: SplitPlan, dtype=np.float64, sqnorm=None, unit: float = 1.0
+) -> np.ndarray:
+    r"""The monomial matrix ``B`` of shape (n_rows, n): :math:`\sqrt{\omega_n}\,m((y_n - c)/u)`.
 
     Transposed (one contiguous row per monomial) and in ``dtype``. The degree-1 rows carry
     the factor :math:`\sqrt{\omega_n}` and every degree-2 row is one of them times an
     unweighted coordinate, so each row carries it exactly once. ``root=None``: unit
     weights, the degree-1 rows are the coordinates themselves (no weighted copy).
     ``shift=None``: no shift; ``sqnorm`` (with ``plan.norm``): the values of the row q.
+    ``unit`` divides the shifted rows (a power of two: exact, so the products are those of
+    the unscaled rows times a power of two whenever nothing under- or overflows).
     """
     r, u, q = plan.r, plan.u, int(plan.norm)
     B = np.empty((plan.n_rows, Y.shape[0]), dtype=dtype)
@@ -134,6 +138,8 @@ def split_rows(Y, root, shift, plan: SplitPlan, dtype=np.float64, sqnorm=None) -
         np.copyto(Z, Y.T, casting="same_kind")
     else:
         np.subtract(Y.T, shift[:, None], out=Z, casting="same_kind")
+    if unit != 1.0:
+        np.multiply(Z, 1.0 / unit, out=Z, casting="same_kind")
     B[0] = 1.0 if root is None else root
     if root is not None:
         np.multiply(Z, B[0], out=B[1 : r + 1])
@@ -155,8 +161,9 @@ def split_gram(
     chunk_size: int = 4096,
     dtype=np.float64,
     sqnorm: np.ndarray | None = None,
+    unit: float = 1.0,
 ) -> np.ndarray:
-    r""":math:`G = A^\top A` of the monomials of degree at most 2 of :math:`y_n - c`.
+    r""":math:`G = A^\top A` of the monomials of degree at most 2 of :math:`(y_n - c)/u`.
 
     Parameters
     ----------
@@ -172,6 +179,8 @@ def split_gram(
     sqnorm : ndarray of shape (n_samples,), optional
         Norms :math:`q_n`: one more column :math:`\sqrt{\omega_n}q_n` (the layout with
         norms of :func:`._stats.statistics_gram`, degree 2).
+    unit : float
+        :math:`u`, a power of two (see :func:`split_rows`).
 
     Returns
     -------
@@ -186,7 +195,7 @@ def split_gram(
     for start in range(0, Y.shape[0], chunk_size):
         stop = start + chunk_size
         rows = (Y[start:stop], None if root is None else root[start:stop], shift, plan, dtype)
-        B = split_rows(*rows, None if sqnorm is None else sqnorm[start:stop])
+        B = split_rows(*rows, None if sqnorm is None else sqnorm[start:stop], unit)
         H = B[1:head]
         p += B[: r + 1 + q] @ B[0]
         S += H @ H.T

@@ -5,7 +5,8 @@ Functions of the estimator ``model`` (they read its hyper-parameters, set nothin
 * :func:`fit_restarts` -- :func:`n_restarts` restarts, each from :func:`start_params`, whose
   kind :func:`._init.restart_init` gives; L-BFGS-B solves in :mod:`._solver`, which runs
   the ``first_step`` variants. The kept restart has the lowest moment objective, DGMM
-  restarts compared under the first restart's order weights.
+  restarts compared under the first restart's order weights; restarts with a collapsed
+  component (:func:`._solver.collapsed`) lose to every other one.
 * :func:`refine_fit` -- PPCA EM from the moment estimate (:mod:`._em` in memory,
   :mod:`._em_stream` for streamed input).
 """
@@ -23,15 +24,24 @@ from ._em import refine
 from ._em_stream import fit_em_stream
 from ._engine import MixtureParams
 from ._init import initial_params, restart_init, user_params
-from ._solver import MomentData, diagonal_objective, fit_moments, pack
+from ._solver import MomentData, collapsed, diagonal_objective, fit_moments, pack
 
 __all__ = ["n_restarts", "start_params", "fit_restarts", "refine_fit"]
 
 
-def start_params(model, data: MomentData, basis, noise: float, rng, index=0) -> MixtureParams:
-    """Start of restart ``index``: the user's values, or :func:`restart_init`'s kind."""
+def start_params(
+    model, data: MomentData, basis, noise: float, rng, index=0, standardizer=None
+) -> MixtureParams:
+    """Start of restart ``index``: the user's values, or :func:`restart_init`'s kind.
+
+    User values (``init`` a dict, in the data's units) are mapped to the fit's standardised
+    coordinates by ``standardizer`` (:mod:`._scaling`) and projected on ``basis``.
+    """
     if isinstance(model.init, dict):
         p = user_params(model.init, model.n_components, model.n_features_in_, model.rank, noise)
+        if standardizer is not None:
+            z = standardizer.to_fit(p)
+            p = MixtureParams(z.weights, z.means, z.factors, noise)
         if basis is None:
             return p
         return MixtureParams(
@@ -48,7 +58,7 @@ def n_restarts(model) -> int:
     return 5 if model.init == "mixed" else 1
 
 
-def fit_restarts(model, data, basis, noise, weight_fn, full, rng):
+def fit_restarts(model, data, basis, noise, weight_fn, full, rng, standardizer=None):
     """The best of :func:`n_restarts` moment fits (:func:`momix._base.best_of_restarts`)."""
     n_init = n_restarts(model)
     bar = tqdm(total=n_init, desc="LowRankGaussianMixture", disable=model.verbose <= 0)
@@ -57,7 +67,7 @@ def fit_restarts(model, data, basis, noise, weight_fn, full, rng):
     def fit_once(r):
         result = fit_moments(
             data,
-            start_params(model, data, basis, noise, r, next(index)),
+            start_params(model, data, basis, noise, r, next(index), standardizer),
             weighting=model.weighting,
             max_order=model.max_order,
             weight_fn=weight_fn,
@@ -71,6 +81,8 @@ def fit_restarts(model, data, basis, noise, weight_fn, full, rng):
         return result
 
     def objective(result):
+        if n_init > 1 and collapsed(result.params):  # diverged: any intact restart wins
+            return np.inf
         if model.weighting != "diagonal" or n_init == 1:
             return result.objective
         w = reference.setdefault("w", result.order_weights)
@@ -109,7 +121,7 @@ def refine_fit(model, data: MomentData, params: MixtureParams, stream=None):
                 params = replace(params, noise_variance=stream.start_noise(K, R))
             res = fit_em_stream(
                 stream.source, stream.basis, data.ambient_dim, params,
-                estimate_noise=estimate, **common,
+                estimate_noise=estimate, standardizer=stream.standardizer, **common,
             )  # fmt: skip
     finally:
         bar.close()

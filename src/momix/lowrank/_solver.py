@@ -21,6 +21,7 @@ import numpy as np
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
+from ._blocks import row_slices
 from ._engine import MixtureParams, alpha_moments, data_term
 from ._explicit import FullWeighting, full_objective
 from ._init import weighted_second_moment
@@ -44,6 +45,7 @@ __all__ = [
     "SolveResult",
     "MomentFit",
     "fit_moments",
+    "collapsed",
 ]
 
 logger = logging.getLogger("momix.lowrank")
@@ -52,6 +54,9 @@ SOFTMAX_TEMPERATURE = 1.5
 
 #: the DGMM outer loop also stops when re-estimated weights move by less than this (relative)
 WEIGHT_RTOL = 1e-2
+
+#: a mixing weight below this marks a collapsed (diverged) component (:func:`collapsed`)
+COLLAPSED_WEIGHT = 1e-6
 
 
 @dataclass(frozen=True)
@@ -100,10 +105,15 @@ class MomentData:
 
     @classmethod
     def build(cls, X: np.ndarray, sample_weight: np.ndarray) -> MomentData:
+        """Moment data of rows ``X`` (float64 or float32) with raw weights ``sample_weight``."""
+        sqnorm = np.empty(X.shape[0])
+        for sl in row_slices(X.shape[0]):
+            rows = np.asarray(X[sl], dtype=np.float64)
+            sqnorm[sl] = np.einsum("nd,nd->n", rows, rows)
         return cls(
             X=X,
             omega=sample_weight / sample_weight.sum(),
-            sqnorm=np.einsum("nd,nd->n", X, X),
+            sqnorm=sqnorm,
             ambient_dim=X.shape[1],
         )
 
@@ -129,9 +139,10 @@ def reduce_to_subspace(data: MomentData, basis: np.ndarray) -> MomentData:
     objective restricted to that span is computed exactly at cost :math:`O(N\\,\\dim)` per
     projection instead of :math:`O(Nd)`.
     """
-    return MomentData(
-        X=data.X @ basis, omega=data.omega, sqnorm=data.sqnorm, ambient_dim=data.ambient_dim
-    )
+    X = np.empty((data.X.shape[0], basis.shape[1]))
+    for sl in row_slices(data.X.shape[0]):  # float32 rows are upcast one block at a time
+        X[sl] = np.asarray(data.X[sl], dtype=np.float64) @ basis
+    return MomentData(X=X, omega=data.omega, sqnorm=data.sqnorm, ambient_dim=data.ambient_dim)
 
 
 def pack(params: MixtureParams, tau: float = SOFTMAX_TEMPERATURE) -> np.ndarray:
@@ -336,10 +347,30 @@ def _diagonal_fit(data, theta, ones, loop_args, first_step: str) -> MomentFit:
     return MomentFit(params, best.weights, best.value, n_iter, steps, best.converged)
 
 
+def collapsed(params: MixtureParams) -> bool:
+    """Whether a component's mixing weight fell below :data:`COLLAPSED_WEIGHT`.
+
+    Such a fit has diverged: the moment objective can be lowered without bound along
+    :math:`\\pi_j \\to 0`, :math:`\\|V_j\\| \\to \\infty` (a vanishing component with exploding
+    variance adds higher-order moment mass at almost no lower-order cost), and the DGMM
+    order weights re-estimated there shrink with it, so objectives under them no longer
+    rank fits.
+    """
+    return bool(np.min(params.weights) < COLLAPSED_WEIGHT)
+
+
 def _pick(runs: dict, data, shape, noise):
-    """The run with the lowest objective under the ``'init'`` run's final order weights."""
+    """The run with the lowest objective under the ``'init'`` run's final order weights.
+
+    Runs with a collapsed component (:func:`collapsed`) are kept only if every run has one.
+    """
     if len(runs) == 1:
         return next(iter(runs.values()))
+    intact = {k: r for k, r in runs.items() if not collapsed(unpack(r.theta, shape, noise))}
+    if len(intact) == 1:
+        choice = next(iter(intact))
+        logger.info("first step %r kept: the other run has a collapsed component", choice)
+        return runs[choice]
     w = runs["init"].weights
     values = {k: diagonal_objective(r.theta, data, w, shape, noise)[0] for k, r in runs.items()}
     choice = min(values, key=values.get)

@@ -24,15 +24,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from math import comb
 
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
 
 from ..exceptions import NumericalError
+from ._blocks import row_slices
 from ._engine import MixtureParams, alpha_moments, beta_moments
 
 __all__ = [
     "KernelSums",
+    "BetaSums",
+    "beta_sums",
+    "weights_from_sums",
     "exact_kernel_sums",
     "nystrom_kernel_sums",
     "nystrom_landmark_count",
@@ -45,6 +50,10 @@ logger = logging.getLogger("momix.lowrank")
 
 #: ``nystrom='auto'`` uses the exact kernel sums up to this many samples
 EXACT_SUMS_MAX_SAMPLES = 3000
+
+#: noise variances up to this (in the fit's standardised units: relative to the data's mean
+#: variance) count as noiseless for ``nystrom='auto'`` (kernel matrices of low rank)
+NOISELESS_VARIANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,13 @@ class KernelSums:
 
 
 def _diag_sums(X, omega, L):
-    sq = np.einsum("nd,nd->n", X, X)
-    return np.array([omega @ sq**k for k in range(1, L + 1)])
+    """:math:`\\sum_n \\omega_n \\|y_n\\|^{2k}`, k = 1..L, over row blocks."""
+    out = np.zeros(L)
+    for sl in row_slices(X.shape[0]):
+        rows = np.asarray(X[sl], dtype=np.float64)
+        sq = np.einsum("nd,nd->n", rows, rows)
+        out += [omega[sl] @ sq**k for k in range(1, L + 1)]
+    return out
 
 
 def exact_kernel_sums(
@@ -79,7 +93,8 @@ def exact_kernel_sums(
 ) -> KernelSums:
     """Exact :math:`G_k(n)` by blocked Gram matrices.
 
-    :math:`O(N^2 (d + L))` time, :math:`O(N b)` memory.
+    :math:`O(N^2 (d + L))` time, :math:`O(N b)` memory (plus a float64 copy of a float32
+    ``X``: the powers up to :math:`2L` need double precision).
 
     Parameters
     ----------
@@ -89,15 +104,19 @@ def exact_kernel_sums(
     max_order : int
         L; sums are formed for k = 1..2L.
     """
+    X = np.asarray(X, dtype=np.float64)
     N, L = X.shape[0], max_order
-    G = np.empty((N, 2 * L))
+    rows, totals = np.empty((N, L)), np.zeros(2 * L)
     for start in range(0, N, block_size):
         gram = X[start : start + block_size] @ X.T
         power = np.ones_like(gram)
+        block = np.empty((gram.shape[0], 2 * L))
         for k in range(2 * L):
             power *= gram
-            G[start : start + block_size, k] = power @ omega
-    return KernelSums(rows=G[:, :L], totals=omega @ G, diag=_diag_sums(X, omega, L))
+            block[:, k] = power @ omega
+        rows[start : start + block_size] = block[:, :L]
+        totals += omega[start : start + block_size] @ block
+    return KernelSums(rows=rows, totals=totals, diag=_diag_sums(X, omega, L))
 
 
 def nystrom_landmark_count(n_samples: int, n_components: int, rank: int, max_order: int) -> int:
@@ -109,14 +128,8 @@ def nystrom_landmark_count(n_samples: int, n_components: int, rank: int, max_ord
     :math:`H^{(k)}` full rank, and extra landmarks only improve the approximation), and at
     most 1000 (the cost is :math:`O(N d m + L m^3)`) and N.
     """
-    bound = n_components * _comb(rank + 2 * max_order, 2 * max_order)
+    bound = n_components * comb(rank + 2 * max_order, 2 * max_order)
     return int(min(n_samples, 1000, max(200, bound)))
-
-
-def _comb(n, k):
-    from math import comb
-
-    return comb(n, k)
 
 
 def nystrom_kernel_sums(
@@ -138,19 +151,21 @@ def nystrom_kernel_sums(
     with the pseudo-inverse cut at :math:`10^{-14}` of the largest eigenvalue. Exact when
     :math:`\\operatorname{rank} H^{(k)}` is at most the landmark rank (noiseless low-rank data).
     The diagonal sums :math:`\\|y_n\\|^{2k}` stay exact. Cost :math:`O(N d m + L m^3)`; two
-    passes over row chunks keep the memory at :math:`O(\\text{chunk}\\cdot m)`.
+    passes over row chunks keep the memory at :math:`O(\\text{chunk}\\cdot m)` besides the
+    :math:`N \\times L` sums kept.
     """
     N, L = X.shape[0], max_order
     m = int(min(n_landmarks, N))
     pool = np.arange(N) if N <= 10 * m else rng.choice(N, 10 * m, replace=False)
     seed = int(rng.integers(np.iinfo(np.int32).max))
-    _, idx = kmeans_plusplus(X[pool], m, random_state=seed)
-    Z = X[pool[idx]]
+    candidates = np.asarray(X[pool], dtype=np.float64)
+    _, idx = kmeans_plusplus(candidates, m, random_state=seed)
+    Z = candidates[idx]
     inner = Z @ Z.T
     # pass 1: C_k^T omega for every k, in row chunks (memory O(chunk * m))
     ct_omega = np.zeros((2 * L, m))
     for start in range(0, N, chunk_size):
-        cross = X[start : start + chunk_size] @ Z.T
+        cross = np.asarray(X[start : start + chunk_size], dtype=np.float64) @ Z.T
         power = np.ones_like(cross)
         for k in range(2 * L):
             power *= cross
@@ -162,24 +177,66 @@ def nystrom_kernel_sums(
         evals, evecs = np.linalg.eigh(Wk)
         keep = evals > 1e-14 * evals[-1]
         coef[k] = evecs[:, keep] @ ((evecs[:, keep].T @ ct_omega[k]) / evals[keep])
-    # pass 2: G_k = C_k coef_k
-    G = np.empty((N, 2 * L))
+    # pass 2: G_k = C_k coef_k; the rows of orders <= L are kept, all orders summed
+    rows, totals = np.empty((N, L)), np.zeros(2 * L)
     for start in range(0, N, chunk_size):
-        cross = X[start : start + chunk_size] @ Z.T
+        cross = np.asarray(X[start : start + chunk_size], dtype=np.float64) @ Z.T
         power = np.ones_like(cross)
+        block = np.empty((cross.shape[0], 2 * L))
         for k in range(2 * L):
             power *= cross
-            G[start : start + chunk_size, k] = power @ coef[k]
-    return KernelSums(rows=G[:, :L], totals=omega @ G, diag=_diag_sums(X, omega, L), n_landmarks=m)
+            block[:, k] = power @ coef[k]
+        rows[start : start + chunk_size] = block[:, :L]
+        totals += omega[start : start + chunk_size] @ block
+    return KernelSums(rows=rows, totals=totals, diag=_diag_sums(X, omega, L), n_landmarks=m)
 
 
-def dgmm_weights(
-    alpha: np.ndarray, beta: np.ndarray, omega: np.ndarray, sums: KernelSums
+@dataclass(frozen=True)
+class BetaSums:
+    """Sums over samples of the per-sample :math:`\\beta_{k,n}` that the weights need.
+
+    Attributes
+    ----------
+    b : ndarray of shape (L,)
+        :math:`\\sum_n \\omega_n \\beta_{k,n}`.
+    beta_beta : ndarray of shape (L, L)
+        :math:`\\sum_n \\omega_n \\beta_{k,n}\\beta_{k',n}`.
+    beta_rows : ndarray of shape (L, L)
+        :math:`\\sum_n \\omega_n \\beta_{k,n} G_{k'}(n)` (equal to ``beta_beta`` for the
+        model-based sums, where :math:`G_{k'}(n) \\to \\beta_{k',n}`).
+    """
+
+    b: np.ndarray
+    beta_beta: np.ndarray
+    beta_rows: np.ndarray
+
+
+def beta_sums(X, sqnorm, omega, params: MixtureParams, max_order: int, rows=None) -> BetaSums:
+    """:class:`BetaSums` over row blocks: per-sample :math:`\\beta` never exists for all N."""
+    L = max_order
+    b, bb, br = np.zeros(L), np.zeros((L, L)), np.zeros((L, L))
+    for sl in row_slices(X.shape[0]):
+        beta = beta_moments(X[sl], sqnorm[sl], params, L)
+        wb = beta * omega[sl, None]
+        b += wb.sum(axis=0)
+        bb += wb.T @ beta
+        if rows is not None:
+            br += wb.T @ rows[sl]
+    return BetaSums(b, bb, bb if rows is None else br)
+
+
+def weights_from_sums(
+    alpha: np.ndarray,
+    sums: BetaSums,
+    totals: np.ndarray,
+    diag: np.ndarray,
+    hint: str = "the Nystrom approximation is too coarse -- increase `nystrom` (landmarks) "
+    "or use nystrom='exact'",
 ) -> np.ndarray:
     """Diagonal GMM weights :math:`w_k = \\operatorname{tr} S_{kk} / \\sum_{k'} \\|S_{kk'}\\|_F^2`.
 
     With :math:`b_k = \\sum_n \\omega_n\\beta_{k,n}` and
-    :math:`\\bar G_k = \\sum_n \\omega_n G_k(n)`,
+    :math:`\\bar G_k = \\sum_n \\omega_n G_k(n)` (``totals``),
 
     .. math::
         \\operatorname{tr} S_{kk} &= \\alpha_k - 2 b_k
@@ -190,12 +247,40 @@ def dgmm_weights(
           &\\quad + \\textstyle\\sum_n \\omega_n \\big[2\\beta_{k,n}\\beta_{k',n}
           - 2\\beta_{k,n} G_{k'}(n) - 2\\beta_{k',n} G_k(n)\\big].
 
-    Parameters
-    ----------
-    alpha : ndarray of shape (L,)
-    beta : ndarray of shape (n_samples, L)
-    omega : ndarray of shape (n_samples,)
-    sums : KernelSums
+    Raises
+    ------
+    NumericalError
+        If a trace or a denominator is not positive and finite; ``hint`` says what to change.
+    """
+    L = alpha.shape[0]
+    b, idx = sums.b, np.arange(L)
+    S2 = (
+        np.outer(alpha, alpha)
+        - 2 * np.outer(alpha, b)
+        - 2 * np.outer(b, alpha)
+        + 2 * np.outer(b, b)
+        + np.outer(alpha, totals[:L])
+        + np.outer(totals[:L], alpha)
+        + totals[idx[:, None] + idx[None, :] + 1]
+        + 2 * sums.beta_beta
+        - 2 * sums.beta_rows
+        - 2 * sums.beta_rows.T
+    )
+    trace = alpha - 2 * b + diag
+    denom = S2.sum(axis=1)
+    ok = np.all(np.isfinite(denom)) and np.all(np.isfinite(trace))
+    if not (ok and np.all(denom > 0) and np.all(trace > 0)):
+        raise NumericalError(
+            "the moment covariance S came out non-positive (tr S_kk = "
+            f"{trace}, row sums of ||S_kk'||^2 = {denom}); {hint}"
+        )
+    return trace / denom
+
+
+def dgmm_weights(
+    alpha: np.ndarray, beta: np.ndarray, omega: np.ndarray, sums: KernelSums
+) -> np.ndarray:
+    """:func:`weights_from_sums` from per-sample ``beta`` (n_samples, L) and kernel sums.
 
     Raises
     ------
@@ -203,33 +288,9 @@ def dgmm_weights(
         If a denominator is not positive (possible only with a too coarse Nystrom
         approximation); increase ``nystrom``.
     """
-    L = alpha.shape[0]
-    b = omega @ beta
-    Gbar = sums.totals
     wb = beta * omega[:, None]
-    cross = wb.T @ sums.rows  # sum_n w beta_k G_k'
-    idx = np.arange(L)
-    S2 = (
-        np.outer(alpha, alpha)
-        - 2 * np.outer(alpha, b)
-        - 2 * np.outer(b, alpha)
-        + 2 * np.outer(b, b)
-        + np.outer(alpha, Gbar[:L])
-        + np.outer(Gbar[:L], alpha)
-        + Gbar[idx[:, None] + idx[None, :] + 1]
-        + 2 * wb.T @ beta
-        - 2 * cross
-        - 2 * cross.T
-    )
-    trace = alpha - 2 * b + sums.diag
-    denom = S2.sum(axis=1)
-    if not (np.all(np.isfinite(denom)) and np.all(denom > 0) and np.all(trace > 0)):
-        raise NumericalError(
-            "the moment covariance S came out non-positive (tr S_kk = "
-            f"{trace}, row sums of ||S_kk'||^2 = {denom}); the Nystrom approximation is too "
-            "coarse -- increase `nystrom` (landmarks) or use nystrom='exact'"
-        )
-    return trace / denom
+    bs = BetaSums(omega @ beta, wb.T @ beta, wb.T @ sums.rows)
+    return weights_from_sums(alpha, bs, sums.totals, sums.diag)
 
 
 def make_weight_fn(
@@ -254,19 +315,28 @@ def make_weight_fn(
 
     The model-based value is not guaranteed positive away from a consistent fit (the data
     average of :math:`\\beta_{k}\\beta_{k'}` need not match the model); where it is not,
-    ``fallback(params)`` gives the weights instead (and this is logged).
+    ``fallback(params)`` gives the weights instead (and this is logged). The per-sample
+    :math:`\\beta` are summed over row blocks (:func:`beta_sums`).
     """
-    diag = np.array([data.omega @ data.sqnorm**k for k in range(1, max_order + 1)])
+    diag = _diag_sums_from_norms(data.sqnorm, data.omega, max_order)
 
     def weight_fn(params: MixtureParams) -> np.ndarray:
-        beta = beta_moments(data.X, data.sqnorm, params, max_order)
+        rows = None if sums is None else sums.rows
+        bs = beta_sums(data.X, data.sqnorm, data.omega, params, max_order, rows)
         if sums is not None:
             alpha = alpha_moments(params, max_order, ambient_dim=data.ambient_dim).alpha
-            return dgmm_weights(alpha, beta, data.omega, sums)
+            hint = (
+                "the Nystrom approximation is too coarse -- increase `nystrom` (landmarks) "
+                "or use nystrom='exact'"
+                if sums.n_landmarks
+                else "the exact sample sums are inconsistent (rounding at extreme scales); "
+                "use weighting='identity'"
+            )
+            return weights_from_sums(alpha, bs, sums.totals, sums.diag, hint)
         alpha = alpha_moments(params, 2 * max_order, ambient_dim=data.ambient_dim).alpha
-        model = KernelSums(rows=beta, totals=alpha, diag=diag)
+        hint = "the model-based estimate of S is not positive here; use nystrom='exact'"
         try:
-            return dgmm_weights(alpha[:max_order], beta, data.omega, model)
+            return weights_from_sums(alpha[:max_order], bs, alpha, diag, hint)
         except NumericalError:
             if fallback is None:
                 raise
@@ -274,6 +344,11 @@ def make_weight_fn(
             return fallback(params)
 
     return weight_fn
+
+
+def _diag_sums_from_norms(sqnorm: np.ndarray, omega: np.ndarray, L: int) -> np.ndarray:
+    """:math:`\\sum_n \\omega_n \\|y_n\\|^{2k}`, k = 1..L, from the (ambient) squared norms."""
+    return np.array([omega @ sqnorm**k for k in range(1, L + 1)])
 
 
 def _subsample_weight_fn(data, fit_data, max_order: int, rng: np.random.Generator) -> Callable:
@@ -312,7 +387,8 @@ def weight_function(
 
     ``mode`` is ``'auto'``, ``'exact'``, ``'model'`` or a landmark count; ``'auto'`` means
     exact sums up to :data:`EXACT_SUMS_MAX_SAMPLES` samples, above that Nystrom for
-    noiseless data and ``'model'`` for noisy data. ``'model'`` falls back to exact sums on
+    noiseless data (``noise`` at most :data:`NOISELESS_VARIANCE`) and ``'model'`` for noisy
+    data. ``'model'`` falls back to exact sums on
     a random subsample of :data:`EXACT_SUMS_MAX_SAMPLES` rows wherever the model-based S
     is not positive. Kernel sums use the full data ``data``;
     the weights are evaluated on ``fit_data`` (possibly subspace coordinates).
@@ -326,7 +402,11 @@ def weight_function(
     n, L = data.X.shape[0], max_order
     if mode == "auto":
         landmarks = nystrom_landmark_count(n, n_components, rank, L)
-        mode = "exact" if n <= EXACT_SUMS_MAX_SAMPLES else ("model" if noise > 0 else landmarks)
+        mode = (
+            "exact"
+            if n <= EXACT_SUMS_MAX_SAMPLES
+            else ("model" if noise > NOISELESS_VARIANCE else landmarks)
+        )
     if mode == "model":
         fallback = _subsample_weight_fn(data, fit_data, L, rng)
         return make_weight_fn(fit_data, L, None, fallback), mode

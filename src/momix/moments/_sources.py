@@ -221,11 +221,18 @@ class ChunkSource:
     sample_weight : array-like of shape (n_samples,) or None
         For arrays and dask arrays; iterables carry weights in ``(X, w)`` tuples.
     chunk_size : int or None
+    weight_unit : float
+        Every chunk's weights are divided by it as :meth:`chunks` yields them (1: none).
+        Weights travelling inside ``(X, w)`` tuples cannot be rescaled before they are
+        read; dividing by the first chunk's largest weight keeps weights of any magnitude
+        (``1e-300``, ``1e300``) from under- or overflowing in products, and makes uniform
+        weights exactly one.
     """
 
     data: object
     sample_weight: object = None
     chunk_size: int | None = None
+    weight_unit: float = 1.0
 
     @classmethod
     def wrap(cls, X, sample_weight=None, chunk_size=None) -> ChunkSource:
@@ -254,6 +261,9 @@ class ChunkSource:
         return None
 
     def chunks(self):
-        """A fresh iterator of validated ``(X_chunk, w_chunk)``."""
+        """A fresh iterator of validated ``(X_chunk, w_chunk)``, weights over ``weight_unit``."""
         data = self.data() if callable(self.data) else self.data
-        return iter_chunks(data, self.chunk_size, self.sample_weight)
+        chunks = iter_chunks(data, self.chunk_size, self.sample_weight)
+        if self.weight_unit == 1.0:
+            return chunks
+        return ((X, w / self.weight_unit) for X, w in chunks)
