@@ -8,15 +8,18 @@ import numpy as np
 import pytest
 
 from momix import SoftmaxMixture
+from momix.softmax._data import as_choice_sets, standardise
 from momix.softmax._em import (
     DAMPING,
+    MAX_UTILITY_STEP,
     _directions,
     class_gradients,
     class_objectives,
     m_step_theta,
     reference_curvature,
 )
-from momix.softmax._model import ItemSetData, e_step, situation_spread
+from momix.softmax._model import ItemSetData, e_step, situation_radius, situation_spread
+from momix.softmax._smem import split_directions
 
 
 def _item_problem(X, counts, weights, theta):
@@ -131,3 +134,35 @@ def test_fit_where_a_class_concentrates_on_one_item_is_finite():
     assert np.all(np.isfinite(model.coefs_)) and np.isfinite(model.log_likelihood_)
     assert np.all(np.diff(model.log_likelihood_path_) >= -1e-9 * abs(model.log_likelihood_))
     np.testing.assert_allclose(model.weights_.sum(), 1.0)
+
+
+def test_steps_move_no_utility_by_more_than_the_trust_region():
+    # a class that always picks item 0 has an objective rising without bound along x_0:
+    # the gradient step with a huge eta, and the damped Newton step, are cut to 50 nats
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((8, 2))
+    data = ItemSetData(X, np.r_[30.0, np.zeros(7)])
+    theta = np.array([[0.1, -0.2]])
+    est = e_step(data, np.ones(1), theta)
+    centred = X - X.mean(axis=0)
+    for step_size in ["auto", 1e12]:
+        new = m_step_theta(est, data.situations, theta, step_size)
+        moved = np.abs(centred @ (new - theta)[0]).max()
+        assert 1.0 < moved <= MAX_UTILITY_STEP * (1 + 1e-12)
+        assert np.linalg.norm(new - theta) * situation_radius(data.situations) <= 50 * (1 + 1e-12)
+
+
+def test_saturating_classes_keep_coefficients_bounded_under_squarem_and_split_merge():
+    # 15 classes on 60 binary choices separate the data: the likelihood rises towards its
+    # supremum as coefficients grow; SQUAREM extrapolations and split moves are bounded too
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal((60, 2, 3))
+    y = rng.integers(0, 2, 60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = SoftmaxMixture(15, random_state=0).fit(F, y)
+    assert model.n_split_merge_ > 0
+    assert np.abs(model.coefs_).max() < 1e4  # the unbounded steps reached 1e51
+    data, scale = standardise(as_choice_sets(F, y, None))
+    sd = split_directions(data, model.weights_, model.coefs_ * scale)
+    assert np.all(np.linalg.norm(sd.shift, axis=1) * data.radius <= 50 * (1 + 1e-12))

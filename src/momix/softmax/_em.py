@@ -50,6 +50,7 @@ from ._model import (
     e_step,
     log_choice_probabilities,
     logsumexp,
+    situation_radius,
     situation_spread,
 )
 
@@ -63,6 +64,10 @@ _ARMIJO = 1e-4
 #: symmetric rank-k update per class
 _BATCH_ELEMENTS = 1 << 13
 _MAX_HALVINGS = 40
+#: largest change of a centred utility in one M-step, in nats (see :func:`m_step_theta`)
+MAX_UTILITY_STEP = 50.0
+#: largest change of a centred utility by a SQUAREM extrapolation (see :func:`_squarem_cycle`)
+SQUAREM_UTILITY_REACH = 4 * MAX_UTILITY_STEP
 
 
 @dataclass(frozen=True)
@@ -200,8 +205,16 @@ def m_step_theta(
     step_size,
     *,
     spread: np.ndarray | None = None,
+    radius: float | None = None,
 ) -> np.ndarray:
     """One safeguarded ascent step on every :math:`Q_k`; returns the new theta (K, L).
+
+    The direction is shortened where needed so that the step moves no utility of any
+    alternative, relative to its situation's mean, by more than :data:`MAX_UTILITY_STEP`
+    nats (a trust region: along directions where a class's objective keeps rising as its
+    choice probabilities saturate -- a class that always picks one alternative -- the
+    damped Newton step is unbounded, and a longer step changes no probability that float64
+    can tell from 0 or 1). Then the Armijo backtracking of the module docstring.
 
     Parameters
     ----------
@@ -214,6 +227,8 @@ def m_step_theta(
     spread : ndarray of shape (S,), optional
         :func:`situation_spread` of ``features`` (computed when not given; the data
         classes cache it).
+    radius : float, optional
+        :func:`situation_radius` of ``features`` (computed when not given; cached likewise).
     """
     b, C = estep.chosen_sums, estep.situation_weights
     newton = step_size == "auto"
@@ -222,6 +237,9 @@ def m_step_theta(
     if newton:
         ref = reference_curvature(situation_spread(features) if spread is None else spread, C)
     direction = _directions(grad, neg_h, C.sum(axis=0), step_size, ref)
+    reach = np.linalg.norm(direction, axis=1) * (
+        situation_radius(features) if radius is None else radius)
+    direction *= np.minimum(1.0, MAX_UTILITY_STEP / np.maximum(reach, 1e-300))[:, None]
     slope = np.einsum("kl,kl->k", grad, direction)
     q0 = class_objectives(features, b, C, theta)
     new = theta.copy()
@@ -241,7 +259,8 @@ def m_step_theta(
 def _em_map(data, estep: EStep, theta: np.ndarray, step_size):
     """One generalised EM step from the E-step at ``theta``; returns (weights, theta, E-step)."""
     weights = estep.class_totals / estep.class_totals.sum()
-    theta = m_step_theta(estep, data.situations, theta, step_size, spread=data.spread)
+    theta = m_step_theta(estep, data.situations, theta, step_size, spread=data.spread,
+                         radius=data.radius)
     return weights, theta, e_step(data, weights, theta)
 
 
@@ -262,6 +281,12 @@ def _squarem_cycle(data, weights, theta, current: EStep, step_size):
     point :math:`x_0 - 2ar + a^2 v` (in log-weights and coefficients) is stabilised by one
     EM step and kept only if its log-likelihood is at least that of :math:`x_2`; otherwise
     :math:`x_2` is kept. Either way the cycle never lowers the log-likelihood.
+
+    Trust region: :math:`a` is halved (down to :math:`a = -1`, where the extrapolation is
+    :math:`x_2`) until the extrapolation moves no centred utility by more than
+    :data:`SQUAREM_UTILITY_REACH` nats from :math:`x_0`. Where classes saturate (the
+    likelihood still rising as coefficients grow), :math:`\\|r\\|/\\|v\\|` is unbounded
+    and the plain scheme sent coefficients to 1e51 in one cycle.
     """
     K = theta.shape[0]
     w1, t1, e1 = _em_map(data, current, theta, step_size)
@@ -270,6 +295,11 @@ def _squarem_cycle(data, weights, theta, current: EStep, step_size):
     r, v = x1 - x0, x2 - 2 * x1 + x0
     nv = np.linalg.norm(v)
     a = min(-np.linalg.norm(r) / nv, -1.0) if nv > 0 else -1.0
+    while a < -1.0:
+        move = (-2 * a * r + a * a * v)[K:].reshape(K, -1)
+        if np.linalg.norm(move, axis=1).max() * data.radius <= SQUAREM_UTILITY_REACH:
+            break
+        a = min(a / 2, -1.0)
     we, te = _unpack(x0 - 2 * a * r + a * a * v, K)
     ee = e_step(data, we, te)
     if np.isfinite(ee.log_likelihood):

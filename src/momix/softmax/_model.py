@@ -71,6 +71,14 @@ def situation_spread(features) -> np.ndarray:
     return np.einsum("sjl,sjl->s", centred, centred) / (features.shape[1] * features.shape[2])
 
 
+def situation_radius(features) -> float:
+    """:math:`\\max_{s,j} \\lVert x_{sj} - \\bar x_s \\rVert`, the largest distance of an
+    alternative from its situation's mean: a coefficient change :math:`d` moves no
+    utility difference by more than :math:`2 \\lVert d \\rVert` times it."""
+    centred = features - features.mean(axis=1, keepdims=True)
+    return float(np.sqrt(np.max(np.einsum("sjl,sjl->sj", centred, centred), initial=0.0)))
+
+
 @dataclass(frozen=True)
 class ItemSetData:
     """Fixed item set: item features (p, L) and choice counts (p,).
@@ -95,6 +103,11 @@ class ItemSetData:
     def spread(self) -> np.ndarray:
         """:func:`situation_spread` of the item set, shape (1,)."""
         return situation_spread(self.situations)
+
+    @cached_property
+    def radius(self) -> float:
+        """:func:`situation_radius` of the item set."""
+        return situation_radius(self.situations)
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,11 @@ class ChoiceSetData:
     def spread(self) -> np.ndarray:
         """:func:`situation_spread` of the choice situations, shape (N,)."""
         return situation_spread(self.features)
+
+    @cached_property
+    def radius(self) -> float:
+        """:func:`situation_radius` of the choice situations."""
+        return situation_radius(self.features)
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import eigh
 
-from ._em import EMResult, class_gradients, fit_em, m_step_theta
+from ._em import MAX_UTILITY_STEP, EMResult, class_gradients, fit_em, m_step_theta
 from ._model import (
     ChoiceSetData,
     EStep,
@@ -181,7 +181,9 @@ class SplitDirections:
     score : ndarray of shape (K,)
         :math:`T_k \\max(\\lambda_k, 0)^2`.
     shift : ndarray of shape (K, L)
-        :math:`\\sqrt{\\max(\\lambda_k, \\text{MIN\\_EXCESS})}\\, u_k`, half the coefficient gap.
+        :math:`\\sqrt{\\max(\\lambda_k, \\text{MIN\\_EXCESS})}\\, u_k`, half the coefficient gap,
+        shortened where it would move a centred utility by more than
+        :data:`~momix.softmax._em.MAX_UTILITY_STEP` nats.
     """
 
     excess: np.ndarray
@@ -216,6 +218,10 @@ def split_directions(data, weights: np.ndarray, theta: np.ndarray) -> SplitDirec
         excess[k], v = _top_generalised_eigenpair(opg, info[k])
         u = np.sqrt(est.class_totals[k]) * v
         shift[k] = np.sqrt(max(excess[k], MIN_EXCESS)) * u
+    # a class whose information matrix nearly vanishes (saturated choice probabilities)
+    # gets a huge u; no split moves a centred utility by more than MAX_UTILITY_STEP nats
+    reach = np.linalg.norm(shift, axis=1) * data.radius
+    shift *= np.minimum(1.0, MAX_UTILITY_STEP / np.maximum(reach, 1e-300))[:, None]
     score = est.class_totals * np.maximum(excess, 0.0) ** 2
     return SplitDirections(excess, score, shift)
 
@@ -276,7 +282,8 @@ def partial_em(data, weights: np.ndarray, theta: np.ndarray, free, *, n_steps: i
     for _ in range(n_steps):
         sub = EStep(est.log_likelihood, est.class_totals[free], est.chosen_sums[free],
                     est.situation_weights[:, free])
-        t[free] = m_step_theta(sub, data.situations, t[free], step_size, spread=data.spread)
+        t[free] = m_step_theta(sub, data.situations, t[free], step_size, spread=data.spread,
+                               radius=data.radius)
         tot = est.class_totals[free]
         w[free] = w[free].sum() * tot / max(tot.sum(), 1e-300)
         est = e_step(data, w, t)
