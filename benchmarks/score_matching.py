@@ -1,4 +1,4 @@
-"""Benchmark of ScoreMatchingMixture (seed 003) against scikit-learn samplers.
+"""Benchmark of ScoreMatchingMixture (Chen, Kontonis & Shah 2025) against scikit-learn samplers.
 
 Data: Gaussian mixtures with overlapping, unequal full covariances (no separation): means
 drawn from N(0, 1.2^2 I), covariances Q diag(U[0.15, 1.0]) Q^T with a random rotation Q,
@@ -11,9 +11,10 @@ Per setting (d, K, N, seed) it measures, against the closed form of the true mix
   points, per noise level t (the VP process on the standardised data, as the model defines
   it; the closed form takes the model's center_ and scale_);
 * sample log-density gap: mean log p_true(generated) - mean log p_true(fresh true samples)
-  (negative: samples too concentrated; positive: too spread), for ScoreMatchingMixture,
-  scikit-learn GaussianMixture with K chosen by BIC among 1..2K (n_init=3) used as a
-  sampler, and KernelDensity (Gaussian kernel, bandwidth by 3-fold CV) used as a sampler;
+  (negative: samples too spread or misplaced; positive: too concentrated), for
+  ScoreMatchingMixture, scikit-learn GaussianMixture with K chosen by BIC among 1..2K
+  (n_init=3) used as a sampler, and KernelDensity (Gaussian kernel, bandwidth by 3-fold CV)
+  used as a sampler;
 * in 2-D, total-variation distance between the histogram (20 x 20 bins on the true 0.1-99.9%
   box) of the generated samples and the true bin probabilities (fine midpoint quadrature),
   next to the same distance for fresh true samples (the sampling-noise floor);

@@ -1,4 +1,4 @@
-"""Benchmark of momix.SoftmaxMixture (seed 001: softmax mixtures, moment start + EM).
+"""Benchmark of SoftmaxMixture (Bing, Bunea, Niles-Weed & Wegkamp 2024: moment start + EM).
 
 Synthetic grid (item set X ~ N(0, I_L), p items, K classes, N choices):
   * MoM alone    -- the best Hermite moment candidate (momix.softmax.moment_starts);

@@ -1,4 +1,7 @@
-"""Seed 003: Gaussian mixtures learned by score matching and sampled by reverse diffusion.
+"""Gaussian mixtures learned by score matching and sampled by reverse diffusion.
+
+The practical variant of Chen, Kontonis and Shah, "Learning general Gaussian mixtures with
+efficient score matching" (COLT 2025, arXiv:2404.18893).
 
 ``ScoreMatchingMixture`` is the estimator; the pure kernels are re-exported for users who
 want the closed-form noised-mixture score (``mixture_score``), the forward process or the

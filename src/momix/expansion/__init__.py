@@ -1,4 +1,8 @@
-"""GMM expansion (seed 004): Gaussians on fixed grids with shared bandwidths, learned weights.
+"""GMM expansion: Gaussians on fixed grids with shared bandwidths, learned weights.
+
+The density estimator of Lu, Wu, Ding and Yuan, "An efficient 1 iteration learning algorithm
+for Gaussian mixture model and Gaussian mixture embedding for neural network"
+(arXiv:2308.09444).
 
 ``GMMExpansion`` is the estimator; the pure kernels (grids and multi-level dictionaries,
 closed-form updates, weight-only EM with its optimality certificate, linear binning,
