@@ -166,3 +166,11 @@ def test_saturating_classes_keep_coefficients_bounded_under_squarem_and_split_me
     data, scale = standardise(as_choice_sets(F, y, None))
     sd = split_directions(data, model.weights_, model.coefs_ * scale)
     assert np.all(np.linalg.norm(sd.shift, axis=1) * data.radius <= 50 * (1 + 1e-12))
+
+
+def test_non_finite_statistics_give_no_step_instead_of_a_lapack_error():
+    grad = np.array([[0.3, -0.1], [np.nan, 1.0]])
+    neg_h = np.array([np.eye(2), [[np.inf, 0.0], [0.0, 1.0]]])
+    d = _directions(grad, neg_h, np.ones(2), "auto", np.ones(2))
+    np.testing.assert_array_equal(d[1], 0.0)
+    np.testing.assert_allclose(d[0], grad[0] / (1 + DAMPING))

@@ -173,12 +173,16 @@ def _directions(grad, neg_h, totals, step_size, reference=None) -> np.ndarray:
     :math:`\\nabla Q_k / \\mu_k`, which the Armijo backtracking shortens as needed. Since
     :math:`d_k = 0` exactly when :math:`\\nabla Q_k = 0`, the damping changes the path of EM,
     never its fixed points. A class with :math:`\\mu_k = 0` (no weight in any situation with
-    spread) gets :math:`d_k = 0`.
+    spread), or with non-finite statistics, gets :math:`d_k = 0`.
 
     A float ``step_size`` :math:`\\eta`: :math:`d_k = \\eta \\nabla Q_k / \\sum_s C_{sk}`.
     """
     K = grad.shape[0]
     if step_size == "auto":
+        finite = np.all(np.isfinite(neg_h), axis=(1, 2)) & np.all(np.isfinite(grad), axis=1)
+        if not finite.all():  # no direction from non-finite statistics (eigh needs finite)
+            neg_h, grad = neg_h.copy(), grad.copy()
+            neg_h[~finite], grad[~finite] = 0.0, 0.0
         vals, vecs = np.linalg.eigh(neg_h)
         vals = np.maximum(vals, 0.0)
         ref = np.zeros(K) if reference is None else np.asarray(reference, dtype=float)
