@@ -26,7 +26,8 @@ weights changes nothing:
   group's log-likelihood. The group weights are rescaled to mean 1 over the groups.
 
 Units of weight 0 drop out of the fit; :func:`check_units` requires at least K distinct
-units of positive weight.
+units of positive weight, and no more free parameters than the data have free choice
+probabilities.
 """
 
 from __future__ import annotations
