@@ -204,23 +204,24 @@ def test_uniform_weight_scale_changes_nothing(scale, stream):
         np.testing.assert_allclose(getattr(scaled, name), getattr(unit, name), rtol=1e-12)
 
 
-def test_float32_data_stay_single_precision_and_fit_like_double():
+def test_float32_data_are_read_in_place_and_fit_like_double():
     import momix.lowrank._prepare as prepare
 
     data = _noisy(n=3000, d=12, K=2, R=1, noise=0.5, seed=7)
+    X32 = data.X.astype(np.float32)
     seen = {}
-    original = prepare.standardize_rows
+    original = prepare.StandardizedRows
 
     def spy(X, std):
-        seen["dtype"] = X.dtype
+        seen["raw"] = X
         return original(X, std)
 
-    prepare.standardize_rows = spy
+    prepare.StandardizedRows = spy
     try:
-        single = LowRankGaussianMixture(2, 1, random_state=0).fit(data.X.astype(np.float32))
+        single = LowRankGaussianMixture(2, 1, random_state=0).fit(X32)
     finally:
-        prepare.standardize_rows = original
-    assert seen["dtype"] == np.float32
+        prepare.StandardizedRows = original
+    assert seen["raw"] is X32  # neither converted nor copied
     double = LowRankGaussianMixture(2, 1, random_state=0).fit(data.X)
     assert abs(_errors(data, single).covariances - _errors(data, double).covariances) < 0.02
 

@@ -27,13 +27,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._base import GaussianMixin, MixtureEstimator, normalize_log_joint, warn_not_converged
-from .._validation import check_magnitude, check_rng
+from .._validation import check_rng
 from ..exceptions import MomixWarning, NumericalError
 from ._em import ppca_log_prob, sample_ppca
 from ._engine import MixtureParams
 from ._prepare import count_free_parameters, prepare_in_memory, prepare_stream, weighting_setup
 from ._restarts import fit_restarts, refine_fit
-from ._scaling import Standardizer
+from ._scaling import Standardizer, check_magnitude_blocks
 from ._solver import collapsed
 from ._stream import is_streaming_source
 
@@ -190,9 +190,10 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
     relative weight in a scale- and offset-free way: data at an offset of :math:`10^8`, or
     at any magnitude down to a spread of about :math:`10^{-140}` (below, the covariances
     are not representable and the fit refuses the data), give the fit of the same data at
-    unit scale. Float32 data are standardised into a float32 array (no double-precision copy
-    of the data); every pass over the samples runs over row blocks, so the memory of an
-    in-memory fit beyond that copy is a few vectors of length N.
+    unit scale. The data are not copied (float32 stays float32): every pass over the samples
+    standardises and reads them in row blocks, so the memory of an in-memory fit beyond the
+    data is a few vectors of length N and, in a subspace, the N x (K(R+1)-1) fitting
+    coordinates.
 
     **Refused input** (``DataError``): all rows the same point, fewer distinct rows of
     positive weight than ``n_components``, a spread below :math:`10^{-140}`, and the door
@@ -335,8 +336,8 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
             them (the data are read twice, plus once per EM iteration, so a one-shot
             generator is refused). Streaming sources are fitted from two passes: the
             second moment with a bounded uniform subsample, then the projected moment
-            statistics; the fit itself then no longer depends on N. float32 arrays are
-            kept in single precision (see Notes).
+            statistics; the fit itself then no longer depends on N. Arrays are not copied
+            (float32 stays float32; see Notes).
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; every moment becomes a weighted average. A uniform scale
@@ -440,13 +441,14 @@ class LowRankGaussianMixture(GaussianMixin, MixtureEstimator):
     def _check_X(self, X, *, reset: bool, min_samples: int = 1) -> np.ndarray:
         """The door checks of :func:`momix._validation.check_fit_data`, keeping float32.
 
-        float32 data stay float32 (the fit standardises them into a float32 array), other
-        numeric data become float64; magnitudes above ``1e100`` are refused.
+        float32 data stay float32 (the fit reads them block by block), other numeric data
+        become float64; magnitudes above ``1e100`` are refused (checked block by block: no
+        copy of the data).
         """
         X = validate_data(
             self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=min_samples
         )
-        return check_magnitude(X)
+        return check_magnitude_blocks(X)
 
     def _params(self) -> MixtureParams:
         check_is_fitted(self, ["weights_", "means_", "factors_"])

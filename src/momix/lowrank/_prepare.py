@@ -31,9 +31,10 @@ from ._explicit import MAX_MONOMIALS, full_weighting, monomial_count
 from ._init import KMEANS_MAX_SAMPLES, noise_from_clusters, noise_from_covariance
 from ._scaling import (
     DataSummary,
+    StandardizedRows,
     Standardizer,
     check_weighted_distinct_rows,
-    standardize_rows,
+    squared_norms,
     summarize_rows,
     summary_from_moments,
     warn_constant_columns,
@@ -190,8 +191,9 @@ def check_shape(model, n: int, d: int) -> None:
 def prepare_in_memory(model, X: np.ndarray, sample_weight, rng) -> FitInputs:
     """Standardised moment data of validated rows ``X``, their subspace and the noise variance.
 
-    ``X`` keeps its precision (float32 or float64); the standardised copy has the same one
-    (:func:`._scaling.standardize_rows`). ``rng`` serves the noise fallback only.
+    ``X`` keeps its precision (float32 or float64) and is not copied: the fit reads its
+    standardised rows block by block (:class:`._scaling.StandardizedRows`). ``rng`` serves
+    the noise fallback only.
     """
     n, d = X.shape
     check_shape(model, n, d)
@@ -200,8 +202,8 @@ def prepare_in_memory(model, X: np.ndarray, sample_weight, rng) -> FitInputs:
     omega = weights / weights.sum()
     summary = summarize_rows(X, omega)
     warn_constant_columns(summary.constant)
-    Z, sqnorm = standardize_rows(X, summary.standardizer)
-    data = MomentData(X=Z, omega=omega, sqnorm=sqnorm, ambient_dim=d)
+    Z = StandardizedRows(X, summary.standardizer)
+    data = MomentData(X=Z, omega=omega, sqnorm=squared_norms(Z), ambient_dim=d)
     noise = noise_level(model, summary, lambda: noise_from_clusters(Z, omega, *_kr(model), rng))
     return _finish_inputs(model, data, summary, noise)
 

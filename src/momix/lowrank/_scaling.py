@@ -18,8 +18,10 @@ catastrophically.
 In memory the statistics come from three passes over row blocks of :data:`ROW_BLOCK` rows
 (the mean; the largest deviation from it and the column ranges; the covariance of the
 deviations divided by the largest one, so squares neither underflow nor overflow at any
-accepted magnitude), and the standardised rows are written block by block into one array of
-the input's precision (float32 input stays float32: no double-precision copy of the data).
+accepted magnitude), and the fit reads the standardised rows through
+:class:`StandardizedRows`, block by block: the data are never copied (float32 input stays
+float32), and the memory of a fit beyond the data is a few vectors of length N and, in a
+subspace, the N x r fitting coordinates.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import count_distinct_rows
+from .._validation import check_magnitude, count_distinct_rows
 from ..exceptions import DataError, MomixWarning
 from ._blocks import ROW_BLOCK, row_slices  # noqa: F401 (ROW_BLOCK named in the docs)
 from ._engine import MixtureParams
@@ -40,7 +42,9 @@ __all__ = [
     "DataSummary",
     "summarize_rows",
     "summary_from_moments",
-    "standardize_rows",
+    "StandardizedRows",
+    "squared_norms",
+    "check_magnitude_blocks",
     "project_rows",
     "weighted_mean",
     "check_weighted_distinct_rows",
@@ -190,23 +194,56 @@ def summary_from_moments(
     return _finish(origin + unit * mean_u, unit, cov_u, np.asarray(constant), n_rows)
 
 
-def standardize_rows(X: np.ndarray, std: Standardizer) -> tuple[np.ndarray, np.ndarray]:
-    """Standardised rows (in the precision of ``X``: float32 stays float32) and their norms.
+class StandardizedRows:
+    """The standardised rows :math:`(y_n - c)/s` of an array, computed block by block on access.
 
-    Returns
-    -------
-    Z : ndarray of shape (n_samples, n_features)
-    sqnorm : ndarray of shape (n_samples,)
-        :math:`\\|z_n\\|^2` in float64.
+    Behaves like a read-only float64 array of shape ``X.shape`` for what the fit does with
+    its data: ``Z[slice]``, ``Z[index_array]`` and ``Z[i]`` return standardised float64 rows
+    (computed from those rows of ``X`` only), ``np.asarray(Z)`` the whole array (used only
+    where a method needs it in full, such as the exact kernel sums of at most 3 000 rows).
+    The data are never copied: a float32 array stays float32, read one block at a time.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    standardizer : Standardizer
     """
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
-    Z = np.empty(X.shape, dtype=dtype)
-    sqnorm = np.empty(X.shape[0])
+
+    ndim = 2
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, X: np.ndarray, standardizer: Standardizer) -> None:
+        self.raw = X
+        self.standardizer = standardizer
+        self.shape = X.shape
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        return self.standardizer.transform(self.raw[key])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = np.empty(self.shape)
+        for sl in row_slices(self.shape[0]):
+            out[sl] = self[sl]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def squared_norms(X) -> np.ndarray:
+    """:math:`\\|x_n\\|^2` of the rows of ``X`` (array or :class:`StandardizedRows`), float64."""
+    out = np.empty(X.shape[0])
     for sl in row_slices(X.shape[0]):
-        block = std.transform(X[sl])
-        Z[sl] = block
-        sqnorm[sl] = np.einsum("nd,nd->n", block, block)
-    return Z, sqnorm
+        block = np.asarray(X[sl], dtype=np.float64)
+        out[sl] = np.einsum("nd,nd->n", block, block)
+    return out
+
+
+def check_magnitude_blocks(X: np.ndarray) -> np.ndarray:
+    """:func:`momix._validation.check_magnitude` over row blocks (no copy of the data)."""
+    for sl in row_slices(X.shape[0]):
+        check_magnitude(X[sl])
+    return X
 
 
 def project_rows(X: np.ndarray, basis: np.ndarray) -> np.ndarray:
