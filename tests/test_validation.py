@@ -15,6 +15,7 @@ from momix._validation import (
     count_distinct_rows,
 )
 from momix.exceptions import DataError, NumericalError
+from momix.testing import check_error
 
 
 class _Probe(MixtureEstimator):
@@ -116,3 +117,18 @@ def test_rng_accepts_generator_and_randomstate():
     assert isinstance(check_rng(np.random.RandomState(0)), np.random.Generator)
     with pytest.raises(DataError, match="random_state"):
         check_rng("seed")
+
+
+@pytest.mark.parametrize("X", [[[np.nan, 1.0]], np.zeros(3), np.zeros((0, 2))])
+def test_door_errors_are_momix_data_errors(X):
+    with pytest.raises(DataError) as info:
+        check_fit_data(_Probe(), X)
+    check_error(info.value)
+
+
+def test_feature_count_mismatch_is_a_momix_data_error():
+    est = _Probe()
+    check_fit_data(est, [[1.0, 2.0]])
+    with pytest.raises(DataError, match="features") as info:
+        check_fit_data(est, [[1.0, 2.0, 3.0]], reset=False)
+    check_error(info.value)

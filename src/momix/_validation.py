@@ -55,10 +55,18 @@ def check_fit_data(estimator, X, *, reset: bool = True, min_samples: int = 1) ->
     """Validate ``X`` through scikit-learn (sets ``n_features_in_``) and return float64.
 
     scikit-learn's own messages are kept for the conditions its estimator checks test
-    (NaN/inf, complex, empty, 1-D input, sparse input); momix adds the ``min_samples`` check
-    and refuses magnitudes above :data:`MAX_ABS_VALUE` (:func:`check_magnitude`).
+    (NaN/inf, complex, empty, 1-D input), raised as :class:`DataError`; momix adds the
+    ``min_samples`` check and refuses magnitudes above :data:`MAX_ABS_VALUE`
+    (:func:`check_magnitude`).
     """
-    X = validate_data(estimator, X, reset=reset, dtype=np.float64, ensure_min_samples=min_samples)
+    try:
+        X = validate_data(
+            estimator, X, reset=reset, dtype=np.float64, ensure_min_samples=min_samples
+        )
+    except DataError:
+        raise
+    except ValueError as exc:  # scikit-learn's message, raised as momix's DataError
+        raise DataError(str(exc)) from None
     return check_magnitude(np.asarray(X, dtype=np.float64))
 
 
