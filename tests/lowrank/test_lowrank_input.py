@@ -268,3 +268,16 @@ def test_non_finite_fitted_parameters_are_refused(monkeypatch):
     with pytest.raises(NumericalError, match="means_"):
         model.fit(data.X)
     assert engine.MixtureParams.covariances is original
+
+
+def test_as_many_distinct_points_as_components_refuse_dgmm_weights_not_mm():
+    """Two distinct points, K = 2, noise estimated (0): the centred second moments y y^T of
+    all rows coincide and the fit matches them, so the order-2 variance tr S_22 is zero and
+    the DGMM weight undefined; the error says so, and MM fits."""
+    X = np.repeat(np.random.default_rng(0).normal(size=(2, 3)), 300, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MomixWarning)  # the noise fallback (d <= K(R+1)-1)
+        with pytest.raises(NumericalError, match=r"order\(s\) 2, 4 do not vary.*'identity'"):
+            LowRankGaussianMixture(2, 1, random_state=0).fit(X)
+        model = LowRankGaussianMixture(2, 1, weighting="identity", random_state=0).fit(X)
+    np.testing.assert_allclose(model.weights_, [0.5, 0.5], atol=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -142,6 +144,58 @@ def test_noise_estimate_streaming(small):
     _close(streamed, in_memory, tol=2e-4)  # solver tolerance, see the small-N test above
     np.testing.assert_allclose(streamed.noise_variance_, in_memory.noise_variance_, rtol=1e-12)
     assert streamed.noise_method_ == in_memory.noise_method_ == "spectrum"
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_uniform_weight_scale_changes_nothing_streamed(small, scale):
+    """Weights beside a dask array (numpy or dask) and inside (X, w) chunks."""
+    X, _ = small
+    kw = dict(n_components=2, rank=1, noise_variance=0.25, random_state=0)
+    darr = da.from_array(X, chunks=(700, 20))
+    ref = LowRankGaussianMixture(**kw).fit(darr)
+    w = np.full(len(X), scale)
+    for weights in (w, da.from_array(w, chunks=700)):
+        _close(LowRankGaussianMixture(**kw).fit(darr, sample_weight=weights), ref, tol=1e-12)
+    pairs = [(X[:1000], w[:1000]), (X[1000:], w[1000:])]
+    ref_pairs = LowRankGaussianMixture(**kw).fit([X[:1000], X[1000:]])
+    _close(LowRankGaussianMixture(**kw).fit(pairs), ref_pairs, tol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["chunks", "callable", "dask"])
+def test_streamed_odd_data_meet_the_contract(small, kind):
+    """Offsets, tiny and huge scales, constant data and columns, NaN, few distinct rows."""
+    from momix.testing import check_error, check_fitted
+
+    X, _ = small
+    X = X[:600, :3]
+    cases = {
+        "offset_1e8": (X + 1e8, None),
+        "scale_1e-120": (X * 1e-120, None),
+        "scale_1e-200": (X * 1e-200, "multiply X by a unit"),
+        "beyond_1e100": (X * 1e150, "1e+100"),
+        "constant": (np.ones_like(X), "constant"),
+        "constant_column": (np.column_stack([X[:, :2], np.full(600, 3.0)]), None),
+        "nan": (np.where(np.arange(1800).reshape(600, 3) == 7, np.nan, X), "NaN"),
+        "one_distinct_row_per_component": (np.repeat(X[:2], 300, axis=0), "do not vary"),
+    }
+    for name, (Z, refused) in cases.items():
+        if kind == "dask":
+            source = da.from_array(Z, chunks=(250, 3))
+        elif kind == "callable":
+            source = lambda Z=Z: iter([Z[:250], Z[250:]])  # noqa: E731
+        else:
+            source = [Z[:250], Z[250:]]
+        model = LowRankGaussianMixture(2, 1, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                model.fit(source)
+            except Exception as exc:
+                check_error(exc)
+                assert refused is not None and refused in str(exc), (name, exc)
+                continue
+        assert refused is None, (name, "was fitted")
+        check_fitted(model, Z)
 
 
 def test_bad_streaming_input(tmp_path, small):

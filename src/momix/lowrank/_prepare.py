@@ -26,7 +26,7 @@ import numpy as np
 
 from .._validation import check_n_components, check_sample_weight, count_distinct_rows
 from ..exceptions import DataError, MomixWarning
-from ..moments import ChunkSource
+from ..moments import ChunkSource, is_dask_array
 from ._explicit import MAX_MONOMIALS, full_weighting, monomial_count
 from ._init import KMEANS_MAX_SAMPLES, noise_from_clusters, noise_from_covariance
 from ._scaling import (
@@ -237,7 +237,8 @@ def prepare_stream(model, X, sample_weight, rng, noise_rng) -> FitInputs:
     """Two passes: moments and subsample, then the projected statistics (standardised).
 
     Weights given as an array beside the data are validated and rescaled to mean one
-    (:func:`momix._validation.check_sample_weight`); weights inside ``(X, w)`` chunks are
+    (:func:`momix._validation.check_sample_weight`), dask weights divided by their largest
+    value; weights inside ``(X, w)`` chunks are
     divided by the first chunk's largest one (:func:`._stream.first_pass`), so that a
     uniform scale of the weights changes nothing here either.
     """
@@ -249,6 +250,10 @@ def prepare_stream(model, X, sample_weight, rng, noise_rng) -> FitInputs:
     source = ChunkSource.wrap(X, sample_weight)
     if sample_weight is not None and source.n_rows is not None and _is_array(sample_weight):
         source = ChunkSource(source.data, check_sample_weight(sample_weight, source.n_rows))
+    elif is_dask_array(sample_weight):  # divided by its largest value (one small reduction)
+        top = float(sample_weight.max().compute())
+        if np.isfinite(top) and top > 0:  # otherwise the chunk checks refuse the weights
+            source = ChunkSource(source.data, sample_weight / top)
     first = first_pass(  # whole-space fits get their statistics in this same pass
         source, KMEANS_MAX_SAMPLES, rng,
         lambda d: model.max_order if subspace_dim(model, d) is None else None,

@@ -51,6 +51,10 @@ logger = logging.getLogger("momix.lowrank")
 #: ``nystrom='auto'`` uses the exact kernel sums up to this many samples
 EXACT_SUMS_MAX_SAMPLES = 3000
 
+#: an order whose tr S_kk is at most this fraction of sum_n w_n ||y_n||^{2k} has sample
+#: moments that do not vary over the rows: its DGMM weight is undefined
+DEGENERATE_RTOL = 1e-9
+
 #: noise variances up to this (in the fit's standardised units: relative to the data's mean
 #: variance) count as noiseless for ``nystrom='auto'`` (kernel matrices of low rank)
 NOISELESS_VARIANCE = 1e-6
@@ -250,7 +254,11 @@ def weights_from_sums(
     Raises
     ------
     NumericalError
-        If a trace or a denominator is not positive and finite; ``hint`` says what to change.
+        If an order's sample moments do not vary over the rows (:math:`\\operatorname{tr}
+        S_{kk}` at most :data:`DEGENERATE_RTOL` of :math:`\\sum_n\\omega_n\\|y_n\\|^{2k}`:
+        e.g. two distinct points, whose second moments :math:`y^{\\otimes 2}` coincide after
+        centring), or if a trace or a denominator is not positive and finite (``hint`` says
+        what to change).
     """
     L = alpha.shape[0]
     b, idx = sums.b, np.arange(L)
@@ -268,6 +276,15 @@ def weights_from_sums(
     )
     trace = alpha - 2 * b + diag
     denom = S2.sum(axis=1)
+    flat = np.flatnonzero(np.abs(trace) <= DEGENERATE_RTOL * np.abs(diag))
+    if flat.size:
+        orders = ", ".join(str(k + 1) for k in flat)
+        raise NumericalError(
+            f"the sample moments of order(s) {orders} do not vary over the rows (tr S_kk = "
+            f"{trace[flat]}, against sum_n w_n ||y_n||^2k = {diag[flat]}): the data are too "
+            "few distinct points, or too symmetric, for the DGMM order weights; use "
+            "weighting='identity' (the method of moments)"
+        )
     ok = np.all(np.isfinite(denom)) and np.all(np.isfinite(trace))
     if not (ok and np.all(denom > 0) and np.all(trace > 0)):
         raise NumericalError(
@@ -329,8 +346,7 @@ def make_weight_fn(
                 "the Nystrom approximation is too coarse -- increase `nystrom` (landmarks) "
                 "or use nystrom='exact'"
                 if sums.n_landmarks
-                else "the exact sample sums are inconsistent (rounding at extreme scales); "
-                "use weighting='identity'"
+                else "the exact sample sums are inconsistent; use weighting='identity'"
             )
             return weights_from_sums(alpha, bs, sums.totals, sums.diag, hint)
         alpha = alpha_moments(params, 2 * max_order, ambient_dim=data.ambient_dim).alpha
