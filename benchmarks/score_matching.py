@@ -215,7 +215,7 @@ def summarise(records):
 def to_markdown(summary, n_gen):
     f = lambda row, m, k, fmt: (format(row[m][k], fmt) if m in row and k in row[m] else "-")  # noqa: E731
     lines = [
-        "# Score-matching sampler benchmark (seed 003)",
+        "# Score-matching sampler benchmark (Chen, Kontonis & Shah 2025)",
         "",
         f"Machine: 2 cores shared with other jobs, 24 GiB; Python {platform.python_version()}. "
         "ScoreMatchingMixture at its defaults (degree 3, 24 noise levels, 2K crude cells, "
