@@ -77,7 +77,7 @@ def ppca_log_prob(
         C = np.linalg.cholesky(V.T @ V + s * np.eye(V.shape[1]))
         logdet = (d - V.shape[1]) * np.log(s) + 2 * np.sum(np.log(np.diag(C)))
         parts.append((mu, V, C, d * _LOG_2PI + logdet))
-    for sl in row_slices(N):
+    for sl in row_slices(N, d):
         if standardizer is None:
             rows = np.asarray(X[sl], dtype=np.float64)
         else:
@@ -135,7 +135,7 @@ def em_step(
     nk = wr.sum(axis=0) + 1e-300
     weights = nk / nk.sum()
     moment = np.zeros((K, d))
-    for sl in row_slices(N):
+    for sl in row_slices(N, d):
         moment += wr[sl].T @ np.asarray(X[sl], dtype=np.float64)
     means = moment / nk[:, None]
     mid = MixtureParams(weights, means, params.factors, params.noise_variance)
@@ -144,7 +144,7 @@ def em_step(
     nk = wr.sum(axis=0) + 1e-300
     s = params.noise_variance
     SV, trace_S = np.zeros((K, d, R)), np.zeros(K)
-    for sl in row_slices(N):
+    for sl in row_slices(N, d):
         rows = np.asarray(X[sl], dtype=np.float64)
         for j, (mu, V) in enumerate(zip(means, params.factors, strict=True)):
             Xc = rows - mu

@@ -179,7 +179,7 @@ def data_term(X, sqnorm, omega, params: MixtureParams, order_weights) -> DataTer
     orders = np.arange(1, L + 1)
     per_sample = np.zeros((L, K))  # sum_n omega_n m_k^(j)(n)
     g = np.zeros((d, K + K * R))
-    for sl in row_slices(X.shape[0]):
+    for sl in row_slices(*X.shape):
         rows, om = X[sl], omega[sl]
         m, P, s = _projections(rows, sqnorm[sl], params)
         mom = scalar_moments(m, s, L)  # (L+1, n, K)

@@ -33,22 +33,22 @@ KMEANS_MAX_SAMPLES = 5_000
 
 
 def weighted_second_moment(
-    X: np.ndarray, omega: np.ndarray, center: np.ndarray | None = None, chunk_size: int = 16384
+    X: np.ndarray, omega: np.ndarray, center: np.ndarray | None = None
 ) -> np.ndarray:
-    """:math:`\\sum_n \\omega_n (y_n - c)(y_n - c)^\\top` (d, d) over row chunks; c = 0 default."""
+    """:math:`\\sum_n \\omega_n (y_n - c)(y_n - c)^\\top` (d, d) over row blocks; c = 0 default."""
     out = np.zeros((X.shape[1], X.shape[1]))
-    for start in range(0, X.shape[0], chunk_size):
-        rows = np.asarray(X[start : start + chunk_size], dtype=np.float64)
+    for sl in row_slices(*X.shape):
+        rows = np.asarray(X[sl], dtype=np.float64)
         if center is not None:
             rows = rows - center
-        out += (rows * omega[start : start + chunk_size, None]).T @ rows
+        out += (rows * omega[sl, None]).T @ rows
     return out
 
 
 def weighted_covariance(X: np.ndarray, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean (d,) and covariance (d, d), centred before squaring (no cancellation)."""
     mean = np.zeros(X.shape[1])
-    for sl in row_slices(X.shape[0]):
+    for sl in row_slices(*X.shape):
         mean += omega[sl] @ np.asarray(X[sl], dtype=np.float64)
     return mean, weighted_second_moment(X, omega, center=mean)
 

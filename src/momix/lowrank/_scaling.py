@@ -15,7 +15,7 @@ the orders in a scale- and offset-free way: data at an offset of :math:`10^8` or
 4 of data at an offset of :math:`10^8` are :math:`10^{32}` and their differences cancel
 catastrophically.
 
-In memory the statistics come from three passes over row blocks of :data:`ROW_BLOCK` rows
+In memory the statistics come from three passes over row blocks (:data:`BLOCK_FLOATS` values)
 (the mean; the largest deviation from it and the column ranges; the covariance of the
 deviations divided by the largest one, so squares neither underflow nor overflow at any
 accepted magnitude), and the fit reads the standardised rows through
@@ -33,7 +33,7 @@ import numpy as np
 
 from .._validation import check_magnitude, count_distinct_rows
 from ..exceptions import DataError, MomixWarning
-from ._blocks import ROW_BLOCK, row_slices  # noqa: F401 (ROW_BLOCK named in the docs)
+from ._blocks import BLOCK_FLOATS, row_slices  # noqa: F401 (BLOCK_FLOATS named in the docs)
 from ._engine import MixtureParams
 
 __all__ = [
@@ -117,7 +117,7 @@ class DataSummary:
 def weighted_mean(X: np.ndarray, omega: np.ndarray) -> np.ndarray:
     """:math:`\\sum_n \\omega_n y_n` over row blocks, in float64 (``omega`` sums to one)."""
     mean = np.zeros(X.shape[1])
-    for sl in row_slices(X.shape[0]):
+    for sl in row_slices(*X.shape):
         mean += omega[sl] @ np.asarray(X[sl], dtype=np.float64)
     return mean
 
@@ -167,7 +167,7 @@ def summarize_rows(X: np.ndarray, omega: np.ndarray) -> DataSummary:
     n, d = X.shape
     center = weighted_mean(X, omega)
     low, high, dev = np.full(d, np.inf), np.full(d, -np.inf), 0.0
-    for sl in row_slices(n):
+    for sl in row_slices(n, d):
         block = np.asarray(X[sl], dtype=np.float64)
         low = np.minimum(low, block.min(axis=0))
         high = np.maximum(high, block.max(axis=0))
@@ -176,7 +176,7 @@ def summarize_rows(X: np.ndarray, omega: np.ndarray) -> DataSummary:
     if constant.all() or dev == 0.0:
         _refuse_constant(n, weighted=False)
     cov = np.zeros((d, d))
-    for sl in row_slices(n):
+    for sl in row_slices(n, d):
         D = (np.asarray(X[sl], dtype=np.float64) - center) / dev
         cov += (D * omega[sl, None]).T @ D
     return _finish(center, dev, cov, constant, n)
@@ -225,7 +225,7 @@ class StandardizedRows:
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         out = np.empty(self.shape)
-        for sl in row_slices(self.shape[0]):
+        for sl in row_slices(*self.shape):
             out[sl] = self[sl]
         return out if dtype is None else out.astype(dtype, copy=False)
 
@@ -233,7 +233,7 @@ class StandardizedRows:
 def squared_norms(X) -> np.ndarray:
     """:math:`\\|x_n\\|^2` of the rows of ``X`` (array or :class:`StandardizedRows`), float64."""
     out = np.empty(X.shape[0])
-    for sl in row_slices(X.shape[0]):
+    for sl in row_slices(*X.shape):
         block = np.asarray(X[sl], dtype=np.float64)
         out[sl] = np.einsum("nd,nd->n", block, block)
     return out
@@ -241,7 +241,7 @@ def squared_norms(X) -> np.ndarray:
 
 def check_magnitude_blocks(X: np.ndarray) -> np.ndarray:
     """:func:`momix._validation.check_magnitude` over row blocks (no copy of the data)."""
-    for sl in row_slices(X.shape[0]):
+    for sl in row_slices(*X.shape):
         check_magnitude(X[sl])
     return X
 
@@ -249,7 +249,7 @@ def check_magnitude_blocks(X: np.ndarray) -> np.ndarray:
 def project_rows(X: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """:math:`X B` in float64 over row blocks (a float32 ``X`` is never copied whole)."""
     out = np.empty((X.shape[0], basis.shape[1]))
-    for sl in row_slices(X.shape[0]):
+    for sl in row_slices(*X.shape):
         out[sl] = np.asarray(X[sl], dtype=np.float64) @ basis
     return out
 

@@ -107,7 +107,7 @@ class MomentData:
     def build(cls, X: np.ndarray, sample_weight: np.ndarray) -> MomentData:
         """Moment data of rows ``X`` (float64 or float32) with raw weights ``sample_weight``."""
         sqnorm = np.empty(X.shape[0])
-        for sl in row_slices(X.shape[0]):
+        for sl in row_slices(*X.shape):
             rows = np.asarray(X[sl], dtype=np.float64)
             sqnorm[sl] = np.einsum("nd,nd->n", rows, rows)
         return cls(
@@ -140,7 +140,7 @@ def reduce_to_subspace(data: MomentData, basis: np.ndarray) -> MomentData:
     projection instead of :math:`O(Nd)`.
     """
     X = np.empty((data.X.shape[0], basis.shape[1]))
-    for sl in row_slices(data.X.shape[0]):  # float32 rows are upcast one block at a time
+    for sl in row_slices(*data.X.shape):  # float32 rows are upcast one block at a time
         X[sl] = np.asarray(data.X[sl], dtype=np.float64) @ basis
     return MomentData(X=X, omega=data.omega, sqnorm=data.sqnorm, ambient_dim=data.ambient_dim)
 

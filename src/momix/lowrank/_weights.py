@@ -85,7 +85,7 @@ class KernelSums:
 def _diag_sums(X, omega, L):
     """:math:`\\sum_n \\omega_n \\|y_n\\|^{2k}`, k = 1..L, over row blocks."""
     out = np.zeros(L)
-    for sl in row_slices(X.shape[0]):
+    for sl in row_slices(*X.shape):
         rows = np.asarray(X[sl], dtype=np.float64)
         sq = np.einsum("nd,nd->n", rows, rows)
         out += [omega[sl] @ sq**k for k in range(1, L + 1)]
@@ -142,7 +142,6 @@ def nystrom_kernel_sums(
     max_order: int,
     n_landmarks: int,
     rng: np.random.Generator,
-    chunk_size: int = 8192,
 ) -> KernelSums:
     """Nystrom approximation of :math:`G_k(n)` with one landmark set for every order.
 
@@ -155,8 +154,8 @@ def nystrom_kernel_sums(
     with the pseudo-inverse cut at :math:`10^{-14}` of the largest eigenvalue. Exact when
     :math:`\\operatorname{rank} H^{(k)}` is at most the landmark rank (noiseless low-rank data).
     The diagonal sums :math:`\\|y_n\\|^{2k}` stay exact. Cost :math:`O(N d m + L m^3)`; two
-    passes over row chunks keep the memory at :math:`O(\\text{chunk}\\cdot m)` besides the
-    :math:`N \\times L` sums kept.
+    passes over row blocks of about 2 MiB of :math:`C_k` (:mod:`._blocks`) keep the memory
+    at the :math:`N \\times L` sums kept.
     """
     N, L = X.shape[0], max_order
     m = int(min(n_landmarks, N))
@@ -166,14 +165,14 @@ def nystrom_kernel_sums(
     _, idx = kmeans_plusplus(candidates, m, random_state=seed)
     Z = candidates[idx]
     inner = Z @ Z.T
-    # pass 1: C_k^T omega for every k, in row chunks (memory O(chunk * m))
+    # pass 1: C_k^T omega for every k, in row blocks of about 2 MiB of C_k
     ct_omega = np.zeros((2 * L, m))
-    for start in range(0, N, chunk_size):
-        cross = np.asarray(X[start : start + chunk_size], dtype=np.float64) @ Z.T
+    for sl in row_slices(N, m):
+        cross = np.asarray(X[sl], dtype=np.float64) @ Z.T
         power = np.ones_like(cross)
         for k in range(2 * L):
             power *= cross
-            ct_omega[k] += omega[start : start + chunk_size] @ power
+            ct_omega[k] += omega[sl] @ power
     coef = np.empty((2 * L, m))  # W_k^+ C_k^T omega
     Wk = np.ones_like(inner)
     for k in range(2 * L):
@@ -183,15 +182,15 @@ def nystrom_kernel_sums(
         coef[k] = evecs[:, keep] @ ((evecs[:, keep].T @ ct_omega[k]) / evals[keep])
     # pass 2: G_k = C_k coef_k; the rows of orders <= L are kept, all orders summed
     rows, totals = np.empty((N, L)), np.zeros(2 * L)
-    for start in range(0, N, chunk_size):
-        cross = np.asarray(X[start : start + chunk_size], dtype=np.float64) @ Z.T
+    for sl in row_slices(N, m):
+        cross = np.asarray(X[sl], dtype=np.float64) @ Z.T
         power = np.ones_like(cross)
         block = np.empty((cross.shape[0], 2 * L))
         for k in range(2 * L):
             power *= cross
             block[:, k] = power @ coef[k]
-        rows[start : start + chunk_size] = block[:, :L]
-        totals += omega[start : start + chunk_size] @ block
+        rows[sl] = block[:, :L]
+        totals += omega[sl] @ block
     return KernelSums(rows=rows, totals=totals, diag=_diag_sums(X, omega, L), n_landmarks=m)
 
 
@@ -219,7 +218,7 @@ def beta_sums(X, sqnorm, omega, params: MixtureParams, max_order: int, rows=None
     """:class:`BetaSums` over row blocks: per-sample :math:`\\beta` never exists for all N."""
     L = max_order
     b, bb, br = np.zeros(L), np.zeros((L, L)), np.zeros((L, L))
-    for sl in row_slices(X.shape[0]):
+    for sl in row_slices(*X.shape):
         beta = beta_moments(X[sl], sqnorm[sl], params, L)
         wb = beta * omega[sl, None]
         b += wb.sum(axis=0)
