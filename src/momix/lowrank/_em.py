@@ -90,15 +90,20 @@ def ppca_log_prob(
     return out
 
 
-def _log_resp(X, omega, params, resid=None, extra_dims=0):
+def _block_resp(rows: np.ndarray, params: MixtureParams):
+    """(log p(y_n), responsibilities) of one block of rows (float64)."""
     with np.errstate(divide="ignore"):
-        weighted = ppca_log_prob(X, params) + np.log(params.weights)
+        weighted = ppca_log_prob(rows, params) + np.log(params.weights)
     norm = logsumexp(weighted, axis=1)
-    loglik = float(omega @ norm)
-    if extra_dims:
-        s = params.noise_variance
-        loglik -= 0.5 * (extra_dims * np.log(2 * np.pi * s) + float(omega @ resid) / s)
-    return loglik, np.exp(weighted - norm[:, None])
+    return norm, np.exp(weighted - norm[:, None])
+
+
+def _complement(loglik: float, omega, params: MixtureParams, resid, extra_dims: int) -> float:
+    """Add the log-density of the complement :math:`N(0, \\sigma^2 I_{d_{extra}})`."""
+    if not extra_dims:
+        return loglik
+    s = params.noise_variance
+    return loglik - 0.5 * (extra_dims * np.log(2 * np.pi * s) + float(omega @ resid) / s)
 
 
 def mixture_log_likelihood(
@@ -108,11 +113,15 @@ def mixture_log_likelihood(
     resid: np.ndarray | None = None,
     extra_dims: int = 0,
 ) -> float:
-    """Weighted mean log-likelihood :math:`\\sum_n \\omega_n \\log p(y_n)`.
+    """Weighted mean log-likelihood :math:`\\sum_n \\omega_n \\log p(y_n)`, over row blocks.
 
     ``omega`` sums to one.
     """
-    return _log_resp(X, omega, params, resid, extra_dims)[0]
+    loglik = 0.0
+    for sl in row_slices(*X.shape):
+        norm, _ = _block_resp(np.asarray(X[sl], dtype=np.float64), params)
+        loglik += float(omega[sl] @ norm)
+    return _complement(loglik, omega, params, resid, extra_dims)
 
 
 def em_step(
@@ -126,30 +135,37 @@ def em_step(
     """One AECM iteration (two cycles, module docstring).
 
     Returns the new parameters and the mean log-likelihood of the *input* parameters
-    (a by-product of the first E-step). Sums over samples run over row blocks.
+    (a by-product of the first E-step). Each E-step is one pass over row blocks that sums
+    what its cycle needs; responsibilities exist for one block at a time.
     """
     N, d = X.shape
     K, _, R = params.factors.shape
-    loglik, resp = _log_resp(X, omega, params, resid, extra_dims)
-    wr = resp * omega[:, None]
-    nk = wr.sum(axis=0) + 1e-300
-    weights = nk / nk.sum()
-    moment = np.zeros((K, d))
+    loglik, nk, moment = 0.0, np.zeros(K), np.zeros((K, d))
     for sl in row_slices(N, d):
-        moment += wr[sl].T @ np.asarray(X[sl], dtype=np.float64)
+        rows = np.asarray(X[sl], dtype=np.float64)
+        norm, resp = _block_resp(rows, params)
+        wr = resp * omega[sl, None]
+        loglik += float(omega[sl] @ norm)
+        nk += wr.sum(axis=0)
+        moment += wr.T @ rows
+    loglik = _complement(loglik, omega, params, resid, extra_dims)
+    nk = nk + 1e-300
+    weights = nk / nk.sum()
     means = moment / nk[:, None]
     mid = MixtureParams(weights, means, params.factors, params.noise_variance)
-    _, resp = _log_resp(X, omega, mid)
-    wr = resp * omega[:, None]
-    nk = wr.sum(axis=0) + 1e-300
     s = params.noise_variance
+    nk = np.zeros(K)
     SV, trace_S = np.zeros((K, d, R)), np.zeros(K)
     for sl in row_slices(N, d):
         rows = np.asarray(X[sl], dtype=np.float64)
+        _, resp = _block_resp(rows, mid)
+        wr = resp * omega[sl, None]
+        nk += wr.sum(axis=0)
         for j, (mu, V) in enumerate(zip(means, params.factors, strict=True)):
             Xc = rows - mu
-            SV[j] += Xc.T @ (wr[sl, j, None] * (Xc @ V))
-            trace_S[j] += float(wr[sl, j] @ np.einsum("nd,nd->n", Xc, Xc))
+            SV[j] += Xc.T @ (wr[:, j, None] * (Xc @ V))
+            trace_S[j] += float(wr[:, j] @ np.einsum("nd,nd->n", Xc, Xc))
+    nk = nk + 1e-300
     factors = np.empty_like(params.factors)
     total = 0.0
     for j, V in enumerate(params.factors):
