@@ -43,15 +43,23 @@ One small grid of your own, in its own JSONL::
 
     python benchmarks/lowrank_gaussian.py --d 10 --K 2 --R 2 --N 10000 --sigma 0.5 \\
         --seeds 10 --runs mygrid_runs.jsonl --tag mygrid
+
+Peak memory of in-memory fits against the size of the data (not timed tests; each case in
+its own process, ``lowrank_memory.{json,md}``)::
+
+    python benchmarks/lowrank_gaussian.py --peak-memory
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 import tracemalloc
 import warnings
@@ -67,23 +75,25 @@ from momix.lowrank import LowRankGaussianMixture
 from momix.metrics import mixture_errors
 
 RESULTS = Path(__file__).resolve().parent / "results"
-METHODS = ("MM", "DGMM", "GMM-full", "DGMM+EM", "sklearn-EM")
+METHODS = ("MM", "DGMM", "GMM-full", "DGMM+EM", "sklearn-EM", "DGMM-est")
 #: on request: DGMM with one first step only (``first_step='init'`` / ``'identity'``), and
 #: MM / DGMM with ``init='mixed'`` (k-means++ start + 4 random restarts, ``n_init='auto'``)
 EXTRA_METHODS = ("DGMM-init", "DGMM-2step", "MM-mixed", "DGMM-mixed")
 ANCHOR = (100, 3, 2, 100_000, 1.0)
 
-#: bump a method's tag when the estimator changes what that method computes
+#: bump a method's tag when the estimator changes what that method computes; lr4: the fit
+#: runs on centred, scaled data (subspace K(R+1) - 1), collapsed components lose
 METHOD_VERSIONS = {
-    "MM": "lr1",
-    "DGMM": "lr3",  # lr3: first_step="both" by default
-    "GMM-full": "lr2",  # lr2: recursive monomials, syrk accumulation of S
-    "DGMM+EM": "lr3",
+    "MM": "lr4",
+    "DGMM": "lr4",  # lr3: first_step="both" by default
+    "GMM-full": "lr4",  # lr2: recursive monomials, syrk accumulation of S
+    "DGMM+EM": "lr4",
     "sklearn-EM": f"sklearn{sklearn.__version__}",
-    "DGMM-init": "lr3",
-    "DGMM-2step": "lr3",
-    "MM-mixed": "lr1",
-    "DGMM-mixed": "lr3",
+    "DGMM-est": "lr4",
+    "DGMM-init": "lr4",
+    "DGMM-2step": "lr4",
+    "MM-mixed": "lr4",
+    "DGMM-mixed": "lr4",
 }
 
 GRID = dict(d=[10, 100], K=[2, 3], R=[1, 2], N=[1_000, 10_000, 100_000], sigma=[0.0, 0.5, 1.0])
@@ -106,6 +116,8 @@ def make_estimator(method: str, K: int, R: int, sigma: float, seed: int):
         return LowRankGaussianMixture(K, R, weighting="diagonal", first_step=first, **common)
     if method == "DGMM+EM":
         return LowRankGaussianMixture(K, R, weighting="diagonal", refine="em", **common)
+    if method == "DGMM-est":  # every default, the noise variance estimated from the data
+        return LowRankGaussianMixture(K, R, random_state=seed)
     if method == "sklearn-EM":
         return GaussianMixture(K, covariance_type="full", n_init=5, random_state=seed)
     raise ValueError(f"unknown method {method!r}")
@@ -325,21 +337,39 @@ def summarise(records: list[dict], ref_time: dict[int, dict]) -> dict:
     return out
 
 
+def _newest_records(records: list[dict], method: str) -> list[dict]:
+    """The method's records of its current code version, else of its newest older one."""
+    mine = [r for r in records if r["method"] == method]
+    if any(r["version"] == METHOD_VERSIONS[method] for r in mine):
+        return [r for r in mine if r["version"] == METHOD_VERSIONS[method]]
+    newest = max((r["version"] for r in mine), default=None)
+    return [r for r in mine if r["version"] == newest]
+
+
 def report(runs: dict[str, dict], methods=METHODS) -> list[dict]:
-    """Per setting (grid order), per method: medians of the current-version records."""
-    current = [r for r in runs.values() if r["version"] == METHOD_VERSIONS[r["method"]]]
+    """Per setting (grid order), per method: medians of the newest-version records.
+
+    Settings not re-run since a method's code changed keep their older records; each
+    summary names its version (``version``), so the table says which rows are current.
+    """
+    known = [r for r in runs.values() if r["method"] in METHOD_VERSIONS]
     by_setting: dict[tuple, list] = {}
-    for r in current:
+    for r in known:
         by_setting.setdefault(_setting_tuple(r["setting"]), []).append(r)
     results = []
     for setting in sorted(by_setting):
         recs = by_setting[setting]
         ref_time = {
             r["seed"]: r
-            for r in recs
-            if r["method"] == "sklearn-EM" and r["kind"] == "fit" and r["status"] == "ok"
+            for r in _newest_records(recs, "sklearn-EM")
+            if r["kind"] == "fit" and r["status"] == "ok"
         }
-        summary = {m: summarise([r for r in recs if r["method"] == m], ref_time) for m in methods}
+        summary = {}
+        for m in methods:
+            chosen = _newest_records(recs, m)
+            summary[m] = summarise(chosen, ref_time)
+            if chosen:
+                summary[m]["version"] = chosen[0]["version"]
         d, K, R, N, sigma = setting
         results.append(dict(setting=dict(d=d, K=K, R=R, N=N, sigma=sigma), summary=summary))
     return results
@@ -370,24 +400,26 @@ def markdown(results: list[dict]) -> str:
         "memory is "
         "the tracemalloc peak of one extra traced run on seed 0 (times are untraced); "
         "iterations are L-BFGS-B (+ EM) iterations, or EM iterations of the best "
-        "scikit-learn restart.",
+        "scikit-learn restart; 'code' is the version of the estimator the row was measured "
+        f"with (current: {METHOD_VERSIONS['DGMM']}; rows of older versions were not re-run).",
         "",
         "| d | K | R | N | sigma | method | seeds | weights | means | covariances | wall (s) "
-        "| CPU (s) | x sklearn (wall / CPU) | peak MB | iterations |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU (s) | x sklearn (wall / CPU) | peak MB | iterations | code |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
         st = res["setting"]
         head = f"| {st['d']} | {st['K']} | {st['R']} | {st['N']} | {st['sigma']:g} "
         for m, s in res["summary"].items():
+            code = s.get("version", "")
             if s["status"] == "refused":
-                lines.append(head + f"| {m} | | refused (d^L too large) | | | | | | | |")
+                lines.append(head + f"| {m} | | refused (d^L too large) | | | | | | | | {code} |")
             elif s["status"] == "ok":
                 lines.append(
                     head + f"| {m} | {s['n_seeds']} | {s['weights']:.3f} | {s['means']:.3f} | "
                     f"{s['covariances']:.3f} | {s['wall']:.2f} | {s['cpu']:.2f} | "
                     f"{_ratio(s)} | {_fmt(s['peak_mb'], '.1f')} | "
-                    f"{s['n_iter']:.0f} |"
+                    f"{s['n_iter']:.0f} | {code} |"
                 )
     return "\n".join(lines) + "\n"
 
@@ -426,6 +458,110 @@ def start_comparison(results: list[dict]) -> str:
     return "\n".join(head + rows) + "\n"
 
 
+# ----------------------------------------------------------------------------- peak memory
+
+#: (label, n, d, K, R, sigma, dtype, estimator keywords) of the peak-memory cases; the first
+#: two are the issue's 2e6 x 10 float32 array
+MEMORY_CASES = (
+    ("default, K=3 R=2 (whole space)", 2_000_000, 10, 3, 2, 0.7, "float32", {}),
+    ("default, K=2 R=1 (subspace)", 2_000_000, 10, 2, 1, 0.7, "float32", {}),
+    ("refine='em', K=2 R=1", 500_000, 10, 2, 1, 0.7, "float32", {"refine": "em", "max_iter": 20}),
+    ("noiseless data (Nystrom sums), K=2 R=1", 500_000, 10, 2, 1, 0.0, "float32", {}),
+    ("init='mixed', K=3 R=2", 500_000, 10, 3, 2, 0.7, "float32", {"init": "mixed"}),
+    ("default, K=3 R=2, float64 data", 500_000, 10, 3, 2, 0.7, "float64", {}),
+)
+
+
+def _status_mib(key: str) -> float:
+    """A field of /proc/self/status (VmRSS, VmHWM) in MiB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{key} not in /proc/self/status")
+
+
+def peak_memory_child(spec: dict) -> dict:
+    """One case, in this (fresh) process: the RSS peak or the tracemalloc peak of the fit.
+
+    ``spec['trace']`` False: the data are drawn, converted and left alone, the kernel's peak
+    RSS is reset (``/proc/self/clear_refs``) and the fit's peak resident memory above the
+    RSS before it is read from ``VmHWM`` (includes every allocation of BLAS and Python,
+    untraced timing). True: the fit runs under tracemalloc (numpy's allocations).
+    """
+    data = make_lowrank_gaussian_mixture(
+        spec["n"], spec["d"], spec["K"], rank=spec["R"], noise_variance=spec["sigma"] ** 2,
+        mean_norm=1.0, factor_norm=(1.0, 2.0), random_state=0,
+    )  # fmt: skip
+    X = np.ascontiguousarray(data.X, dtype=spec["dtype"])
+    del data
+    gc.collect()
+    model = LowRankGaussianMixture(spec["K"], spec["R"], random_state=0, **spec["kwargs"])
+    base = _status_mib("VmRSS")
+    if spec["trace"]:
+        tracemalloc.start()
+    else:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # reset VmHWM to the current RSS
+    wall, cpu = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    data_mib = X.nbytes / 2**20
+    if spec["trace"]:
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        return {"data_mib": data_mib, "traced_peak_mib": peak, "traced_ratio": peak / data_mib}
+    delta = _status_mib("VmHWM") - base
+    return {
+        "data_mib": data_mib, "rss_delta_mib": delta, "rss_ratio": delta / data_mib,
+        "wall": wall, "cpu": cpu, "nystrom_mode": str(model.nystrom_mode_),
+        "noise_method": model.noise_method_, "load_before": os.getloadavg()[0],
+    }  # fmt: skip
+
+
+def peak_memory(cases=MEMORY_CASES) -> list[dict]:
+    """Every case twice (RSS, traced), each in a fresh process; writes lowrank_memory.*."""
+    rows = []
+    for label, n, d, K, R, sigma, dtype, kwargs in cases:
+        row = dict(case=label, n=n, d=d, K=K, R=R, sigma=sigma, dtype=dtype, kwargs=kwargs)
+        for trace in (False, True):
+            spec = {**row, "trace": trace}
+            out = subprocess.run(
+                [sys.executable, __file__, "--peak-memory-child", json.dumps(spec)],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            row.update(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    (RESULTS / "lowrank_memory.json").write_text(json.dumps(rows, indent=1))
+    lines = [
+        "Peak memory of in-memory `LowRankGaussianMixture.fit` against the size of the data "
+        "(each case in a fresh process; `python benchmarks/lowrank_gaussian.py --peak-memory`). "
+        "RSS delta: peak resident set during the fit (`VmHWM` after resetting it through "
+        "`/proc/self/clear_refs`) minus the resident set before it, the data already in "
+        "memory; traced: tracemalloc peak of a second, traced fit (numpy's allocations). "
+        "Data: `make_lowrank_gaussian_mixture` (d = 10, unit-norm means, factor columns of "
+        f"norm U(1, 2), noise sigma), seed 0. Python {platform.python_version()}, "
+        "2 shared cores (times are wall and process CPU seconds of the untraced fit, at "
+        "the load average given).",
+        "",
+        "| case | N | dtype | data MiB | RSS delta MiB | x data | traced peak MiB | x data "
+        "| wall s | CPU s | load | DGMM sums | noise |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['n']:.0e} | {r['dtype']} | {r['data_mib']:.0f} | "
+            f"{r['rss_delta_mib']:.0f} | {r['rss_ratio']:.2f} | {r['traced_peak_mib']:.0f} | "
+            f"{r['traced_ratio']:.2f} | {r['wall']:.1f} | {r['cpu']:.1f} | "
+            f"{r['load_before']:.1f} | {r['nystrom_mode']} | {r['noise_method']} |"
+        )
+    (RESULTS / "lowrank_memory.md").write_text("\n".join(lines) + "\n")
+    return rows
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for name, default in GRID.items():
@@ -438,6 +574,8 @@ def parse_args(argv=None):
     p.add_argument("--report", action="store_true", help="only write the tables from the JSONL")
     p.add_argument("--runs", default="lowrank_gaussian_runs.jsonl", help="JSONL in results/")
     p.add_argument("--tag", default="lowrank_gaussian", help="table file stem in results/")
+    p.add_argument("--peak-memory", action="store_true", help="only the peak-memory cases")
+    p.add_argument("--peak-memory-child", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -453,7 +591,13 @@ def write_report(runs_path: Path, tag: str, methods) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.peak_memory_child is not None:
+        print(json.dumps(peak_memory_child(json.loads(args.peak_memory_child))))
+        return
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.peak_memory:
+        peak_memory()
+        return
     runs_path = RESULTS / args.runs
     if not args.report:
         settings = list(itertools.product(args.d, args.K, args.R, args.N, args.sigma))
