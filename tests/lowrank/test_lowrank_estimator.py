@@ -271,11 +271,11 @@ def test_weight_modes_and_verbose(nystrom, caplog):
 
 @pytest.mark.slow
 def test_demo_writes_figure(tmp_path):
-    from momix.lowrank._demo import FIGURE, run
+    from momix.lowrank._demo import DGMM, FIGURE, run
 
     section = run(tmp_path, np.random.default_rng(0))
     assert (tmp_path / FIGURE).exists()
-    assert "| 10000 | DGMM (momix) |" in section.text
+    assert f"| {DGMM} |" in section.text
 
 
 @pytest.mark.slow

@@ -105,7 +105,8 @@ def test_mixed_bad_input(X):
 @pytest.mark.parametrize("weighting", ["identity", "diagonal"])
 def test_mixed_escapes_the_kmeans_optimum(weighting):
     """d = 100, K = 2, R = 1, N = 1e4, sigma = 1, seed 0 of the benchmark grid: the k-means
-    start ends at covariance error 0.12 for MM and DGMM; five mixed starts reach 0.043."""
+    start ends at covariance error 0.12 for DGMM (MM, on the standardised data, now reaches
+    0.046 from it); five mixed starts end below 0.05 for both."""
     data = make_lowrank_gaussian_mixture(10_000, 100, 2, rank=1, noise_variance=1.0, random_state=0)
     errors = {}
     for init, n_init in (("kmeans++", 1), ("mixed", 5)):
@@ -117,7 +118,8 @@ def test_mixed_escapes_the_kmeans_optimum(weighting):
             data.weights, data.means, data.covariances, model.weights_, model.means_,
             model.covariances_, match="covariances",
         ).covariances  # fmt: skip
-    assert errors["kmeans++"] > 0.1
+    if weighting == "diagonal":
+        assert errors["kmeans++"] > 0.1
     assert errors["mixed"] < 0.05
 
 

@@ -45,7 +45,6 @@ __all__ = [
     "StandardizedRows",
     "squared_norms",
     "check_magnitude_blocks",
-    "project_rows",
     "weighted_mean",
     "check_weighted_distinct_rows",
     "warn_constant_columns",
@@ -244,14 +243,6 @@ def check_magnitude_blocks(X: np.ndarray) -> np.ndarray:
     for sl in row_slices(*X.shape):
         check_magnitude(X[sl])
     return X
-
-
-def project_rows(X: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """:math:`X B` in float64 over row blocks (a float32 ``X`` is never copied whole)."""
-    out = np.empty((X.shape[0], basis.shape[1]))
-    for sl in row_slices(*X.shape):
-        out[sl] = np.asarray(X[sl], dtype=np.float64) @ basis
-    return out
 
 
 class _PositiveRows:

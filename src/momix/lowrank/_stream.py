@@ -9,16 +9,18 @@ algorithms need to read the data more than once; a one-shot generator is refused
 The fit reads the source in two passes -- one when it is fitted in the whole space --
 after which its cost does not depend on N:
 
-1. the weighted mean and second moment :math:`\sum_n\omega_ny_ny_n^\top` (exact chunk
-   merges, :mod:`momix.moments`) and a bounded uniform subsample: every row gets a key
+1. the weighted mean, covariance and column ranges (exact chunk merges of the moments of
+   :math:`(y - o)/m`, :mod:`momix.moments`), which give the standardisation
+   :math:`z = (y - c)/s` of :mod:`._scaling`, and a bounded uniform subsample: every row gets a key
    :math:`u_n \sim U(0, 1)` drawn in row order from the fit's random stream, and the
    ``m`` rows with the smallest keys are kept (the keys of a chunk are drawn as it is
    read and its candidate rows -- keys below the running m-th smallest -- copied out; for
    dask the indices are drawn first; the same rows for every source and chunking);
-2. the signal basis :math:`B` (top eigenvectors of the second moment) and the statistics
-   :math:`T_{a,l} = \sum_n\omega_n\|y_n\|^{2l}(B^\top y_n)^{\otimes a}`, :math:`a + 2l \le L`
-   (:mod:`._stats`, :mod:`._gram`: one Gram per chunk), summed over chunks. Without a
-   subspace (:math:`B = I`) they are summed in pass 1 and there is no pass 2.
+2. the signal basis :math:`B` (top eigenvectors of the standardised covariance) and the
+   statistics :math:`T_{a,l} = \sum_n\omega_n\|z_n\|^{2l}(B^\top z_n)^{\otimes a}`,
+   :math:`a + 2l \le L`, of the standardised rows (:mod:`._stats`, :mod:`._gram`: one Gram
+   per chunk), summed over chunks. Without a subspace (:math:`B = I`) they are summed in
+   pass 1 and there is no pass 2.
 
 Chunks are summarised on a thread pool (:func:`momix.moments.map_ordered`: one thread can
 read while the others multiply) and reduced in chunk order, so the result does not
@@ -32,7 +34,7 @@ fit estimates them on the data (``nystrom``; exact kernel sums up to 3 000 rows)
 weights only scale the orders -- any positive weights give a consistent estimator -- so a
 subsample estimate of :math:`S` can cost efficiency, not consistency. With
 :math:`N \le 3000` the subsample is the whole data and the streaming fit equals the
-in-memory one to rounding.
+in-memory one to the solver's tolerance (its inputs agree to rounding).
 """
 
 from __future__ import annotations
