@@ -1,12 +1,13 @@
 """Polymom and MixtureOfLinearRegressions on bad input, and their likelihood API (issue 15)."""
 
+import time
 import warnings
 
 import numpy as np
 import pytest
 import sympy as sp
 
-from momix.exceptions import DataError, MomixWarning, NumericalError
+from momix.exceptions import ConvergenceWarning, DataError, MomixWarning, NumericalError
 from momix.polymom import (
     ComponentModel,
     GaussianSpherical,
@@ -256,3 +257,20 @@ def test_regression_sample_draws_y_given_x():
         est.sample(5, X=X[:3])
     with pytest.raises(ValueError, match="positive integer"):
         est.sample(0, X=X[:1])
+
+
+@pytest.mark.slow
+def test_fallback_solver_time_is_bounded(monkeypatch):
+    import momix.polymom._sdp as sdp
+
+    monkeypatch.setattr(sdp, "FALLBACK_TIME_BUDGET", 2.0)
+    rng = np.random.default_rng(1)
+    X = rng.normal(scale=3.0, size=(2, 1))[rng.integers(0, 2, 30)] + rng.normal(size=(30, 1))
+    start = time.perf_counter()
+    # an exact relaxation of raw sample moments up to x^15: infeasible, so the interior-point
+    # solver fails every step (with the 10 s budget: 15 s; before any budget: 254 s)
+    with pytest.warns(ConvergenceWarning):
+        est = Polymom(n_components=5, relaxation="exact", moment_weighting="none",
+                      standardize=False, polish=False, max_iter=20, random_state=0).fit(X)
+    assert time.perf_counter() - start < 12
+    assert est.solver_ == "SCS" and not est.converged_ and est.n_iter_ < 21

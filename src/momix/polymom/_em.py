@@ -82,7 +82,9 @@ def _em_iterations(log_joint, m_step, state, sw, total, max_iter, tol):
             break
         if len(history) == max_iter + 1:
             break
-        state = m_step(np.exp(logp - norm[:, None]), state)
+        resp = np.exp(logp - norm[:, None])
+        # rows sum to 1 even where log-densities near -1e17 absorb log K in the logsumexp
+        state = m_step(resp / resp.sum(axis=1, keepdims=True), state)
     return state, np.array(history), len(history) - 1, converged
 
 
@@ -210,11 +212,14 @@ def regression_em(X, y, coef, intercept, noise_variance, weights, *, sample_weig
     tol : float
         Stop when the mean log-likelihood rises by less than ``tol``.
     reg_variance : float
-        Floor of the noise variances, relative to the (weighted) variance of ``y``.
+        Floor of the noise variances, relative to the (weighted) variance of ``y`` with an
+        intercept, to its mean square without (the scale the regressions work at: ``y``
+        offset far from 0 has a variance that is a tiny fraction of its square).
     """
     sw = sample_weight
     w = sw / sw.sum()
-    floor = reg_variance * max(float(w @ (y - w @ y) ** 2), 1e-300)
+    center = w @ y if fit_intercept else 0.0
+    floor = reg_variance * max(float(w @ (y - center) ** 2), 1e-300)
     var = np.maximum(np.asarray(noise_variance, float), floor)
     start = (*(np.array(a, float) for a in (coef, intercept)), var,
              np.array(weights, float))

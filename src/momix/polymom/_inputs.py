@@ -116,12 +116,12 @@ def check_model_data(Z: np.ndarray, sample_weight: np.ndarray, model: ComponentM
     * :class:`Poisson`: counts (:func:`check_counts`).
     * At least ``n_components`` distinct rows among the rows of positive weight (a mixture
       of more components than points is not identified).
-    * Gaussian models: no constant feature (weighted spread at most ``1e-10`` times its
-      largest magnitude, the criterion of the standardisation). A constant feature forces
-      every component's variance there to 0: the mixture has no density, and the moment
-      SDP has no interior point, so the interior-point solver fails and the first-order
-      fallback runs to its iteration limit on every solve (minutes with two components,
-      15 s with one).
+    * Gaussian models with ``n_components >= 2``: no constant feature (weighted spread at
+      most ``1e-10`` times its largest magnitude, the criterion of the standardisation). A
+      constant feature forces every component's variance there to 0: the mixture has no
+      density, and the moment SDP has no interior point, so the interior-point solver fails
+      and the first-order fallback runs to its iteration limit on every solve (minutes).
+      One component (its mean and variance are the sample's) is accepted.
 
     Raises
     ------
@@ -141,7 +141,7 @@ def check_spread(
     """The constant-feature check of :func:`check_model_data` from each feature's weighted
     standard deviation and largest magnitude (also the statistics of a streamed first
     pass)."""
-    if getattr(model, "family", None) != "gaussian":
+    if getattr(model, "family", None) != "gaussian" or n_components < 2:
         return
     constant = np.flatnonzero(np.asarray(spread) <= _RELATIVE_SPREAD * magnitude)
     if constant.size:
@@ -182,12 +182,29 @@ def with_target(X: np.ndarray, y, model: ComponentModel) -> np.ndarray:
 
 
 def first_pass(source: ChunkSource) -> tuple[MomentSummary, np.ndarray]:
-    """Weighted mean and covariance of the streamed data, and the largest |x| per feature."""
-    acc, magnitude = MomentAccumulator(max_order=2), 0.0
-    for Xc, wc in source.chunks():
-        acc.update(Xc, wc)
+    """Weighted mean and covariance of the streamed data, and the largest |x| per feature.
+
+    Weights are divided by the largest weight of the first chunk with a positive one, so a
+    uniform scale of the weights (1e-300, 1e300) gives exactly the statistics of unit
+    weights.
+
+    Raises
+    ------
+    DataError
+        When the weights span more than float64 can carry (the statistics overflow).
+    """
+    acc, magnitude, unit = MomentAccumulator(max_order=2), 0.0, 0.0
+    for Xc, wc_ in source.chunks():
+        wc = np.asarray(wc_, dtype=float)
+        if unit == 0.0 and wc.size and float(np.max(wc)) > 0:
+            unit = float(np.max(wc))
+        acc.update(Xc, wc / unit if unit > 0 else wc)
         magnitude = np.maximum(magnitude, np.max(np.abs(Xc), axis=0))
-    return acc.result(), magnitude
+    summary = acc.result()
+    if not (np.all(np.isfinite(summary.mean)) and np.all(np.isfinite(summary.covariance))):
+        raise DataError("the streamed sample weights span more than float64 can carry (the "
+                        "weighted moments overflow); rescale the weights")
+    return summary, magnitude
 
 
 @dataclass(frozen=True)

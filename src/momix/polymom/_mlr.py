@@ -19,7 +19,8 @@ from .._validation import (
     check_rng,
     check_sample_weight,
 )
-from ..exceptions import DataError, MomixWarning, NumericalError
+from ..exceptions import DataError, MomixWarning, NumericalError, SolverError
+from . import _sdp
 from ._budget import MAX_TERMS, check_sdp_size, counted_order, regression_derivation, sdp_size
 from ._builtin import LinearRegression
 from ._em import regression_em, regression_log_prob
@@ -99,14 +100,22 @@ def polymom_regression_start(X, y, sw, n_components, *, noise_variance, x_order,
     Z = np.column_stack([Xs, ys])
     best = None
     base = LinearRegression(X.shape[1], 0.0, x_order=x_order, y_order=y_order, fit_intercept=True)
+    budget = _sdp.FALLBACK_TIME_BUDGET  # the fallback solver's seconds, shared by the grid
     for s2 in grid:
         model = base.with_constants({"noise_variance": s2})
         system = empirical_system(model, Z, sw)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = polymom(model, system, n_components, rng=rng,
-                          moment_weighting=moment_weighting, relaxation="least_squares",
-                          penalty=penalty, polish=polish, solver=solver)
+            try:
+                res = polymom(model, system, n_components, rng=rng,
+                              moment_weighting=moment_weighting, relaxation="least_squares",
+                              penalty=penalty, polish=polish, solver=solver,
+                              fallback_budget=budget)
+            except SolverError:
+                if best is None:
+                    raise
+                continue  # this noise level is not solvable within what is left
+        budget -= res.sdp.fallback_seconds
         if best is None or res.sdp.residual < best[0].sdp.residual:
             best = (res, s2, caught)
     res, s2, caught = best
@@ -290,9 +299,9 @@ class MixtureOfLinearRegressions(MixtureEstimator):
                 "component fits it exactly and the likelihood is unbounded"
             )
         scaling = regression_scaling(Z, sw, fit_intercept=self.fit_intercept)
+        sy = float(scaling.scale[-1])
         Zs = scaling.transform(Z)
         Xs, ys = Zs[:, :-1], Zs[:, -1]
-        sy = float(scaling.scale[-1])
         self._sy2 = sy**2
         rng = check_rng(self.random_state)
         best = None

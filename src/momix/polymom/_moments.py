@@ -130,11 +130,19 @@ def streaming_system(model: ComponentModel, chunks: Iterable) -> MomentSystem:
     c = model.compiled()
     total = total_sq = 0.0
     mean = m2 = None
+    unit = 0.0  # weights are divided by the largest seen so far (1e-300 or 1e300 are fine)
     for Zc, wc_ in chunks:
         Z, w = np.asarray(Zc, dtype=np.float64), np.asarray(wc_, dtype=np.float64)
-        wc = float(w.sum())
-        if wc <= 0:
+        top = float(np.max(w)) if w.size else 0.0
+        if top <= 0:
             continue
+        if top > unit:
+            if m2 is not None:  # rescale what is accumulated to the new unit
+                factor = unit / top
+                total, total_sq, m2 = total * factor, total_sq * factor**2, m2 * factor
+            unit = top
+        w = w / unit
+        wc = float(w.sum())
         table = _power_table(Z, c.data_polys)
         V = np.column_stack([_data_values(poly, Z, table) for poly in c.data_polys])
         mc = np.sum(V * w[:, None], axis=0) / wc

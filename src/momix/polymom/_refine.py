@@ -208,7 +208,8 @@ def _refine_regression(model, Z, sw, params, weights, max_iter):
     icpt = params[:, d] if model.fit_intercept else np.zeros(k)
     coef, icpt = regression_to_scaled(params[:, :d], icpt, scaling)
     sy2 = float(scaling.scale[-1]) ** 2
-    var = np.full(k, max(model.noise_variance / sy2, 1e-3 * np.var(y)))
+    center = y.mean() if model.fit_intercept else 0.0  # the scale of y: 1 once standardised
+    var = np.full(k, max(model.noise_variance / sy2, 1e-3 * float(np.mean((y - center) ** 2))))
     res = regression_em(
         X,
         y,

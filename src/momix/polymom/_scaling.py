@@ -49,6 +49,7 @@ from math import comb
 
 import numpy as np
 
+from ..exceptions import DataError
 from ._builtin import GaussianDiagonal, GaussianSpherical, LinearRegression, Poisson
 from ._model import ComponentModel
 
@@ -142,10 +143,23 @@ def regression_scaling(
 ) -> Scaling:
     """Per-column location and scale of ``Z = [X, y]`` (see module docstring): mean and
     standard deviation with an intercept, 0 and root mean square without
-    (:func:`weighted_spread`); ``fit_intercept`` stands for ``model.fit_intercept``."""
+    (:func:`weighted_spread`); ``fit_intercept`` stands for ``model.fit_intercept``.
+
+    Raises
+    ------
+    DataError
+        When the response varies by less than 1e-150 (its variances underflow).
+    """
     center = model.fit_intercept if fit_intercept is None else fit_intercept
-    loc, scale, magnitude = weighted_spread(Z, sample_weight, center=center)
-    return Scaling(loc, np.where(scale > _RELATIVE_SPREAD * magnitude, scale, 1.0))
+    loc, spread, magnitude = weighted_spread(Z, sample_weight, center=center)
+    scale = np.where(spread > _RELATIVE_SPREAD * magnitude, spread, 1.0)
+    if center:
+        loc = _exact_constants(Scaling(loc, scale), Z, sample_weight, spread,
+                               magnitude).location
+    if scale[-1] < 1e-150:  # noise variances of order scale^2 would underflow to 0
+        raise DataError(f"y varies by only {scale[-1]:.1e}: variances of that scale underflow "
+                        "in float64; rescale y (multiply it by a unit)")
+    return Scaling(loc, scale)
 
 
 def regression_to_scaled(coef: np.ndarray, intercept: np.ndarray, scaling: Scaling):
@@ -191,7 +205,21 @@ def gaussian_scaling(X: np.ndarray, sample_weight: np.ndarray, model: ComponentM
     """Weighted location and scale of ``X`` suited to ``model`` (see module docstring),
     from :func:`weighted_spread`."""
     loc, spread, magnitude = weighted_spread(X, sample_weight)
-    return scaling_from_spread(loc, spread, magnitude, model)
+    if isinstance(model, Poisson):
+        return count_scaling(loc)
+    return _exact_constants(scaling_from_spread(loc, spread, magnitude, model), X,
+                            sample_weight, spread, magnitude)
+
+
+def _exact_constants(scaling: Scaling, Z, sample_weight, spread, magnitude) -> Scaling:
+    """A constant column is centred at one of its values, not its computed mean: the mean of
+    60 ones is 0.9999999999999999, and the resulting 1e-16 spread weighs the moment SDP by
+    1e13 (every interior-point solve then failed, 15 s of first-order fallback)."""
+    const = np.asarray(spread) <= _RELATIVE_SPREAD * magnitude
+    if not np.any(const) or Z.shape[0] == 0:
+        return scaling
+    row = Z[int(np.argmax(sample_weight > 0))]
+    return Scaling(np.where(const, row, scaling.location), scaling.scale)
 
 
 def scaling_from_moments(

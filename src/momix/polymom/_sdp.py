@@ -53,6 +53,17 @@ SOLVER_OPTIONS = {
     "SCS": {"time_limit_secs": 10.0},
 }
 
+#: seconds the fallback solver may take in all, per :func:`solve_moment_sdp` call. When the
+#: primary solver fails on every step (an exact relaxation of sample moments, infeasible;
+#: raw moments of unstandardised data), each step used to cost the fallback's full time
+#: limit: a K = 5 exact fit took 254 s (21 solves of 2 s Clarabel + 10 s SCS). The fallback
+#: now gets the remaining budget as its time limit, and once the budget is spent the convex
+#: iteration stops with the best solve so far (``converged`` is False; Polymom warns).
+FALLBACK_TIME_BUDGET = 10.0
+
+#: time-limit option of each fallback solver that has one
+_TIME_LIMIT_OPTION = {"SCS": "time_limit_secs"}
+
 
 @dataclass(frozen=True, eq=False)
 class MomentProblem:
@@ -101,6 +112,8 @@ class SDPResult:
         Solver that produced the result.
     residual : float
         :math:`\\|A y - b\\|_2`.
+    fallback_seconds : float
+        Time spent in the fallback solver (bounded by the ``fallback_budget``).
     """
 
     y: np.ndarray
@@ -111,6 +124,7 @@ class SDPResult:
     converged: bool
     solver: str
     residual: float
+    fallback_seconds: float = 0.0
 
 
 def _independent_rows(E: np.ndarray) -> np.ndarray:
@@ -169,19 +183,48 @@ def check_solvers(solver: str, fallback: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _solve_once(prob, y, solvers: list[str]) -> str:
+class _FallbackClock:
+    """Seconds left for the fallback solver in one :func:`solve_moment_sdp` call."""
+
+    def __init__(self, budget: float):
+        self.budget, self.used = float(budget), 0.0
+
+    @property
+    def left(self) -> float:
+        return self.budget - self.used
+
+
+class _BudgetSpent(SolverError):
+    """The primary solver failed and the fallback's time budget is spent."""
+
+
+def _solve_once(prob, y, solvers: list[str], clock: _FallbackClock) -> str:
+    import time
+
     import cvxpy as cp
 
     status, name = "not run", solvers[0]
-    for name in solvers:
+    for i, name in enumerate(solvers):
+        options = dict(SOLVER_OPTIONS.get(name, {}))
+        if i > 0:  # the fallback: within what is left of its time budget
+            if clock.left < 0.5:
+                raise _BudgetSpent(name, status, f"{solvers[0]} failed and the fallback's "
+                                   f"time budget of {clock.budget:g} s is spent")
+            if name in _TIME_LIMIT_OPTION:
+                options[_TIME_LIMIT_OPTION[name]] = min(
+                    options.get(_TIME_LIMIT_OPTION[name], np.inf), clock.left)
+        start = time.perf_counter()
         try:
             with warnings.catch_warnings():  # inaccuracy is judged from the status below
                 warnings.simplefilter("ignore", UserWarning)
-                prob.solve(solver=name, **SOLVER_OPTIONS.get(name, {}))
+                prob.solve(solver=name, **options)
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             status = f"error ({exc})"
             logger.info("polymom SDP: solver %s raised %s", name, exc)
             continue
+        finally:
+            if i > 0:
+                clock.used += time.perf_counter() - start
         status = str(prob.status)
         if status in _OK and y.value is not None and np.all(np.isfinite(y.value)):
             return name
@@ -203,7 +246,8 @@ def _stalled(history: list[float], window: int = 4) -> bool:
 def solve_moment_sdp(problem: MomentProblem, n_components: int, *, relaxation="exact",
                      rank_method="convex_iteration", penalty=1e-5, slack=0.0,
                      solver="CLARABEL", fallback="SCS", max_iter=50, tol=1e-7, growth=10.0,
-                     n_restarts=3, rng=None, progress=None) -> SDPResult:
+                     n_restarts=3, rng=None, progress=None,
+                     fallback_budget=None) -> SDPResult:
     """Complete the parameter moments and drive the moment matrix to rank ``n_components``.
 
     Parameters
@@ -238,6 +282,10 @@ def solve_moment_sdp(problem: MomentProblem, n_components: int, *, relaxation="e
         Draws the restart directions (default: seed 0).
     progress : callable, optional
         Called with the rank gap after every solve.
+    fallback_budget : float, optional
+        Seconds the fallback solver may take in all (default :data:`FALLBACK_TIME_BUDGET`);
+        once spent, a step the primary solver fails ends the convex iteration with the best
+        solve so far.
 
     Raises
     ------
@@ -250,34 +298,46 @@ def solve_moment_sdp(problem: MomentProblem, n_components: int, *, relaxation="e
     st = problem.structure
     prob, y, c = _build(problem, relaxation, penalty, slack)
     rng = np.random.default_rng(0) if rng is None else rng
+    clock = _FallbackClock(FALLBACK_TIME_BUDGET if fallback_budget is None else fallback_budget)
     chain = dict(prob=prob, y=y, c=c, st=st, k=n_components, solvers=solvers,
                  relaxation=relaxation, penalty=penalty, growth=growth, tol=tol,
-                 progress=progress)
+                 progress=progress, clock=clock)
     iters = 1 if rank_method == "trace" else max_iter + 1
     best, n_iter = _chain(np.eye(st.size), iters, **chain)
     for _ in range(n_restarts if rank_method == "convex_iteration" else 0):
-        if best[2] < tol or n_iter >= iters:
+        if best[2] < tol or n_iter >= iters or clock.left < 0.5:
             break
         Q, _ = np.linalg.qr(rng.standard_normal((st.size, st.size - n_components)))
-        cand, used_iter = _chain(Q @ Q.T, iters - n_iter, **chain)
+        try:
+            cand, used_iter = _chain(Q @ Q.T, iters - n_iter, **chain)
+        except _BudgetSpent:  # a restart whose first step cannot be solved any more
+            break
         n_iter += used_iter
         best = cand if cand[2] < best[2] else best
     yv, M, gap, vals, used = best
-    converged = rank_method == "trace" or gap < tol
+    converged = (rank_method == "trace" or gap < tol)
     return SDPResult(yv, M, vals, gap, n_iter, converged, used,
-                     float(np.linalg.norm(problem.A @ yv - problem.b)))
+                     float(np.linalg.norm(problem.A @ yv - problem.b)), clock.used)
 
 
 def _chain(W0, iters, *, prob, y, c, st, k, solvers, relaxation, penalty, growth, tol,
-           progress):
-    """One convex-iteration run from the direction ``W0``; returns (best, solves)."""
+           progress, clock):
+    """One convex-iteration run from the direction ``W0``; returns (best, solves). A step
+    that fails after the fallback's time budget is spent ends the run (raised when it is
+    the first step)."""
     trace = st.trace_vector()
     polish = 1e-3 if relaxation == "exact" else 1.0  # sample moments: no need to polish
     first = st.inner_vector(W0)
     c.value = first if relaxation == "exact" else penalty * first
     best, history, n_iter = None, [], 0
     for _ in range(iters):
-        used = _solve_once(prob, y, solvers)
+        try:
+            used = _solve_once(prob, y, solvers, clock)
+        except _BudgetSpent:
+            if best is None:
+                raise
+            logger.info("polymom SDP: fallback time budget spent; convex iteration stopped")
+            break
         n_iter += 1
         M = st.matrix(np.asarray(y.value))
         vals, vecs, gap = _rank_gap(M, k)

@@ -64,9 +64,13 @@ def whitening(cov: np.ndarray, s: np.ndarray) -> np.ndarray:
     :math:`S = \\operatorname{diag}(s)\\,R\\,\\operatorname{diag}(s)` with ``s`` the (floored)
     standard errors; the correlation matrix :math:`R = Q\\Lambda Q^\\top` is inverted with its
     eigenvalues floored at ``1e-6`` times the largest, so
-    :math:`L = \\Lambda^{-1/2}Q^\\top\\operatorname{diag}(1/s)`.
+    :math:`L = \\Lambda^{-1/2}Q^\\top\\operatorname{diag}(1/s)`. A covariance that is
+    zero (every observation constant) gives :math:`\\operatorname{diag}(1/s)`.
     """
     R = cov / np.outer(s, s)
+    if not np.all(np.isfinite(R)) or not np.any(R):
+        # no sampling covariance (every observation constant): the diagonal weighting
+        return np.diag(1.0 / s)
     vals, vecs = np.linalg.eigh((R + R.T) / 2)
     vals = np.maximum(vals, _CORRELATION_FLOOR * max(float(vals[-1]), 1e-300))
     return (vecs / np.sqrt(vals)).T / s[None, :]
