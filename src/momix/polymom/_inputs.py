@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .._validation import check_distinct_rows, check_magnitude
+from .._validation import MAX_ABS_VALUE, check_distinct_rows, check_magnitude
 from ..exceptions import DataError
 from ..moments import ChunkSource, MomentAccumulator, MomentSummary
 from ._budget import (
@@ -246,6 +246,11 @@ def streamed_data(X, sample_weight, model, n_components: int, standardize: bool,
     model = resolve_model(model, n_features, n_components, order)
     if model.uses_target:
         raise ValueError(f"the {model.name} model needs the target y: load the data in memory")
+    top = float(np.max(magnitude)) if np.size(magnitude) else 0.0
+    if top > MAX_ABS_VALUE:
+        raise DataError(f"X holds values of magnitude {top:.3g}, beyond the "
+                        f"{MAX_ABS_VALUE:.0e} that momix can form moments of; rescale the data "
+                        "(divide by a unit) first")
     var = np.diag(first.covariance)
     check_spread(np.sqrt(np.maximum(var, 0.0)), magnitude, model, n_components)
     scaling = None
@@ -254,11 +259,20 @@ def streamed_data(X, sample_weight, model, n_components: int, standardize: bool,
     return StreamedData(source, n_features, model, scaling)
 
 
+def _checked_counts(chunks):
+    """The chunks, each checked to hold counts (:func:`check_counts`), as in memory."""
+    for Xc, wc in chunks:
+        check_counts(np.asarray(Xc, dtype=float))
+        yield Xc, wc
+
+
 def streamed_system(
     source: ChunkSource, scaling: Scaling | None, model: ComponentModel
 ) -> MomentSystem:
     """Empirical moment system of ``model`` from a fresh pass over the (standardised) chunks."""
     chunks = source.chunks()
+    if isinstance(model, Poisson):
+        chunks = _checked_counts(chunks)
     if scaling is not None:
         chunks = ((scaling.transform(Xc), wc) for Xc, wc in chunks)
     return streaming_system(model, chunks)

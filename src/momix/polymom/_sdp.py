@@ -218,7 +218,12 @@ def _solve_once(prob, y, solvers: list[str], clock: _FallbackClock) -> str:
             with warnings.catch_warnings():  # inaccuracy is judged from the status below
                 warnings.simplefilter("ignore", UserWarning)
                 prob.solve(solver=name, **options)
-        except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+        except BaseException as exc:
+            # a Rust solver's panic surfaces as pyo3's PanicException, a BaseException
+            panic = type(exc).__name__ == "PanicException"
+            if not (panic or isinstance(exc, (cp.error.SolverError, ValueError,
+                                              ArithmeticError))):
+                raise
             status = f"error ({exc})"
             logger.info("polymom SDP: solver %s raised %s", name, exc)
             continue
