@@ -181,8 +181,10 @@ def with_target(X: np.ndarray, y, model: ComponentModel) -> np.ndarray:
     return np.column_stack([X, check_magnitude(y, name="y")])
 
 
-def first_pass(source: ChunkSource) -> tuple[MomentSummary, np.ndarray]:
-    """Weighted mean and covariance of the streamed data, and the largest |x| per feature.
+def first_pass(source: ChunkSource,
+               n_distinct: int = 0) -> tuple[MomentSummary, np.ndarray, int]:
+    """Weighted mean and covariance of the streamed data, the largest |x| per feature and
+    the number of distinct rows of positive weight, counted up to ``n_distinct``.
 
     Weights are divided by the largest weight of the first chunk with a positive one, so a
     uniform scale of the weights (1e-300, 1e300) gives exactly the statistics of unit
@@ -194,17 +196,21 @@ def first_pass(source: ChunkSource) -> tuple[MomentSummary, np.ndarray]:
         When the weights span more than float64 can carry (the statistics overflow).
     """
     acc, magnitude, unit = MomentAccumulator(max_order=2), 0.0, 0.0
+    rows: set[bytes] = set()
     for Xc, wc_ in source.chunks():
         wc = np.asarray(wc_, dtype=float)
         if unit == 0.0 and wc.size and float(np.max(wc)) > 0:
             unit = float(np.max(wc))
         acc.update(Xc, wc / unit if unit > 0 else wc)
         magnitude = np.maximum(magnitude, np.max(np.abs(Xc), axis=0))
+        if len(rows) < n_distinct:
+            positive = np.ascontiguousarray(np.asarray(Xc, dtype=float)[wc > 0])
+            rows.update(r.tobytes() for r in np.unique(positive, axis=0)[:n_distinct])
     summary = acc.result()
     if not (np.all(np.isfinite(summary.mean)) and np.all(np.isfinite(summary.covariance))):
         raise DataError("the streamed sample weights span more than float64 can carry (the "
                         "weighted moments overflow); rescale the weights")
-    return summary, magnitude
+    return summary, magnitude, min(len(rows), n_distinct)
 
 
 @dataclass(frozen=True)
@@ -241,7 +247,10 @@ def streamed_data(X, sample_weight, model, n_components: int, standardize: bool,
         (:func:`check_spread`).
     """
     source = ChunkSource.wrap(X, sample_weight)
-    first, magnitude = first_pass(source)
+    first, magnitude, distinct = first_pass(source, n_components)
+    if distinct < n_components:
+        raise DataError(f"X (rows of positive weight) has only {distinct} distinct row(s), "
+                        f"fewer than n_components={n_components}; decrease n_components")
     n_features = first.mean.size
     model = resolve_model(model, n_features, n_components, order)
     if model.uses_target:

@@ -47,10 +47,13 @@ _OK = ("optimal", "optimal_inaccurate")
 #: the moment matrix has s - K vanishing eigenvalues and the default stalls ("insufficient
 #: progress") on the convex-iteration steps of sample-moment problems (measured: 8 of 8
 #: diagonal / spherical D = 2 problems failed by step 4 with the default, none with 1e-7).
-#: SCS: a wall-time cap per solve, so the first-order fallback cannot run for minutes.
+#: SCS: a wall-time cap per solve, so the first-order fallback cannot run for minutes, and
+#: an iteration cap (5000, SCS's default is 100000) that binds first on small problems, so
+#: their result does not depend on the machine's speed (a time limit alone made a refit of
+#: the same data differ when the first call was slower).
 SOLVER_OPTIONS = {
     "CLARABEL": {"static_regularization_constant": 1e-7},
-    "SCS": {"time_limit_secs": 10.0},
+    "SCS": {"time_limit_secs": 10.0, "max_iters": 5000},
 }
 
 #: seconds the fallback solver may take in all, per :func:`solve_moment_sdp` call. When the
@@ -184,10 +187,13 @@ def check_solvers(solver: str, fallback: str | None) -> list[str]:
 
 
 class _FallbackClock:
-    """Seconds left for the fallback solver in one :func:`solve_moment_sdp` call."""
+    """Seconds left for the fallback solver in one :func:`solve_moment_sdp` call, and the
+    primary solver's failures (after two, the steps go to the fallback directly: the
+    problem differs from step to step only by its cost vector, and each failed attempt
+    cost 2 s on the degenerate problems where this happens)."""
 
     def __init__(self, budget: float):
-        self.budget, self.used = float(budget), 0.0
+        self.budget, self.used, self.primary_failures = float(budget), 0.0, 0
 
     @property
     def left(self) -> float:
@@ -204,7 +210,10 @@ def _solve_once(prob, y, solvers: list[str], clock: _FallbackClock) -> str:
     import cvxpy as cp
 
     status, name = "not run", solvers[0]
+    skip = 1 if clock.primary_failures >= 2 and len(solvers) > 1 else 0
     for i, name in enumerate(solvers):
+        if i < skip:
+            continue
         options = dict(SOLVER_OPTIONS.get(name, {}))
         if i > 0:  # the fallback: within what is left of its time budget
             if clock.left < 0.5:
@@ -226,14 +235,16 @@ def _solve_once(prob, y, solvers: list[str], clock: _FallbackClock) -> str:
                 raise
             status = f"error ({exc})"
             logger.info("polymom SDP: solver %s raised %s", name, exc)
-            continue
+        else:
+            status = str(prob.status)
+            if status in _OK and y.value is not None and np.all(np.isfinite(y.value)):
+                return name
+            logger.info("polymom SDP: solver %s returned status %s", name, status)
         finally:
             if i > 0:
                 clock.used += time.perf_counter() - start
-        status = str(prob.status)
-        if status in _OK and y.value is not None and np.all(np.isfinite(y.value)):
-            return name
-        logger.info("polymom SDP: solver %s returned status %s", name, status)
+        if i == 0:
+            clock.primary_failures += 1
     raise SolverError(name, status, f"moment SDP failed after trying {solvers}")
 
 
