@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contract_cases import make_weights
 from momix import LowRankGaussianMixture
 from momix.testing import ContractViolation, check_error, check_fitted
 
@@ -73,25 +74,6 @@ def _bad(X: np.ndarray, bad: str, rng: np.random.Generator):
     elif bad == "empty":
         return X[:0]
     return X
-
-
-def _weights(kind: str, n: int, rng: np.random.Generator):
-    if kind == "none" or n == 0:
-        return None
-    if kind == "random":
-        return rng.uniform(0.1, 3.0, n)
-    if kind == "uniform_1e-300":
-        return np.full(n, 1e-300)
-    if kind == "uniform_1e300":
-        return np.full(n, 1e300)
-    if kind == "some_zero":
-        w = rng.uniform(0.5, 2.0, n)
-        w[rng.random(n) < 0.3] = 0.0
-        w[0] = 1.0
-        return w
-    w = np.zeros(n)
-    w[rng.integers(0, n)] = 1.0
-    return w
 
 
 @st.composite
@@ -169,7 +151,7 @@ def _check_valid(model, X) -> None:
 
 def _run(case: dict) -> None:
     X, params, stream = case["X"], case["params"], case["stream"]
-    w = _weights(case["weights"], len(X) if np.ndim(X) >= 1 else 0, case["rng"])
+    w = make_weights(case["weights"], len(X) if np.ndim(X) >= 1 else 0, case["rng"])
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -29,6 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contract_cases import make_weights
 from momix.polymom import (
     Gaussian1D,
     GaussianDiagonal,
@@ -104,25 +105,6 @@ def _bad(X, name, rng, counts=False):
     elif name == "not_counts":
         X = X + 0.5 if counts else -X
     return X
-
-
-def _weights(kind, n, rng):
-    if kind == "none" or n == 0:
-        return None
-    if kind == "random":
-        return rng.uniform(0.1, 3.0, n)
-    if kind == "uniform_1e-300":
-        return np.full(n, 1e-300)
-    if kind == "uniform_1e300":
-        return np.full(n, 1e300)
-    if kind == "some_zero":
-        w = rng.uniform(0.5, 2.0, n)
-        w[rng.random(n) < 0.3] = 0.0
-        w[0] = 1.0
-        return w
-    w = np.zeros(n)
-    w[rng.integers(0, n)] = 1.0
-    return w
 
 
 # -- Polymom cases ------------------------------------------------------------------------
@@ -376,7 +358,7 @@ def _describe(case):
 def _run_polymom(case):
     X = case["X"]
     n = len(X) if np.ndim(X) >= 1 else 0
-    w = _weights(case["weights"], n, case["rng"])
+    w = make_weights(case["weights"], n, case["rng"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         outcome = _fit_polymom(case, X, w)
@@ -391,7 +373,7 @@ def _run_polymom(case):
 def _run_regression(case):
     X, y = case["X"], case["y"]
     n = len(X) if np.ndim(X) >= 1 else 0
-    w = _weights(case["weights"], n, case["rng"])
+    w = make_weights(case["weights"], n, case["rng"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         outcome = _fit_regression(case, X, y, w)
